@@ -1,0 +1,4 @@
+export * from './client.js';
+export * from './errors.js';
+export * from './events.js';
+export * from './types.js';

@@ -1,0 +1,110 @@
+/**
+ * The app's settings: defaults, then an optional JSON file (CONFIG_FILE), then environment variables.
+ * Every value is checked once at start; a bad one stops the app with a message naming the variable.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface Config {
+  ari: { url: string; user: string; password: string; app: string };
+  rest: { host: string; port: number; prefix: string };
+  /** The loopback SIP UAS that receives the media leg from Asterisk. */
+  sipUas: { host: string; port: number };
+  /** UDP ports for the media leg's RTP/RTCP (even = RTP, odd = RTCP). */
+  rtp: { portMin: number; portMax: number };
+  logLevel: string;
+}
+
+/** Name of each setting in the environment and in the JSON file (same names, file keys in camelCase). */
+const SPEC = {
+  ARI_URL: { path: ['ari', 'url'], kind: 'url', def: 'http://127.0.0.1:8088' },
+  ARI_USER: { path: ['ari', 'user'], kind: 'string', def: 'sip-as-rtmp' },
+  ARI_PASSWORD: { path: ['ari', 'password'], kind: 'string', def: undefined },
+  ARI_APP: { path: ['ari', 'app'], kind: 'string', def: 'sip-as-rtmp' },
+  REST_HOST: { path: ['rest', 'host'], kind: 'string', def: '127.0.0.1' },
+  REST_PORT: { path: ['rest', 'port'], kind: 'port', def: '8081' },
+  REST_PREFIX: { path: ['rest', 'prefix'], kind: 'prefix', def: '/rest-api' },
+  SIP_UAS_HOST: { path: ['sipUas', 'host'], kind: 'string', def: '127.0.0.1' },
+  SIP_UAS_PORT: { path: ['sipUas', 'port'], kind: 'port', def: '5090' },
+  RTP_PORT_MIN: { path: ['rtp', 'portMin'], kind: 'port', def: '20000' },
+  RTP_PORT_MAX: { path: ['rtp', 'portMax'], kind: 'port', def: '20999' },
+  LOG_LEVEL: { path: ['logLevel'], kind: 'level', def: 'info' },
+} as const satisfies Record<string, { path: readonly string[]; kind: string; def: string | undefined }>;
+
+export type SettingName = keyof typeof SPEC;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Build the config. `env` wins over the file named by env.CONFIG_FILE, which wins over defaults.
+ * File keys are the setting names too (e.g. {"ARI_URL": "...", "REST_PORT": 8081}).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let file: Record<string, unknown> = {};
+  if (env.CONFIG_FILE) {
+    try {
+      file = JSON.parse(readFileSync(env.CONFIG_FILE, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: ${(err as Error).message}`);
+    }
+    if (!file || typeof file !== 'object' || Array.isArray(file)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: not a JSON object`);
+    for (const key of Object.keys(file)) {
+      if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
+    }
+  }
+  const out: Record<string, Record<string, unknown>> = { ari: {}, rest: {}, sipUas: {}, rtp: {} };
+  const top: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
+    const fromFile = file[name];
+    const raw = env[name] ?? (fromFile === undefined ? undefined : String(fromFile)) ?? spec.def;
+    if (raw === undefined) throw new ConfigError(`${name} is required (set it in the environment or in CONFIG_FILE)`);
+    const value = parseValue(name, spec.kind, raw);
+    const [group, key] = spec.path;
+    if (key === undefined) top[group] = value;
+    else out[group]![key] = value;
+  }
+  const config = { ...out, ...top } as unknown as Config;
+  if (config.rtp.portMin >= config.rtp.portMax) {
+    throw new ConfigError(`RTP_PORT_MIN (${config.rtp.portMin}) must be below RTP_PORT_MAX (${config.rtp.portMax})`);
+  }
+  return config;
+}
+
+function parseValue(name: string, kind: string, raw: string): string | number {
+  const v = raw.trim();
+  switch (kind) {
+    case 'port': {
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new ConfigError(`${name} must be a port number 1-65535, got "${v}"`);
+      return n;
+    }
+    case 'url': {
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        throw new ConfigError(`${name} must be a URL like http://127.0.0.1:8088, got "${v}"`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`${name} must be http:// or https://`);
+      if (u.username || u.password) throw new ConfigError(`${name} must not carry credentials; use ARI_USER/ARI_PASSWORD`);
+      return v.replace(/\/+$/, '');
+    }
+    case 'prefix':
+      if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(v)) throw new ConfigError(`${name} must look like /rest-api (or be empty), got "${v}"`);
+      return v;
+    case 'level':
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) {
+        throw new ConfigError(`${name} must be one of fatal, error, warn, info, debug, trace, silent`);
+      }
+      return v;
+    default:
+      if (!v) throw new ConfigError(`${name} must not be empty`);
+      return v;
+  }
+}
+
+/** The config as it may be shown or logged: secrets replaced. */
+export function describeConfig(c: Config): Record<string, unknown> {
+  return { ...c, ari: { ...c.ari, password: '[redacted]' } };
+}

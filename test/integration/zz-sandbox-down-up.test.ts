@@ -1,0 +1,69 @@
+/**
+ * scripts/sandbox down stops exactly what up started (every process in their process groups) and leaves
+ * nothing mounted; a warm up then takes under 15 s. Runs last (zz-): it restarts the whole sandbox.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { SANDBOX_RUN, sandboxCmd, sandboxEnv } from '../helpers/sandbox.js';
+
+const COMPONENTS = ['asterisk', 'nginx', 'sipp-answer', 'sipp-busy', 'sipp-auth', 'baresip'];
+
+function startedPids(): number[] {
+  return COMPONENTS.map((c) => Number(readFileSync(join(SANDBOX_RUN, 'pids', `${c}.pid`), 'utf8').trim()));
+}
+
+/** PIDs of live processes whose process group is one of `groups` (a component and all its children). */
+function processesInGroups(groups: Set<number>): number[] {
+  const found: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // Fields after "(comm)": state ppid pgrp ...
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // A zombie has exited; only its parent's reaping is left.
+      if (state !== 'Z' && groups.has(Number(pgrp))) found.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return found;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(dir + '/'));
+}
+
+test('down leaves no process it started and nothing mounted; warm up < 15 s', { timeout: 120_000 }, async () => {
+  const cache = sandboxEnv().SANDBOX_CACHE!;
+  const pids = startedPids();
+  const groups = new Set(pids);
+  assert.ok(processesInGroups(groups).length >= pids.length, 'all components run before down');
+
+  await sandboxCmd('down');
+  assert.deepEqual(processesInGroups(groups), [], 'no process of any started group is left');
+  assert.deepEqual(mountsUnder(cache), [], 'nothing mounted under the cache');
+  const status = await sandboxCmd('status').catch((e: { stdout: string; code: number }) => e);
+  assert.equal((status as { code?: number }).code, 3, 'status exits 3 when stopped');
+  assert.match(status.stdout, /asterisk\s+stopped/);
+
+  // Idempotent down.
+  await sandboxCmd('down');
+
+  const t0 = performance.now();
+  await sandboxCmd('up');
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(`warm sandbox up: ${seconds.toFixed(1)} s`);
+  assert.ok(seconds < 15, `warm up took ${seconds.toFixed(1)} s`);
+  const after = await sandboxCmd('status');
+  for (const c of COMPONENTS) assert.match(after.stdout, new RegExp(`${c}\\s+running`));
+  // Idempotent up: nothing restarted.
+  const pidsAfter = startedPids();
+  await sandboxCmd('up');
+  assert.deepEqual(startedPids(), pidsAfter, 'a second up restarts nothing');
+});

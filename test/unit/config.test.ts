@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, describeConfig, loadConfig } from '../../plugin/config.js';
+
+test('defaults: WCS port 8081 and /rest-api, ARI on loopback', () => {
+  const c = loadConfig({ ARI_PASSWORD: 's' });
+  assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api' });
+  assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp' });
+  assert.deepEqual(c.sipUas, { host: '127.0.0.1', port: 5090 });
+  assert.deepEqual(c.rtp, { portMin: 20000, portMax: 20999 });
+});
+
+test('ARI_PASSWORD is required', () => {
+  assert.throws(() => loadConfig({}), (e: unknown) => e instanceof ConfigError && /ARI_PASSWORD is required/.test(e.message));
+});
+
+test('bad values name the variable', () => {
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_PORT: '80a' }), /REST_PORT must be a port number/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_PORT: '70000' }), /REST_PORT/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', ARI_URL: 'ftp://x' }), /ARI_URL must be http/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', ARI_URL: 'http://u:p@x' }), /must not carry credentials/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_PREFIX: 'rest api' }), /REST_PREFIX/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', RTP_PORT_MIN: '3000', RTP_PORT_MAX: '2000' }), /RTP_PORT_MIN/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
+});
+
+test('a JSON file sets values; the environment wins over it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const f = join(dir, 'c.json');
+  writeFileSync(f, JSON.stringify({ ARI_PASSWORD: 'from-file', REST_PORT: 9000, REST_HOST: '0.0.0.0' }));
+  const c = loadConfig({ CONFIG_FILE: f, REST_PORT: '9100' });
+  assert.equal(c.ari.password, 'from-file');
+  assert.equal(c.rest.port, 9100);
+  assert.equal(c.rest.host, '0.0.0.0');
+  writeFileSync(f, JSON.stringify({ ARI_PASWORD: 'typo' }));
+  assert.throws(() => loadConfig({ CONFIG_FILE: f }), /unknown setting ARI_PASWORD/);
+  writeFileSync(f, '{not json');
+  assert.throws(() => loadConfig({ CONFIG_FILE: f }), /CONFIG_FILE/);
+});
+
+test('describeConfig hides the ARI password', () => {
+  const shown = JSON.stringify(describeConfig(loadConfig({ ARI_PASSWORD: 'hunter2' })));
+  assert.ok(!shown.includes('hunter2'));
+});
