@@ -11,6 +11,31 @@ export interface Config {
   sipUas: { host: string; port: number };
   /** UDP ports for the media leg's RTP/RTCP (even = RTP, odd = RTCP). */
   rtp: { portMin: number; portMax: number };
+  media: {
+    /** Playout delay and jitter-buffer depth (WCS rtp_in_buffer), ms. */
+    jitterDepthMs: number;
+    /** Output clock period: PCM goes to the encoder this often, ms. */
+    tickMs: number;
+    /** Codecs accepted on the media leg, in order of preference (slin16 = L16/16000, ulaw, alaw). */
+    legCodecs: string[];
+    aacBitrate: number;
+    aacChannels: number;
+    aacSampleRate: number;
+  };
+  calls: {
+    /** WCS prefixes published stream names with this unless rtmpTransponderFullUrl is true. */
+    streamPrefix: string;
+    answerTimeoutSec: number;
+    /** How long /call/find still shows an ended call. */
+    endedTtlSec: number;
+    maxCalls: number;
+  };
+  rtmp: {
+    /** Extra CA certificate (PEM file) trusted for rtmps://, e.g. a self-signed test server's. */
+    tlsCaFile: string;
+    /** Accept any RTMPS certificate (self-signed servers). Off by default. */
+    tlsInsecure: boolean;
+  };
   logLevel: string;
 }
 
@@ -21,12 +46,24 @@ const SPEC = {
   ARI_PASSWORD: { path: ['ari', 'password'], kind: 'string', def: undefined },
   ARI_APP: { path: ['ari', 'app'], kind: 'string', def: 'sip-as-rtmp' },
   REST_HOST: { path: ['rest', 'host'], kind: 'string', def: '127.0.0.1' },
-  REST_PORT: { path: ['rest', 'port'], kind: 'port', def: '8081' },
+  REST_PORT: { path: ['rest', 'port'], kind: 'port0', def: '8081' },
   REST_PREFIX: { path: ['rest', 'prefix'], kind: 'prefix', def: '/rest-api' },
   SIP_UAS_HOST: { path: ['sipUas', 'host'], kind: 'string', def: '127.0.0.1' },
   SIP_UAS_PORT: { path: ['sipUas', 'port'], kind: 'port', def: '5090' },
   RTP_PORT_MIN: { path: ['rtp', 'portMin'], kind: 'port', def: '20000' },
   RTP_PORT_MAX: { path: ['rtp', 'portMax'], kind: 'port', def: '20999' },
+  JITTER_DEPTH_MS: { path: ['media', 'jitterDepthMs'], kind: 'int:0:2000', def: '60' },
+  TICK_MS: { path: ['media', 'tickMs'], kind: 'int:5:200', def: '20' },
+  MEDIA_LEG_CODECS: { path: ['media', 'legCodecs'], kind: 'codecs', def: 'slin16,ulaw,alaw' },
+  AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
+  AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
+  AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },
+  RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },
+  CALL_ANSWER_TIMEOUT_SEC: { path: ['calls', 'answerTimeoutSec'], kind: 'int:1:600', def: '60' },
+  ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '30' },
+  MAX_CALLS: { path: ['calls', 'maxCalls'], kind: 'int:1:10000', def: '200' },
+  RTMP_TLS_CA_FILE: { path: ['rtmp', 'tlsCaFile'], kind: 'any', def: '' },
+  RTMP_TLS_INSECURE: { path: ['rtmp', 'tlsInsecure'], kind: 'bool', def: 'false' },
   LOG_LEVEL: { path: ['logLevel'], kind: 'level', def: 'info' },
 } as const satisfies Record<string, { path: readonly string[]; kind: string; def: string | undefined }>;
 
@@ -53,7 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, rest: {}, sipUas: {}, rtp: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, rest: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -71,12 +108,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
-function parseValue(name: string, kind: string, raw: string): string | number {
+function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] {
   const v = raw.trim();
+  if (kind.startsWith('int:')) {
+    const [, min, max] = kind.split(':').map(Number) as [number, number, number];
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new ConfigError(`${name} must be a whole number ${min}-${max}, got "${v}"`);
+    return n;
+  }
   switch (kind) {
-    case 'port': {
+    case 'any':
+      return v;
+    case 'bool':
+      if (v === 'true' || v === '1' || v === 'yes') return true;
+      if (v === 'false' || v === '0' || v === 'no' || v === '') return false;
+      throw new ConfigError(`${name} must be true or false, got "${v}"`);
+    case 'codecs': {
+      const list = v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+      const bad = list.find((c) => !['slin16', 'ulaw', 'alaw'].includes(c));
+      if (bad || list.length === 0) throw new ConfigError(`${name} must list slin16, ulaw and/or alaw, got "${v}"`);
+      return list;
+    }
+    case 'aacrate':
+      if (v !== '44100' && v !== '48000') throw new ConfigError(`${name} must be 44100 or 48000 (what YouTube and Facebook take), got "${v}"`);
+      return Number(v);
+    case 'port':
+    case 'port0': {
+      // port0: 0 means "any free port" (tests).
       const n = Number(v);
-      if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new ConfigError(`${name} must be a port number 1-65535, got "${v}"`);
+      const min = kind === 'port0' ? 0 : 1;
+      if (!/^\d+$/.test(v) || n < min || n > 65535) throw new ConfigError(`${name} must be a port number ${min}-65535, got "${v}"`);
       return n;
     }
     case 'url': {

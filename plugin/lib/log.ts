@@ -39,3 +39,11 @@ export function redactUrl(raw: string): string {
   if (u.search) u.search = '?***';
   return u.toString();
 }
+
+/**
+ * A secret shown only by its first characters, so a person can tell which one it was: "abcdefgh" →
+ * "abcd***". Its length is not revealed; a short one shows nothing.
+ */
+export function maskSecret(s: string, keep = 4): string {
+  return s.length <= keep * 2 ? '***' : `${s.slice(0, keep)}***`;
+}

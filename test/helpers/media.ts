@@ -1,6 +1,7 @@
 /** The player side of tests: ffmpeg/ffprobe run against the sandbox's RTMP server. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/adts.js';
 
 const run = promisify(execFile);
 
@@ -27,4 +28,12 @@ export function publishTestPattern(url: string, seconds: number, extra: string[]
     '-f', 'lavfi', '-i', `sine=frequency=1000:sample_rate=48000:duration=${seconds}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-c:a', 'aac', ...extra, '-f', 'flv', url,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** ADTS (ffmpeg's AAC output) split into raw frames plus their AudioSpecificConfig, with the app's splitter. */
+export function splitAdts(buf: Buffer): { asc: Buffer; sampleRate: number; channels: number; frames: Buffer[] } {
+  const frames = new AdtsSplitter().push(buf);
+  const first = frames[0];
+  if (!first) throw new Error('no ADTS frames');
+  return { asc: audioSpecificConfig(first.profile, first.sampleRate, first.channels), sampleRate: first.sampleRate, channels: first.channels, frames: frames.map((f) => f.raw) };
 }

@@ -1,0 +1,175 @@
+/**
+ * The Pbx port (plugin/calls/ports.ts) on Asterisk: per-call PJSIP accounts through ARI dynamic config,
+ * originate, bridges, and ARI events translated into call terms.
+ */
+import { EventEmitter } from 'node:events';
+import type { AriClient } from '../ari/client.js';
+import { AriError } from '../ari/errors.js';
+import type { AriEventSocket } from '../ari/events.js';
+import type { AriEvent, ConfigTuple } from '../ari/types.js';
+import type { AccountSpec, Pbx, PbxEvent, PbxEvents } from '../../plugin/calls/ports.js';
+import type { Logger } from '../../plugin/lib/log.js';
+
+export interface AsteriskPbxOptions {
+  /** The pjsip.conf endpoint whose settings every per-call endpoint copies. */
+  baseEndpoint: string;
+  /** The media-leg endpoint (pjsip.conf). */
+  mediaEndpoint: string;
+}
+
+/** Attributes we set per call; never copied from the base endpoint. */
+const PER_CALL = new Set(['aors', 'auth', 'outbound_auth', 'from_user', 'from_domain', 'outbound_proxy', 'allow', 'disallow']);
+
+export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
+  private baseFields: Promise<ConfigTuple[]> | undefined;
+
+  constructor(
+    private readonly ari: AriClient,
+    private readonly socket: AriEventSocket,
+    private readonly log: Logger,
+    private readonly opts: AsteriskPbxOptions = { baseEndpoint: 'sip-as-rtmp-outbound', mediaEndpoint: 'sip-as-rtmp-media' },
+  ) {
+    super();
+    socket.on('event', (e) => this.translate(e));
+    socket.on('open', ({ reconnect }) => this.emit('up', { reconnect }));
+    socket.on('close', ({ code, reason }) => this.emit('down', { reason: `ARI event socket closed (${code}${reason ? ` ${reason}` : ''})` }));
+  }
+
+  get connected(): boolean {
+    return this.socket.state === 'open';
+  }
+
+  private translate(e: AriEvent): void {
+    let out: PbxEvent | undefined;
+    switch (e.type) {
+      case 'ChannelStateChange':
+        if (e.channel.state === 'Ringing') out = { kind: 'ringing', channelId: e.channel.id };
+        break;
+      case 'Dial':
+        if (e.dialstatus === 'RINGING') out = { kind: 'ringing', channelId: e.peer.id };
+        else if (e.dialstatus === 'PROGRESS') out = { kind: 'progress', channelId: e.peer.id };
+        break;
+      case 'StasisStart':
+        out = { kind: 'answered', channelId: e.channel.id, args: e.args };
+        break;
+      case 'ChannelDestroyed':
+        out = {
+          kind: 'hangup', channelId: e.channel.id, cause: e.cause, causeText: e.cause_txt,
+          ...(e.tech_cause ? { sipStatus: e.tech_cause } : {}),
+        };
+        break;
+      case 'ChannelDtmfReceived':
+        out = { kind: 'dtmf', channelId: e.channel.id, digit: e.digit, durationMs: e.duration_ms };
+        break;
+      case 'ChannelHold':
+        out = { kind: 'hold', channelId: e.channel.id };
+        break;
+      case 'ChannelUnhold':
+        out = { kind: 'unhold', channelId: e.channel.id };
+        break;
+      default:
+        break;
+    }
+    if (out) this.emit('event', out);
+  }
+
+  /**
+   * The base endpoint's settings that differ from a fresh endpoint's defaults: what the admin tuned in
+   * pjsip.conf. Learned once by creating (and deleting) an empty memory endpoint to read the defaults.
+   */
+  private base(): Promise<ConfigTuple[]> {
+    this.baseFields ??= (async () => {
+      const probe = `sar-defaults-probe-${process.pid}`;
+      const [base, defaults] = await Promise.all([
+        this.ari.pjsip.get('endpoint', this.opts.baseEndpoint),
+        this.ari.pjsip.put('endpoint', probe, {}).finally(() => this.ari.pjsip.delete('endpoint', probe).catch(() => {})),
+      ]);
+      const def = new Map(defaults.map((t) => [t.attribute, t.value]));
+      const tuned = base.filter((t) => !PER_CALL.has(t.attribute) && def.get(t.attribute) !== t.value);
+      const allow = base.find((t) => t.attribute === 'allow')?.value.replace(/[()]/g, '').split('|').filter(Boolean).join(',');
+      return [...tuned, { attribute: 'disallow', value: 'all' }, { attribute: 'allow', value: allow || 'ulaw,alaw' }];
+    })().catch((err: unknown) => {
+      this.baseFields = undefined; // try again next call
+      throw err;
+    });
+    return this.baseFields;
+  }
+
+  async createAccount(id: string, spec: AccountSpec): Promise<void> {
+    const base = await this.base();
+    await this.ari.pjsip.put('auth', id, { auth_type: 'userpass', username: spec.authUser, password: spec.password });
+    await this.ari.pjsip.put('aor', id, {});
+    const fields: ConfigTuple[] = [
+      ...base,
+      { attribute: 'aors', value: id },
+      { attribute: 'outbound_auth', value: id },
+      { attribute: 'from_user', value: spec.fromUser },
+      { attribute: 'from_domain', value: spec.fromDomain },
+    ];
+    if (spec.outboundProxy) fields.push({ attribute: 'outbound_proxy', value: `${spec.outboundProxy};lr` });
+    await this.ari.pjsip.put('endpoint', id, fields);
+    if (spec.registration) {
+      await this.ari.pjsip.put('registration', id, {
+        server_uri: spec.registration.serverUri,
+        client_uri: spec.registration.clientUri,
+        contact_user: spec.fromUser,
+        outbound_auth: id,
+        expiration: String(spec.registration.expirationSec),
+        retry_interval: '60',
+        max_retries: '0',
+        auth_rejection_permanent: 'yes',
+        ...(spec.outboundProxy ? { outbound_proxy: `${spec.outboundProxy};lr` } : {}),
+      });
+    }
+  }
+
+  async deleteAccount(id: string): Promise<void> {
+    // Registration and endpoint first: they refer to the auth and aor.
+    for (const type of ['registration', 'endpoint', 'aor', 'auth'] as const) {
+      await ignore404(this.ari.pjsip.delete(type, id));
+    }
+  }
+
+  async dial(p: { channelId: string; accountId: string; target: string; callerId?: string; formats?: string; timeoutSec: number }): Promise<void> {
+    await this.ari.channels.originate({
+      endpoint: `PJSIP/${p.accountId}/${p.target}`,
+      channelId: p.channelId,
+      ...(p.formats ? { formats: p.formats } : {}),
+      timeout: p.timeoutSec,
+      ...(p.callerId ? { callerId: p.callerId } : {}),
+    });
+  }
+
+  async dialMediaLeg(p: { channelId: string; uri: string; formats: string }): Promise<void> {
+    await this.ari.channels.originate({ endpoint: `PJSIP/${this.opts.mediaEndpoint}/${p.uri}`, channelId: p.channelId, formats: p.formats, timeout: 10 });
+  }
+
+  async hangup(channelId: string, reason?: 'normal' | 'busy' | 'congestion' | 'no_answer'): Promise<void> {
+    await ignore404(this.ari.channels.hangup(channelId, reason));
+  }
+
+  async createBridge(bridgeId: string): Promise<void> {
+    await this.ari.bridges.create({ bridgeId, type: 'mixing', name: bridgeId });
+  }
+
+  async addToBridge(bridgeId: string, channelIds: string[]): Promise<void> {
+    await this.ari.bridges.addChannel(bridgeId, channelIds);
+  }
+
+  async destroyBridge(bridgeId: string): Promise<void> {
+    await ignore404(this.ari.bridges.destroy(bridgeId));
+  }
+
+  async sendDtmf(channelId: string, digits: string): Promise<void> {
+    await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
+  }
+}
+
+async function ignore404(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AriError && err.isNotFound) return;
+    throw err;
+  }
+}

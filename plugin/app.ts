@@ -1,0 +1,79 @@
+/**
+ * The composition root: builds every adapter from the config and wires them to the core.
+ * `createApp(config)` → start() / stop(); main.ts and the tests both use it.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { AriClient } from '../adapters/ari/client.js';
+import type { AriEventSocket } from '../adapters/ari/events.js';
+import { AsteriskPbx } from '../adapters/asterisk/pbx.js';
+import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
+import { RtpPortPool } from '../adapters/rtp/port-pool.js';
+import { LoopbackSipUas } from '../adapters/sip/uas.js';
+import { CallService } from './calls/call-service.js';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './lib/log.js';
+import { buildRestServer } from './rest/server.js';
+import { RtmpPublisher } from './rtmp/publisher.js';
+
+export interface App {
+  config: Config;
+  log: Logger;
+  calls: CallService;
+  uas: LoopbackSipUas;
+  ports: RtpPortPool;
+  rest: FastifyInstance;
+  events: AriEventSocket;
+  /** The REST base URL once started, e.g. http://127.0.0.1:8081/rest-api */
+  restUrl: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createApp(config: Config, opts: { log?: Logger } = {}): App {
+  const log = opts.log ?? createLogger({ level: config.logLevel });
+  const ari = new AriClient({ ...config.ari });
+  const events = ari.eventSocket();
+  const pbx = new AsteriskPbx(ari, events, log.child({ component: 'pbx' }));
+  const uas = new LoopbackSipUas({ host: config.sipUas.host, port: config.sipUas.port });
+  const ports = new RtpPortPool({ host: config.sipUas.host, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
+  const ca = config.rtmp.tlsCaFile ? readFileSync(config.rtmp.tlsCaFile) : undefined;
+  const calls = new CallService({
+    config,
+    log: log.child({ component: 'calls' }),
+    pbx,
+    uas,
+    ports,
+    encoderFactory: (o) => new FfmpegAacEncoder(o),
+    publisherFactory: (target) => new RtmpPublisher({
+      target,
+      tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
+    }),
+  });
+  const rest = buildRestServer({ prefix: config.rest.prefix, log, calls });
+
+  events.on('close', ({ code, retryInMs }) => log.warn({ code, retryInMs }, 'ARI event socket closed'));
+  events.on('open', ({ reconnect }) => log.info({ reconnect }, 'ARI event socket open'));
+  uas.on('protocolError', ({ reason }) => log.warn({ reason }, 'media-leg SIP protocol error'));
+
+  const app: App = {
+    config, log, calls, uas, ports, rest, events,
+    restUrl: '',
+    async start() {
+      await uas.listen();
+      await events.connect();
+      await rest.listen({ host: config.rest.host, port: config.rest.port });
+      const addr = rest.server.address();
+      const port = addr && typeof addr === 'object' ? addr.port : config.rest.port;
+      app.restUrl = `http://${config.rest.host}:${port}${config.rest.prefix}`;
+      log.info({ rest: app.restUrl, sipUas: uas.uriFor('media') }, 'sip-as-rtmp started');
+    },
+    async stop() {
+      await calls.close();
+      await rest.close();
+      events.close();
+      await uas.close();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,121 @@
+/**
+ * One relayed call: its request, its state as WCS clients see it, and everything it holds (one Disposer),
+ * so whatever way the call ends, end() releases it all.
+ */
+import { EventEmitter } from 'node:events';
+import { Disposer } from '../lib/disposer.js';
+import { maskSecret, redactUrl } from '../lib/log.js';
+import type { CallMedia } from '../media/call-media.js';
+import type { Push } from '../media/push.js';
+import type { Outcome } from './causes.js';
+import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
+
+export interface CallEvents {
+  status: [{ call: Call; status: CallStatus; info: string }];
+  ended: [{ call: Call }];
+}
+
+const MAX_EVENTS = 50;
+
+export class Call extends EventEmitter<CallEvents> {
+  status: CallStatus = 'TRYING';
+  sipStatus: number | null = null;
+  info = 'Accepted';
+  reason: CallReason | null = null;
+  streamStatus: StreamStatus = 'NEW';
+  readonly createdAt = new Date();
+  establishedAt: Date | null = null;
+  endedAt: Date | null = null;
+  readonly events: CallEvent[] = [];
+  readonly resources = new Disposer();
+
+  /** ARI/PBX ids, all derived from the internal key (never from the user's callId). */
+  readonly channelId: string;
+  readonly legChannelId: string;
+  readonly bridgeId: string;
+  readonly legToken: string;
+  accountId: string;
+  media: CallMedia | undefined;
+  push: Push | undefined;
+  /** Published name and destination, as used on the wire (not shown unmasked). */
+  publishKey: string | undefined;
+
+  constructor(readonly key: string, readonly req: StartupRequest, readonly incoming = false) {
+    super();
+    this.channelId = `${key}-call`;
+    this.legChannelId = `${key}-leg`;
+    this.bridgeId = `${key}-bridge`;
+    this.legToken = `${key}-leg`;
+    this.accountId = key;
+  }
+
+  get final(): boolean {
+    return FINAL_STATUSES.has(this.status);
+  }
+
+  get ending(): boolean {
+    return this.resources.disposed;
+  }
+
+  note(type: string, detail?: string): void {
+    this.events.push({ at: new Date().toISOString(), type, ...(detail ? { detail } : {}) });
+    if (this.events.length > MAX_EVENTS) this.events.shift();
+  }
+
+  /** Move to a non-final status (ignored once final, and for repeats). */
+  setStatus(status: CallStatus, info: string, sipStatus?: number): void {
+    if (this.final || this.status === status) return;
+    this.status = status;
+    this.info = info;
+    if (sipStatus !== undefined) this.sipStatus = sipStatus;
+    if (status === 'ESTABLISHED') this.establishedAt = new Date();
+    this.note(status, info);
+    this.emit('status', { call: this, status, info });
+  }
+
+  /** Final status; the first one wins. Returns false if already final. */
+  finish(o: Outcome): boolean {
+    if (this.final) return false;
+    this.status = o.status;
+    this.reason = o.reason;
+    this.info = o.info;
+    if (o.sipStatus !== null) this.sipStatus = o.sipStatus;
+    this.endedAt = new Date();
+    this.note(o.status, `${o.reason}: ${o.info}`);
+    this.emit('status', { call: this, status: o.status, info: o.info });
+    return true;
+  }
+
+  setStreamStatus(s: StreamStatus, detail?: string): void {
+    this.streamStatus = s;
+    this.note(`STREAM_${s}`, detail);
+  }
+
+  view(opts: { withMedia?: boolean } = {}): CallView {
+    const r = this.req;
+    return {
+      callId: r.callId,
+      status: this.status,
+      sipStatus: this.sipStatus,
+      caller: r.sipLogin,
+      callee: r.callee,
+      rtmpUrl: r.rtmpUrl ? redactUrl(r.rtmpUrl) : '',
+      // The stream name is often a platform's stream key: a secret.
+      rtmpStream: r.rtmpStream ? maskSecret(r.rtmpStream) : '',
+      streamName: r.toStream,
+      rtmpStreamStatus: this.streamStatus,
+      hasAudio: r.hasAudio,
+      hasVideo: r.hasVideo,
+      incoming: this.incoming,
+      visibleName: r.visibleName,
+      appKey: r.appKey,
+      info: this.info,
+      reason: this.reason,
+      createdAt: this.createdAt.toISOString(),
+      establishedAt: this.establishedAt?.toISOString() ?? null,
+      endedAt: this.endedAt?.toISOString() ?? null,
+      events: [...this.events],
+      ...(opts.withMedia && this.media ? { media: this.media.toJSON() } : {}),
+    };
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The small interfaces the call core speaks to. Adapters implement them:
+ * Pbx → adapters/asterisk/pbx.ts (ARI), MediaLegServer → adapters/sip/uas.ts,
+ * RtpPortSource → adapters/rtp/port-pool.ts, AudioEncoderFactory → adapters/ffmpeg/aac-encoder.ts.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:dgram';
+import type { SdpSession } from '../sip/sdp.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// PBX (Asterisk over ARI), in call terms
+
+export interface AccountSpec {
+  /** Digest user name (sipAuthenticationName, else sipLogin). */
+  authUser: string;
+  password: string;
+  fromUser: string;
+  fromDomain: string;
+  /** sip:host[:port] to send every request through, if any. */
+  outboundProxy?: string;
+  /** With a registration: the registrar URI and the AOR to register. */
+  registration?: { serverUri: string; clientUri: string; expirationSec: number };
+}
+
+/** What happened on a channel, translated from ARI events. */
+export type PbxEvent =
+  | { kind: 'ringing'; channelId: string }
+  | { kind: 'progress'; channelId: string }
+  | { kind: 'answered'; channelId: string; args: string[] }
+  /** The channel is gone. `sipStatus`: the SIP code that ended it when known (486, 403, ...). */
+  | { kind: 'hangup'; channelId: string; cause: number; causeText: string; sipStatus?: number }
+  | { kind: 'dtmf'; channelId: string; digit: string; durationMs: number }
+  | { kind: 'hold'; channelId: string }
+  | { kind: 'unhold'; channelId: string };
+
+export interface PbxEvents {
+  event: [PbxEvent];
+  /** Connection to the PBX lost / back (calls may have died meanwhile). */
+  down: [{ reason: string }];
+  up: [{ reconnect: boolean }];
+}
+
+export interface Pbx extends EventEmitter<PbxEvents> {
+  readonly connected: boolean;
+  createAccount(id: string, spec: AccountSpec): Promise<void>;
+  /** Idempotent: objects already gone are fine. */
+  deleteAccount(id: string): Promise<void>;
+  /** Resolves once the account's registration is Registered; rejects with the registrar's reason. */
+  waitRegistered?(id: string, timeoutMs: number): Promise<void>;
+  /** Place a call into the app. `target`: a SIP URI dialled through the account `accountId`. */
+  dial(p: { channelId: string; accountId: string; target: string; callerId?: string; formats?: string; timeoutSec: number }): Promise<void>;
+  /** Dial the media leg: the app's own UAS at `uri`. */
+  dialMediaLeg(p: { channelId: string; uri: string; formats: string }): Promise<void>;
+  /** Idempotent: a channel already gone is fine. */
+  hangup(channelId: string, reason?: 'normal' | 'busy' | 'congestion' | 'no_answer'): Promise<void>;
+  createBridge(bridgeId: string): Promise<void>;
+  addToBridge(bridgeId: string, channelIds: string[]): Promise<void>;
+  /** Idempotent. */
+  destroyBridge(bridgeId: string): Promise<void>;
+  sendDtmf?(channelId: string, digits: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Media leg and RTP
+
+export type InviteAnswer = { sdp: string } | { status: number; reason: string };
+
+export interface MediaLegServer {
+  /** The SIP URI the PBX should dial for this token. */
+  uriFor(token: string): string;
+  /** Expect one INVITE for `token`; the handler answers it. Returns "forget it". */
+  expect(token: string, handler: (offer: SdpSession, info: { reinvite: boolean }) => InviteAnswer | Promise<InviteAnswer>): () => void;
+}
+
+export interface RtpSocketPair {
+  rtpPort: number;
+  rtp: Socket;
+  rtcp: Socket;
+  release(): Promise<void>;
+}
+
+export interface RtpPortSource {
+  allocate(): Promise<RtpSocketPair>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Audio encoder (AAC)
+
+export interface EncodedAudioFrame {
+  /** Raw AAC access unit (no ADTS header). */
+  raw: Buffer;
+  /** 0, 1, 2, ... in encoder output order: its timestamp is index × 1024 / outputRate. */
+  index: number;
+}
+
+export interface AudioEncoderEvents {
+  frame: [EncodedAudioFrame];
+  /** The encoder died or misbehaved; the stream can't go on without a new one. */
+  error: [Error];
+}
+
+export interface AudioEncoder extends EventEmitter<AudioEncoderEvents> {
+  /** AudioSpecificConfig of the output (for the FLV sequence header). */
+  readonly audioSpecificConfig: Buffer;
+  readonly outputRate: number;
+  /** Mono s16 samples at the input rate. */
+  write(pcm: Int16Array): void;
+  close(): Promise<void>;
+  readonly pid: number | undefined;
+}
+
+export interface AudioEncoderOptions {
+  inputRate: number;
+  outputRate: number;
+  channels: number;
+  bitrate: number;
+}
+
+export type AudioEncoderFactory = (o: AudioEncoderOptions) => AudioEncoder;

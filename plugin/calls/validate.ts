@@ -1,0 +1,109 @@
+/**
+ * Validation of /call/startup bodies, WCS style: booleans may arrive as "true"/"false" and ports as
+ * "5060". Unknown fields are ignored (WCS clients send more than we use). A bad field is a
+ * ValidationError naming the field and why, which REST answers with 400.
+ */
+import { parseRtmpUrl, RtmpUrlError } from '../rtmp/url.js';
+import type { StartupRequest } from './types.js';
+
+export class ValidationError extends Error {
+  override readonly name = 'ValidationError';
+  constructor(readonly field: string, why: string) {
+    super(`${field} ${why}`);
+  }
+}
+
+type Body = Record<string, unknown>;
+
+export function asBody(body: unknown): Body {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'must be a JSON object');
+  return body as Body;
+}
+
+/** A string field; numbers are accepted and turned into strings (some clients send ids as numbers). */
+export function str(b: Body, field: string, o: { required?: boolean; max?: number; pattern?: RegExp; patternWhy?: string } = {}): string {
+  const v = b[field];
+  if (v === undefined || v === null || v === '') {
+    if (o.required) throw new ValidationError(field, 'is required');
+    return '';
+  }
+  if (typeof v !== 'string' && typeof v !== 'number') throw new ValidationError(field, 'must be a string');
+  const s = String(v).trim();
+  if (o.required && !s) throw new ValidationError(field, 'is required');
+  if (s.length > (o.max ?? 256)) throw new ValidationError(field, `must be at most ${o.max ?? 256} characters`);
+  // Control characters would end up in SIP headers and logs.
+  if (/[\u0000-\u001f\u007f]/.test(s)) throw new ValidationError(field, 'must not contain control characters');
+  if (o.pattern && s && !o.pattern.test(s)) throw new ValidationError(field, o.patternWhy ?? 'has an invalid format');
+  return s;
+}
+
+export function bool(b: Body, field: string, def: boolean): boolean {
+  const v = b[field];
+  if (v === undefined || v === null || v === '') return def;
+  if (v === true || v === 'true' || v === 'TRUE' || v === 'True') return true;
+  if (v === false || v === 'false' || v === 'FALSE' || v === 'False') return false;
+  throw new ValidationError(field, 'must be true or false');
+}
+
+export function port(b: Body, field: string): number | undefined {
+  const v = b[field];
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ValidationError(field, 'must be a port number 1-65535');
+  return n;
+}
+
+/** SIP user part or host: no spaces, quotes, angle brackets, or header-breaking characters. */
+const SIP_TOKEN = /^[A-Za-z0-9\-_.!~*'()&=+$,;?/%#]+$/;
+const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
+export function validateStartup(raw: unknown): StartupRequest {
+  const b = asBody(raw);
+  const callId = str(b, 'callId', { required: true, max: 128, pattern: /^[^\s"<>\\]+$/, patternWhy: 'must not contain spaces, quotes, <, > or \\' });
+  let callee = str(b, 'callee', { required: true });
+  // A full URI is allowed: sip:user@host[:port]
+  const uri = /^sips?:([^@]+)@(.+)$/i.exec(callee);
+  let sipDomain = str(b, 'sipDomain', { pattern: HOST, patternWhy: 'must be a host name or IP address (optionally :port)' });
+  if (uri) {
+    callee = uri[1]!;
+    if (!sipDomain) sipDomain = uri[2]!;
+  }
+  if (!SIP_TOKEN.test(callee)) throw new ValidationError('callee', 'must be a SIP user (digits or letters, no spaces or <>")');
+  if (!sipDomain) throw new ValidationError('sipDomain', 'is required (the SIP server or host to call), unless callee is a full sip: URI');
+  const sipLogin = str(b, 'sipLogin', { pattern: SIP_TOKEN, patternWhy: 'must be a SIP user name' });
+  const sipAuthenticationName = str(b, 'sipAuthenticationName', { pattern: SIP_TOKEN, patternWhy: 'must be a SIP user name' });
+  const sipPassword = str(b, 'sipPassword', { max: 256 });
+  const sipOutboundProxy = str(b, 'sipOutboundProxy', { pattern: HOST, patternWhy: 'must be a host name or IP address' });
+  const sipPort = port(b, 'sipPort');
+  const sipRegisterRequired = bool(b, 'sipRegisterRequired', false);
+  if (sipRegisterRequired && !sipLogin) throw new ValidationError('sipLogin', 'is required when sipRegisterRequired is true');
+  if (sipPassword && !sipLogin && !sipAuthenticationName) {
+    throw new ValidationError('sipLogin', 'is required when sipPassword is given');
+  }
+  const hasAudio = bool(b, 'hasAudio', true);
+  const hasVideo = bool(b, 'hasVideo', false);
+  if (!hasAudio && !hasVideo) throw new ValidationError('hasAudio', 'and hasVideo are both false: nothing to relay');
+  const rtmpUrl = str(b, 'rtmpUrl', { max: 1024 });
+  const rtmpStream = str(b, 'rtmpStream', { max: 512 });
+  const toStream = str(b, 'toStream', { max: 256 });
+  const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', false);
+  if (!rtmpUrl && !toStream) throw new ValidationError('rtmpUrl', 'is required (or toStream, to publish later with /push/startup)');
+  if (rtmpUrl) {
+    if (!/^rtmps?:\/\//i.test(rtmpUrl)) throw new ValidationError('rtmpUrl', 'must start with rtmp:// or rtmps://');
+    if (!rtmpTransponderFullUrl && !rtmpStream) {
+      throw new ValidationError('rtmpStream', 'is required unless rtmpTransponderFullUrl is true (then the URL ends with the stream name)');
+    }
+    try {
+      parseRtmpUrl(rtmpUrl, rtmpTransponderFullUrl ? undefined : rtmpStream);
+    } catch (err) {
+      if (err instanceof RtmpUrlError) throw new ValidationError('rtmpUrl', err.message.replace(/^rtmpUrl /, ''));
+      throw err;
+    }
+  }
+  return {
+    callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, sipOutboundProxy, sipPort,
+    sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl,
+    appKey: str(b, 'appKey'),
+    visibleName: str(b, 'visibleName', { max: 128 }),
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * npm start: the plugin alone, against the Asterisk named by the configuration (environment or CONFIG_FILE).
+ * SIGINT/SIGTERM end every call cleanly (calls FINISH, streams unpublished) before exiting.
+ */
+import { createApp } from './app.js';
+import { ConfigError, describeConfig, loadConfig } from './config.js';
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`sip-as-rtmp: configuration error: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+const app = createApp(config);
+app.log.info({ config: describeConfig(config) }, 'configuration');
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal: sig }, 'stopping');
+    void app.stop().then(() => process.exit(0));
+  });
+}
+try {
+  await app.start();
+} catch (err) {
+  app.log.fatal({ err: (err as Error).message }, 'could not start');
+  process.exit(1);
+}

@@ -1,0 +1,161 @@
+/**
+ * The receive side of one call's media, in packet order:
+ *   UDP socket → parseRtp → JitterBuffer → decode (L16 / G.711) → AudioTimeline (silence fill)
+ *   → AAC encoder → LiveStream (FLV bodies, fanned out to pushes).
+ * A tick timer drives the output clock, so the stream never stops even when the caller sends nothing.
+ */
+import type { RemoteInfo } from 'node:dgram';
+import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from '../calls/ports.js';
+import type { SdpFormat } from '../sip/sdp.js';
+import { AudioTimeline } from './audio-timeline.js';
+import { alawToPcm, ulawToPcm } from './g711.js';
+import { JitterBuffer } from './jitter-buffer.js';
+import { LiveStream } from './live-stream.js';
+import { l16ToPcm } from './pcm.js';
+import { parseRtp } from './rtp.js';
+
+export interface CallMediaOptions {
+  /** The negotiated audio codec (from the SDP answer). */
+  audio: SdpFormat;
+  /** telephone-event payload type, if negotiated (DTMF arrives through ARI; these packets are skipped). */
+  dtmfPayloadType?: number;
+  /** Where Asterisk sends from (its offer's address and port); RTP from elsewhere is counted and ignored. */
+  expectedSource?: { address: string; port: number };
+  jitterDepthMs: number;
+  tickMs: number;
+  encoder: { factory: AudioEncoderFactory; outputRate: number; channels: number; bitrate: number };
+  now?: () => number;
+}
+
+type Decoder = (payload: Buffer, dst: Int16Array) => Int16Array;
+
+const DECODERS: Record<string, Decoder> = {
+  L16: (p, d) => l16ToPcm(p, d),
+  PCMU: (p, d) => ulawToPcm(p, d),
+  PCMA: (p, d) => alawToPcm(p, d),
+};
+
+export class UnsupportedCodecError extends Error {}
+
+export class CallMedia {
+  readonly stream = new LiveStream();
+  private readonly jitter: JitterBuffer;
+  private readonly timeline: AudioTimeline;
+  private readonly decode: Decoder;
+  private readonly scratch = new Int16Array(4096);
+  private readonly now: () => number;
+  private encoder: AudioEncoder | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastPacketAt: number | undefined;
+  private closed = false;
+  private onError: ((err: Error) => void) | undefined;
+  readonly counters = {
+    packets: 0, bytes: 0, rejected: 0, rejectedSource: 0, wrongPayloadType: 0, dtmfPackets: 0, rtcpPackets: 0,
+  };
+  readonly rejectReasons: Record<string, number> = {};
+
+  constructor(private readonly sockets: RtpSocketPair, private readonly opts: CallMediaOptions) {
+    const decode = DECODERS[opts.audio.encoding];
+    if (!decode) throw new UnsupportedCodecError(`no decoder for ${opts.audio.encoding}`);
+    this.decode = decode;
+    this.now = opts.now ?? (() => performance.timeOrigin + performance.now());
+    this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
+    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.now());
+  }
+
+  /** Start receiving and encoding. `onError`: the media can't go on (encoder died). */
+  start(onError: (err: Error) => void): void {
+    this.onError = onError;
+    const e = this.opts.encoder;
+    this.encoder = e.factory({ inputRate: this.opts.audio.clockRate, outputRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
+    this.stream.setAudioFormat({ audioSpecificConfig: this.encoder.audioSpecificConfig, sampleRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
+    const outRate = this.encoder.outputRate;
+    this.encoder.on('frame', ({ raw, index }) => {
+      // Timestamp from the sample count: 1024 samples per AAC frame.
+      this.stream.audio(Math.round((index * 1024 * 1000) / outRate), raw);
+    });
+    this.encoder.on('error', (err) => this.onError?.(err));
+    this.sockets.rtp.on('message', this.onRtp);
+    this.sockets.rtcp.on('message', this.onRtcp);
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs);
+  }
+
+  private readonly onRtp = (buf: Buffer, from: RemoteInfo): void => {
+    const now = this.now();
+    const src = this.opts.expectedSource;
+    if (src && (from.address !== src.address || from.port !== src.port)) {
+      this.counters.rejectedSource++;
+      return;
+    }
+    const r = parseRtp(buf);
+    if (!r.ok) {
+      this.counters.rejected++;
+      this.rejectReasons[r.reason] = (this.rejectReasons[r.reason] ?? 0) + 1;
+      return;
+    }
+    const p = r.packet;
+    const dtmf = p.payloadType === this.opts.dtmfPayloadType;
+    if (p.payloadType !== this.opts.audio.payloadType && !dtmf) {
+      this.counters.wrongPayloadType++;
+      return;
+    }
+    this.counters.packets++;
+    this.counters.bytes += buf.length;
+    this.lastPacketAt = now;
+    // telephone-event packets share the audio's sequence numbers: they go through the jitter buffer too,
+    // or each would look like a lost packet; they are dropped after it (DTMF is reported through ARI).
+    this.jitter.push(p, now);
+    // In-order packets are released at once: no added latency when nothing is missing.
+    this.drain(now);
+  };
+
+  private readonly onRtcp = (): void => {
+    this.counters.rtcpPackets++;
+  };
+
+  private drain(now: number): void {
+    for (const p of this.jitter.pop(now)) {
+      if (p.payloadType !== this.opts.audio.payloadType) {
+        this.counters.dtmfPackets++;
+        continue;
+      }
+      const samples = this.decode(p.payload, this.scratch);
+      this.timeline.push(p.timestamp, samples, now);
+    }
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    const now = this.now();
+    this.drain(now);
+    const pcm = this.timeline.read(now);
+    this.encoder?.write(pcm);
+  }
+
+  /** Time since the last accepted RTP packet (undefined if none yet). */
+  silenceMs(now = this.now()): number | undefined {
+    return this.lastPacketAt === undefined ? undefined : now - this.lastPacketAt;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      codec: `${this.opts.audio.encoding}/${this.opts.audio.clockRate}`,
+      rtp: { ...this.counters, rejectReasons: this.rejectReasons },
+      jitter: this.jitter.toJSON(),
+      timeline: this.timeline.stats,
+      stream: this.stream.stats,
+      encoderPid: this.encoder?.pid,
+    };
+  }
+
+  /** Stop the clock and the encoder; detach from the sockets (their owner releases them). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.sockets.rtp.off('message', this.onRtp);
+    this.sockets.rtcp.off('message', this.onRtcp);
+    await this.encoder?.close();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The WCS-compatible REST facade: POST {prefix}/call/<method> with JSON bodies (../shared/wcs-api.md).
+ * startup/terminate answer 200 with an EMPTY body (WCS demo pages choke on `{}`); find answers an array
+ * or 404; a bad request is 400 naming the field and why. No socket or PBX detail lives here: it maps
+ * requests onto CallService and errors onto status codes.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import { ApiError, type CallService } from '../calls/call-service.js';
+import { asBody, str, validateStartup, ValidationError } from '../calls/validate.js';
+import type { Logger } from '../lib/log.js';
+
+export interface RestOptions {
+  prefix: string;
+  log: Logger;
+  calls: CallService;
+  /** Largest accepted request body (bytes). */
+  bodyLimit?: number;
+}
+
+export function buildRestServer(o: RestOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: o.log.child({ component: 'rest' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: o.bodyLimit ?? 64 * 1024,
+  });
+
+  // WCS clients post JSON; an empty body (find_all) is an empty object, not an error.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body).trim();
+    if (!text) return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ValidationError('body', 'is not valid JSON'), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof ValidationError) return sendError(reply, 400, err.message, err.field);
+    if (err instanceof ApiError) return sendError(reply, err.statusCode, err.message, err.field);
+    const e = err as { statusCode?: number; code?: string; message: string };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'request body too large');
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'Content-Type must be application/json');
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return sendError(reply, e.statusCode, e.message);
+    o.log.error({ err: e.message }, 'REST handler failed');
+    return sendError(reply, 500, 'internal error');
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such method ${req.method} ${req.url.split('?')[0]}`));
+
+  const p = o.prefix;
+  app.post(`${p}/call/startup`, async (req, reply) => {
+    o.calls.startup(validateStartup(req.body));
+    return reply.code(200).send();
+  });
+
+  app.post(`${p}/call/terminate`, async (req, reply) => {
+    const callId = str(asBody(req.body), 'callId', { required: true, max: 128 });
+    o.calls.terminate(callId);
+    return reply.code(200).send();
+  });
+
+  app.post(`${p}/call/find`, async (req, reply) => {
+    const b = asBody(req.body);
+    const filter = {
+      callId: str(b, 'callId', { max: 128 }),
+      callee: str(b, 'callee'),
+      rtmpUrl: str(b, 'rtmpUrl', { max: 1024 }),
+      status: str(b, 'status', { max: 32 }),
+    };
+    if (!filter.callId && !filter.callee && !filter.rtmpUrl && !filter.status) {
+      throw new ValidationError('callId', 'or callee, rtmpUrl or status is required to find calls (find_all lists them all)');
+    }
+    return sendList(reply, o.calls.find(filter));
+  });
+
+  app.post(`${p}/call/find_all`, async (_req, reply) => sendList(reply, o.calls.find({})));
+
+  return app;
+}
+
+function sendList(reply: FastifyReply, list: unknown[]) {
+  if (list.length === 0) return sendError(reply, 404, 'no calls found');
+  return reply.code(200).send(list);
+}
+
+function sendError(reply: FastifyReply, status: number, message: string, field?: string) {
+  return reply.code(status).send({ status, error: message, ...(field ? { field } : {}) });
+}

@@ -1,0 +1,7 @@
+/** Our RTMP(S) publisher and the protocol pieces it is built from (AMF0, chunk stream, handshake, messages). */
+export { RtmpError, RtmpPublisher, type RtmpPublisherEvents, type RtmpPublisherOptions, type RtmpPublisherState, type RtmpPublisherStats, type RtmpStage } from './publisher.js';
+export { describeTarget, parseRtmpUrl, RtmpUrlError, type RtmpTarget } from './url.js';
+export { Amf0EcmaArray, Amf0Error, asObject, decodeAmf0, encodeAmf0, type Amf0Object, type Amf0Value } from './amf0.js';
+export { ChunkError, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE, type ChunkMessage } from './chunk.js';
+export { ClientHandshake, HandshakeError, HANDSHAKE_SIZE, RTMP_VERSION } from './handshake.js';
+export { adobeAuthStep, Csid, MessageError, MessageType, parseMessage, statusInfo, UserControlEvent, type RtmpMessage, type StatusInfo } from './messages.js';

@@ -1,0 +1,128 @@
+/**
+ * The real app, started in the test process against the running sandbox, plus the checks every
+ * scenario ends with: REST helpers, status waiting, and the leak check (ports, children, ARI objects).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createApp, type App } from '../../plugin/app.js';
+import { loadConfig } from '../../plugin/config.js';
+import { createLogger } from '../../plugin/lib/log.js';
+import { AriError } from '../../adapters/ari/errors.js';
+import type { CallView } from '../../plugin/calls/types.js';
+import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';
+import { createWriteStream } from 'node:fs';
+
+export interface TestApp {
+  app: App;
+  env: Record<string, string>;
+  post(method: string, body?: unknown): Promise<{ status: number; text: string; json: unknown }>;
+  find(callId: string): Promise<CallView | undefined>;
+  waitStatus(callId: string, statuses: string[], timeoutMs?: number): Promise<CallView>;
+  assertNoLeaks(keys: string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
+  const env = sandboxEnv();
+  const config = loadConfig({
+    ARI_URL: env.ARI_URL, ARI_USER: env.ARI_USER, ARI_PASSWORD: env.ARI_PASSWORD,
+    REST_PORT: '0', SIP_UAS_PORT: env.SIP_UAS_PORT, RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999',
+    RTMP_TLS_CA_FILE: env.TLS_CERT, ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
+    ...overrides,
+  });
+  // Logs go to a file per run (kept as a test artifact), not into the test output.
+  const log = createLogger({ level: 'debug', destination: createWriteStream(`${SANDBOX_RUN}/logs/app-test.log`, { flags: 'a' }) });
+  const app = createApp(config, { log });
+  await app.start();
+  const ari = sandboxAri();
+
+  const post: TestApp['post'] = async (method, body) => {
+    const res = await fetch(`${app.restUrl}${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, text, json };
+  };
+
+  const find = async (callId: string) => {
+    const r = await post('/call/find', { callId });
+    return r.status === 200 ? (r.json as CallView[])[0] : undefined;
+  };
+
+  const waitStatus: TestApp['waitStatus'] = async (callId, statuses, timeoutMs = 15_000) => {
+    const t0 = Date.now();
+    let last: CallView | undefined;
+    while (Date.now() - t0 < timeoutMs) {
+      last = await find(callId);
+      if (last && statuses.includes(last.status)) return last;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`call ${callId} did not reach ${statuses.join('/')} in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+  };
+
+  const assertNoLeaks: TestApp['assertNoLeaks'] = async (keys) => {
+    // Releases run right after the final status: give them a moment.
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        assert.equal(app.ports.allocated, 0, 'RTP port pairs still allocated');
+        assert.equal(app.uas.activeLegs, 0, 'media legs still expected by the UAS');
+        assert.deepEqual(ffmpegChildren(), [], 'ffmpeg children still running');
+        const channels = (await ari.channels.list()).filter((c) => keys.some((k) => c.id.startsWith(k)));
+        assert.deepEqual(channels.map((c) => c.id), [], 'ARI channels left');
+        const bridges = (await ari.bridges.list()).filter((b) => keys.some((k) => b.id.startsWith(k)));
+        assert.deepEqual(bridges.map((b) => b.id), [], 'ARI bridges left');
+        for (const k of keys) {
+          for (const type of ['endpoint', 'aor', 'auth', 'registration'] as const) {
+            await assert.rejects(ari.pjsip.get(type, k), (e: unknown) => e instanceof AriError && e.status === 404, `dynamic ${type} ${k} left`);
+          }
+        }
+        assert.deepEqual(udpPortsInRange(21000, 21999), [], 'UDP ports still bound');
+        return;
+      } catch (err) {
+        if (Date.now() - t0 > 3000) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+
+  return { app, env, post, find, waitStatus, assertNoLeaks, stop: () => app.stop() };
+}
+
+/** PIDs of the app's ffmpeg encoder children (ADTS output; recorders a test started are not counted). */
+export function ffmpegChildren(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (comm !== 'ffmpeg' || Number(ppid) !== process.pid || state === 'Z') continue;
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('adts')) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** Local UDP ports in a range that some socket has bound (from /proc/net/udp). */
+export function udpPortsInRange(lo: number, hi: number): number[] {
+  const ports: number[] = [];
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const local = line.trim().split(/\s+/)[1];
+    if (!local) continue;
+    const port = parseInt(local.split(':')[1] ?? '', 16);
+    if (port >= lo && port <= hi) ports.push(port);
+  }
+  return ports;
+}

@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AudioTimeline } from '../../plugin/media/audio-timeline.js';
+import { JitterBuffer } from '../../plugin/media/jitter-buffer.js';
+import type { RtpPacket } from '../../plugin/media/rtp.js';
+
+const RATE = 8000;
+const PKT = 160; // 20 ms
+const DELAY = 60;
+const DELAY_SAMPLES = (DELAY * RATE) / 1000;
+const START = 10_000;
+
+/** A recognisable, never-zero signal: sample i of the call. */
+const signal = (i: number) => ((i * 7) % 30000) + 1;
+function packetSamples(k: number): Int16Array {
+  const s = new Int16Array(PKT);
+  for (let j = 0; j < PKT; j++) s[j] = signal(k * PKT + j);
+  return s;
+}
+
+interface Push {
+  at: number;
+  ts: number;
+  samples: Int16Array;
+}
+
+/** Runs pushes and reads in time order (a push before a read at the same ms); returns all output. */
+function run(tl: AudioTimeline, pushes: Push[], reads: number[]): Int16Array {
+  const events = [
+    ...pushes.map((p) => ({ at: p.at, push: p as Push | undefined })),
+    ...reads.map((at) => ({ at, push: undefined as Push | undefined })),
+  ].sort((a, b) => a.at - b.at || (a.push ? -1 : 1));
+  const chunks: Int16Array[] = [];
+  for (const e of events) {
+    if (e.push) tl.push(e.push.ts, e.push.samples, e.push.at);
+    else chunks.push(tl.read(e.at));
+  }
+  const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+const every = (fromMs: number, toMs: number, stepMs: number) => {
+  const r: number[] = [];
+  for (let t = fromMs; t <= toMs; t += stepMs) r.push(START + t);
+  return r;
+};
+
+/** Packets 0..n-1, sent every 20 ms from call time 0, timestamps from ts0. */
+function stream(n: number, ts0 = 1000, skip: (k: number) => boolean = () => false): Push[] {
+  const r: Push[] = [];
+  for (let k = 0; k < n; k++) if (!skip(k)) r.push({ at: START + 20 * k, ts: (ts0 + PKT * k) >>> 0, samples: packetSamples(k) });
+  return r;
+}
+
+/** The expected output for packets 0..n-1 played `DELAY` after their send time, `total` samples long. */
+function expected(n: number, total: number, missing: (k: number) => boolean = () => false): Int16Array {
+  const e = new Int16Array(total);
+  for (let k = 0; k < n; k++) if (!missing(k)) e.set(packetSamples(k), DELAY_SAMPLES + k * PKT);
+  return e;
+}
+
+function firstDiff(a: Int16Array, b: Int16Array): string {
+  if (a.length !== b.length) return `length ${a.length} vs ${b.length}`;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `sample ${i}: ${a[i]} vs ${b[i]}`;
+  return 'same';
+}
+
+test('continuous input comes out delayed by delayMs, exactly', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const out = run(tl, stream(100), every(0, 2100, 7).concat(START + 2100));
+  assert.equal(out.length, 2100 * 8);
+  assert.equal(firstDiff(out, expected(100, out.length)), 'same');
+  assert.equal(tl.samplesOut, out.length);
+  assert.deepEqual(
+    [tl.stats.silenceSamples, tl.stats.lateSamplesDropped, tl.stats.reanchors, tl.stats.packets],
+    [out.length - 100 * PKT, 0, 0, 100],
+  );
+});
+
+test('a 200 ms gap gives exactly 200 ms of zeros and no shift afterwards', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const gap = (k: number) => k >= 40 && k < 50;
+  const out = run(tl, stream(100, 1000, gap), every(0, 2100, 10));
+  assert.equal(firstDiff(out, expected(100, out.length, gap)), 'same');
+  assert.equal(tl.stats.silenceSamples, out.length - 90 * PKT);
+  assert.equal(tl.stats.reanchors, 0);
+});
+
+test('reordered packets released by the jitter buffer land in the right place; a lost one leaves a hole', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const jb = new JitterBuffer({ depthMs: 40 });
+  const pushes = stream(100, 1000, (k) => k === 50);
+  const p20 = pushes.findIndex((p) => p.ts === 1000 + 20 * PKT);
+  pushes[p20]!.at += 30; // 20 arrives after 21
+  const packets: { at: number; p: RtpPacket; samples: Int16Array }[] = pushes.map((p) => ({
+    at: p.at,
+    samples: p.samples,
+    p: { version: 2, padding: false, marker: false, payloadType: 0, sequenceNumber: (p.ts - 1000) / PKT, timestamp: p.ts, ssrc: 1, csrcs: [], payload: Buffer.alloc(0) },
+  }));
+  packets.sort((a, b) => a.at - b.at);
+  const samplesOf = new Map(packets.map((x) => [x.p, x.samples]));
+  const chunks: Int16Array[] = [];
+  let i = 0;
+  for (let now = START; now <= START + 2100; now++) {
+    for (; i < packets.length && packets[i]!.at <= now; i++) jb.push(packets[i]!.p, packets[i]!.at);
+    // Released packets are pushed with their release time: held ones arrive "late" by design.
+    for (const p of jb.pop(now)) tl.push(p.timestamp, samplesOf.get(p)!, now);
+    if (now % 10 === 0) chunks.push(tl.read(now));
+  }
+  const out = Int16Array.from(chunks.flatMap((c) => [...c]));
+  assert.equal(firstDiff(out, expected(100, out.length, (k) => k === 50)), 'same');
+  assert.deepEqual([jb.stats.reordered, jb.stats.lost], [1, 1]);
+  assert.deepEqual([tl.stats.lateSamplesDropped, tl.stats.reanchors], [0, 0]);
+});
+
+test('a packet arriving after its place was played is dropped and counted', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const pushes = stream(100);
+  pushes[30]!.at += 100; // plays at 660 ms, arrives at 700 ms
+  const out = run(tl, pushes, every(0, 2100, 5));
+  assert.equal(firstDiff(out, expected(100, out.length, (k) => k === 30)), 'same');
+  assert.deepEqual([tl.stats.lateSamplesDropped, tl.stats.reanchors], [PKT, 0]);
+  // Partly late: only the part already played is dropped.
+  const t2 = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const p2 = stream(100);
+  p2[30]!.at += 75; // plays at 660 ms; the read at 670 ms came before it: 10 ms already played
+  const out2 = run(t2, p2, every(0, 2100, 5));
+  assert.equal(t2.stats.lateSamplesDropped, 80);
+  assert.deepEqual(out2.subarray(DELAY_SAMPLES + 30 * PKT + 80, DELAY_SAMPLES + 31 * PKT), packetSamples(30).subarray(80));
+});
+
+test('RTP timestamp wrap (starting near 2^32) is seamless', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const out = run(tl, stream(100, 2 ** 32 - 50 * PKT - 37), every(0, 2100, 13));
+  assert.equal(firstDiff(out, expected(100, out.length)), 'same');
+  assert.equal(tl.stats.reanchors, 0);
+});
+
+test('a big timestamp jump (either way, or a new random base) re-anchors without silence', () => {
+  for (const jump of [5_000_000, -5_000_000, 0x9e3779b9, 3 * RATE]) {
+    const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+    const pushes = stream(100).map((p, k) => (k >= 50 ? { ...p, ts: (p.ts + jump) >>> 0 } : p));
+    // Some arrival jitter around the jump, as on a real network.
+    pushes[50]!.at += 3;
+    pushes[51]!.at -= 2;
+    const out = run(tl, pushes, every(0, 2100, 10));
+    assert.equal(firstDiff(out, expected(100, out.length)), 'same', `jump ${jump}`);
+    assert.equal(tl.stats.reanchors, 1, `jump ${jump}`);
+    assert.equal(tl.stats.silenceSamples, out.length - 100 * PKT);
+  }
+});
+
+test('after a pause in the stream (hold), a timestamp jump lands on arrival time', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  // 1 s of audio, 3 s nothing, then packets whose timestamps continue as if no time had passed.
+  const pushes = stream(50).concat(stream(50).map((p, k) => ({ ...p, at: START + 4000 + 20 * k, ts: (1000 + PKT * (50 + k)) >>> 0 })));
+  const out = run(tl, pushes, every(0, 5100, 10));
+  assert.equal(tl.stats.reanchors, 1);
+  const resume = DELAY_SAMPLES + 4000 * 8;
+  assert.deepEqual(out.subarray(resume, resume + PKT), packetSamples(0));
+  assert.equal(tl.stats.silenceSamples, out.length - 100 * PKT);
+});
+
+test('60 simulated seconds with irregular reads: samples out == 60 × rate, exactly', () => {
+  for (const rate of [8000, 16000, 44100, 48000]) {
+    let seed = rate;
+    const rnd = () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed / 0x1_0000_0000;
+    };
+    const pkt = rate / 50;
+    const tl = new AudioTimeline({ sampleRate: rate, delayMs: 80 }, START);
+    const samples = new Int16Array(pkt).fill(1000);
+    let total = 0;
+    let nextPacket = 0;
+    const dst = new Int16Array(700);
+    for (let now = START; now < START + 60_000; now += rnd() * 45 + 0.1) {
+      for (; START + nextPacket * 20 <= now; nextPacket++) {
+        tl.push(nextPacket * pkt, samples, now); // up to 45 ms late, as the reads are irregular
+      }
+      // Mix read() and readInto() with a small array that cannot always take everything.
+      total += rnd() < 0.5 ? tl.read(now).length : tl.readInto(now, dst);
+    }
+    total += tl.read(START + 60_000).length;
+    assert.equal(total, 60 * rate, `rate ${rate}`);
+    assert.equal(tl.samplesOut, 60 * rate);
+    assert.equal(tl.read(START + 60_000).length, 0);
+    assert.equal(tl.read(START + 59_000).length, 0); // time going backwards owes nothing
+  }
+});
+
+/** Simulates a sender whose clock runs `ratio` times ours; returns what a listener would notice. */
+function driftRun(ratio: number, minutes: number) {
+  const maxDriftMs = 120;
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY, maxDriftMs }, START);
+  const durationMs = minutes * 60_000;
+  const n = Math.floor((durationMs / 20) * ratio);
+  assert.ok(n < 32000); // packet numbers fit in the sample values
+  const playedAt = new Float64Array(n).fill(NaN);
+  const arrival = new Float64Array(n);
+  let k = 0;
+  let worstDrift = 0;
+  let pos = 0;
+  for (let now = START; now <= START + durationMs; now += 5) {
+    for (; k < n && START + (k * 20) / ratio <= now; k++) {
+      // Packet k carries its number in every sample; timestamps advance by the sender's clock.
+      arrival[k] = START + (k * 20) / ratio;
+      tl.push((k * PKT) >>> 0, new Int16Array(PKT).fill(k + 1), arrival[k]!);
+      worstDrift = Math.max(worstDrift, Math.abs(tl.stats.driftMs));
+    }
+    const out = tl.read(now);
+    for (let j = 0; j < out.length; j++) {
+      const id = out[j]! - 1;
+      if (id >= 0 && Number.isNaN(playedAt[id]!)) playedAt[id] = START + ((pos + j) * 1000) / RATE;
+    }
+    pos += out.length;
+  }
+  let worstLatency = 0;
+  let bestLatency = Infinity;
+  let skipped = 0;
+  for (let i = 0; i < k; i++) {
+    if (Number.isNaN(playedAt[i]!)) {
+      if (arrival[i]! < START + durationMs - DELAY - maxDriftMs - 20) skipped++; // not still queued at the end
+      continue;
+    }
+    const latency = playedAt[i]! - arrival[i]!;
+    worstLatency = Math.max(worstLatency, latency);
+    bestLatency = Math.min(bestLatency, latency);
+  }
+  return { tl, worstDrift, worstLatency, bestLatency, skipped, maxDriftMs, samplesOut: pos };
+}
+
+test('sender clock 0.1% fast for 10 minutes: bounded by re-anchoring, drift never over maxDriftMs', () => {
+  const r = driftRun(1.001, 10);
+  const s = r.tl.stats;
+  // 600 s × 1 ms/s of surplus audio, shed in steps of maxDriftMs.
+  assert.ok(s.reanchors >= 4 && s.reanchors <= 6, `reanchors ${s.reanchors}`);
+  assert.ok(r.worstDrift <= r.maxDriftMs, `drift ${r.worstDrift}`);
+  assert.ok(r.worstLatency <= DELAY + r.maxDriftMs + 1, `latency ${r.worstLatency}`);
+  assert.ok(r.bestLatency >= DELAY - 1, `latency ${r.bestLatency}`);
+  // Each re-anchor skips what it sheds (~120 ms = 6 packets) and never inserts silence.
+  assert.ok(r.skipped <= s.reanchors * 7, `skipped ${r.skipped}`);
+  assert.equal(s.silenceSamples, DELAY_SAMPLES);
+  assert.equal(r.samplesOut, 10 * 60 * RATE);
+  assert.ok(r.tl.bufferedSamples <= ((DELAY + r.maxDriftMs + 20) * RATE) / 1000);
+});
+
+test('sender clock 0.1% slow for 10 minutes: re-anchors before underrunning, latency bounded', () => {
+  const r = driftRun(0.999, 10);
+  const s = r.tl.stats;
+  // 600 ms owed in total, made up by re-anchoring when the queue runs dry (every DELAY ms of drift).
+  assert.ok(s.reanchors >= 8 && s.reanchors <= 11, `reanchors ${s.reanchors}`);
+  assert.equal(r.skipped, 0);
+  // Positions are compared with arrival; the reader runs every 5 ms, so "just in time" can read as -5 ms.
+  assert.ok(r.bestLatency >= -5 && r.worstLatency <= DELAY + 1, `latency ${r.bestLatency}..${r.worstLatency}`);
+  assert.ok(s.lateSamplesDropped <= s.reanchors * PKT, `late ${s.lateSamplesDropped}`);
+  assert.equal(r.samplesOut, 10 * 60 * RATE);
+});
+
+test('memory stays bounded: far-ahead packets re-anchor; a stalled reader overflows, then recovers', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  tl.push(0, packetSamples(0), START);
+  tl.push(10 * RATE, packetSamples(1), START + 20); // 10 s ahead by timestamp, on time by arrival
+  assert.equal(tl.stats.reanchors, 1);
+  assert.ok(tl.bufferedSamples <= (DELAY + 40) * 8, String(tl.bufferedSamples));
+  // Nobody reads for 5 s while packets keep coming.
+  for (let k = 2; k < 250; k++) tl.push(10 * RATE + (k - 1) * PKT, packetSamples(k), START + 20 * k);
+  assert.ok(tl.stats.overflowSamples > 0);
+  const caughtUp = tl.read(START + 5000);
+  assert.equal(caughtUp.length, 5000 * 8);
+  // Then the stream continues normally, in place.
+  for (let k = 250; k < 300; k++) tl.push(10 * RATE + (k - 1) * PKT, packetSamples(k), START + 20 * k);
+  const out = tl.read(START + 6000);
+  const at = (START + 20 * 260 + DELAY - 5000 - START) * 8;
+  assert.deepEqual(out.subarray(at, at + PKT), packetSamples(260));
+  assert.deepEqual(Object.keys(tl.toJSON()).sort(), [...Object.keys(tl.stats), 'bufferedMs'].sort());
+});
