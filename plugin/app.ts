@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { AmiClient } from '../adapters/ami/client.js';
 import { AriClient } from '../adapters/ari/client.js';
 import type { AriEventSocket } from '../adapters/ari/events.js';
 import { AsteriskPbx } from '../adapters/asterisk/pbx.js';
@@ -34,7 +35,10 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
   const log = opts.log ?? createLogger({ level: config.logLevel });
   const ari = new AriClient({ ...config.ari });
   const events = ari.eventSocket();
-  const pbx = new AsteriskPbx(ari, events, log.child({ component: 'pbx' }));
+  const ami = config.ami.url
+    ? new AmiClient({ host: new URL(config.ami.url).hostname, port: Number(new URL(config.ami.url).port), user: config.ami.user, password: config.ami.password })
+    : undefined;
+  const pbx = new AsteriskPbx(ari, events, log.child({ component: 'pbx' }), undefined, ami);
   const uas = new LoopbackSipUas({ host: config.sipUas.host, port: config.sipUas.port });
   const ports = new RtpPortPool({ host: config.sipUas.host, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
   const ca = config.rtmp.tlsCaFile ? readFileSync(config.rtmp.tlsCaFile) : undefined;
@@ -62,6 +66,11 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
     async start() {
       await uas.listen();
       await events.connect();
+      if (ami) {
+        ami.on('close', ({ retryInMs }) => log.warn({ retryInMs }, 'AMI connection lost'));
+        // AMI only serves registrations: without it, everything else still works.
+        await ami.start().catch((err: Error) => log.warn({ err: err.message }, 'AMI unavailable: sipRegisterRequired calls will fail'));
+      }
       await rest.listen({ host: config.rest.host, port: config.rest.port });
       const addr = rest.server.address();
       const port = addr && typeof addr === 'object' ? addr.port : config.rest.port;
@@ -72,6 +81,7 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
       await calls.close();
       await rest.close();
       events.close();
+      ami?.close();
       await uas.close();
     },
   };

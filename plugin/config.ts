@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 
 export interface Config {
   ari: { url: string; user: string; password: string; app: string };
+  /** AMI, only for registration results (sipRegisterRequired). Empty url: not used. */
+  ami: { url: string; user: string; password: string };
   rest: { host: string; port: number; prefix: string };
   /** The loopback SIP UAS that receives the media leg from Asterisk. */
   sipUas: { host: string; port: number };
@@ -45,6 +47,9 @@ const SPEC = {
   ARI_USER: { path: ['ari', 'user'], kind: 'string', def: 'sip-as-rtmp' },
   ARI_PASSWORD: { path: ['ari', 'password'], kind: 'string', def: undefined },
   ARI_APP: { path: ['ari', 'app'], kind: 'string', def: 'sip-as-rtmp' },
+  AMI_URL: { path: ['ami', 'url'], kind: 'any', def: '' },
+  AMI_USER: { path: ['ami', 'user'], kind: 'string', def: 'sip-as-rtmp' },
+  AMI_PASSWORD: { path: ['ami', 'password'], kind: 'any', def: '' },
   REST_HOST: { path: ['rest', 'host'], kind: 'string', def: '127.0.0.1' },
   REST_PORT: { path: ['rest', 'port'], kind: 'port0', def: '8081' },
   REST_PREFIX: { path: ['rest', 'prefix'], kind: 'prefix', def: '/rest-api' },
@@ -90,7 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, rest: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -102,6 +107,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else out[group]![key] = value;
   }
   const config = { ...out, ...top } as unknown as Config;
+  if (config.ami.url && !/^tcp:\/\/[^:/]+:\d+$/.test(config.ami.url)) {
+    throw new ConfigError(`AMI_URL must look like tcp://127.0.0.1:5038, got "${config.ami.url}"`);
+  }
   if (config.rtp.portMin >= config.rtp.portMax) {
     throw new ConfigError(`RTP_PORT_MIN (${config.rtp.portMin}) must be below RTP_PORT_MAX (${config.rtp.portMax})`);
   }
@@ -167,5 +175,5 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
 
 /** The config as it may be shown or logged: secrets replaced. */
 export function describeConfig(c: Config): Record<string, unknown> {
-  return { ...c, ari: { ...c.ari, password: '[redacted]' } };
+  return { ...c, ari: { ...c.ari, password: '[redacted]' }, ami: { ...c.ami, password: c.ami.password ? '[redacted]' : '' } };
 }

@@ -3,6 +3,7 @@
  * originate, bridges, and ARI events translated into call terms.
  */
 import { EventEmitter } from 'node:events';
+import type { AmiClient, AmiMessage } from '../ami/client.js';
 import type { AriClient } from '../ari/client.js';
 import { AriError } from '../ari/errors.js';
 import type { AriEventSocket } from '../ari/events.js';
@@ -20,16 +21,30 @@ export interface AsteriskPbxOptions {
 /** Attributes we set per call; never copied from the base endpoint. */
 const PER_CALL = new Set(['aors', 'auth', 'outbound_auth', 'from_user', 'from_domain', 'outbound_proxy', 'allow', 'disallow']);
 
+/** An outbound registration being watched: settled by AMI Registry events for its client URI. */
+interface Registration {
+  clientUri: string;
+  result: Promise<void>;
+  settle(err?: Error): void;
+}
+
 export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   private baseFields: Promise<ConfigTuple[]> | undefined;
+  private readonly registrations = new Map<string, Registration>();
+  readonly waitRegistered?: (id: string, timeoutMs: number) => Promise<void>;
 
   constructor(
     private readonly ari: AriClient,
     private readonly socket: AriEventSocket,
     private readonly log: Logger,
     private readonly opts: AsteriskPbxOptions = { baseEndpoint: 'sip-as-rtmp-outbound', mediaEndpoint: 'sip-as-rtmp-media' },
+    private readonly ami?: AmiClient,
   ) {
     super();
+    if (ami) {
+      ami.on('event', (m) => this.onAmi(m));
+      this.waitRegistered = (id, timeoutMs) => this.awaitRegistration(id, timeoutMs);
+    }
     socket.on('event', (e) => this.translate(e));
     socket.on('open', ({ reconnect }) => this.emit('up', { reconnect }));
     socket.on('close', ({ code, reason }) => this.emit('down', { reason: `ARI event socket closed (${code}${reason ? ` ${reason}` : ''})` }));
@@ -95,6 +110,26 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     return this.baseFields;
   }
 
+  private onAmi(m: AmiMessage): void {
+    if (m.Event !== 'Registry' || m.ChannelType !== 'PJSIP') return;
+    for (const r of this.registrations.values()) {
+      if (r.clientUri !== m.Username) continue;
+      if (m.Status === 'Registered') r.settle();
+      else if (m.Status === 'Rejected' || m.Status === 'Failed') r.settle(new Error(m.Cause ? `${m.Status}: ${m.Cause}` : m.Status));
+    }
+  }
+
+  private awaitRegistration(id: string, timeoutMs: number): Promise<void> {
+    const r = this.registrations.get(id);
+    if (!r) return Promise.reject(new Error('no registration for this account'));
+    if (!this.ami?.loggedIn) return Promise.reject(new Error('AMI is not connected, so the registration result cannot be known'));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the registrar within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    });
+    return Promise.race([r.result, timeout]).finally(() => clearTimeout(timer));
+  }
+
   async createAccount(id: string, spec: AccountSpec): Promise<void> {
     const base = await this.base();
     await this.ari.pjsip.put('auth', id, { auth_type: 'userpass', username: spec.authUser, password: spec.password });
@@ -109,6 +144,13 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     if (spec.outboundProxy) fields.push({ attribute: 'outbound_proxy', value: `${spec.outboundProxy};lr` });
     await this.ari.pjsip.put('endpoint', id, fields);
     if (spec.registration) {
+      // Watch before creating: the result can come back before the PUT's answer.
+      let settle!: (err?: Error) => void;
+      const result = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err ? reject(err) : resolve());
+      });
+      result.catch(() => {}); // observed by waitRegistered
+      this.registrations.set(id, { clientUri: spec.registration.clientUri, result, settle });
       await this.ari.pjsip.put('registration', id, {
         server_uri: spec.registration.serverUri,
         client_uri: spec.registration.clientUri,
@@ -117,6 +159,8 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
         expiration: String(spec.registration.expirationSec),
         retry_interval: '60',
         max_retries: '0',
+        // The first REGISTER at once (the default random delay is up to 10 s).
+        max_random_initial_delay: '0',
         auth_rejection_permanent: 'yes',
         ...(spec.outboundProxy ? { outbound_proxy: `${spec.outboundProxy};lr` } : {}),
       });
@@ -124,6 +168,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async deleteAccount(id: string): Promise<void> {
+    this.registrations.delete(id);
     // Registration and endpoint first: they refer to the auth and aor.
     for (const type of ['registration', 'endpoint', 'aor', 'auth'] as const) {
       await ignore404(this.ari.pjsip.delete(type, id));

@@ -26,6 +26,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   const env = sandboxEnv();
   const config = loadConfig({
     ARI_URL: env.ARI_URL, ARI_USER: env.ARI_USER, ARI_PASSWORD: env.ARI_PASSWORD,
+    AMI_URL: env.AMI_URL, AMI_USER: env.AMI_USER, AMI_PASSWORD: env.AMI_PASSWORD,
     REST_PORT: '0', SIP_UAS_PORT: env.SIP_UAS_PORT, RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999',
     RTMP_TLS_CA_FILE: env.TLS_CERT, ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
     ...overrides,

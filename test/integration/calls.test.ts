@@ -126,6 +126,34 @@ describe('call outcomes', () => {
     await t.assertNoLeaks([key]);
   });
 
+  test('sipRegisterRequired: REGISTER (digest) to the registrar first, then the call', { timeout: 30_000 }, async () => {
+    const body = startupBody({ callee: 'far', sipDomain: `127.0.0.1:${t.env.SIPP_REGISTRAR_PORT}`, sipPort: undefined,
+      sipLogin: t.env.FAR_AUTH_USER, sipPassword: t.env.FAR_AUTH_PASSWORD, sipRegisterRequired: 'true' });
+    const callId = body.callId as string;
+    assert.equal((await t.post('/call/startup', body)).status, 200);
+    const key = keyOf(callId);
+    const est = await t.waitStatus(callId, ['ESTABLISHED', 'FAILED']);
+    assert.equal(est.status, 'ESTABLISHED', est.info);
+    const types = est.events.map((e) => e.type);
+    assert.ok(types.indexOf('REGISTERED') >= 0 && types.indexOf('REGISTERED') < types.indexOf('INVITE'), `registered before the INVITE: ${types.join(',')}`);
+    assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+    await t.waitStatus(callId, ['FINISH']);
+    await t.assertNoLeaks([key]);
+  });
+
+  test('sipRegisterRequired with a wrong password → FAILED, AUTHENTICATION_FAIL, no INVITE', { timeout: 30_000 }, async () => {
+    const body = startupBody({ callee: 'far', sipDomain: `127.0.0.1:${t.env.SIPP_REGISTRAR_PORT}`, sipPort: undefined,
+      sipLogin: t.env.FAR_AUTH_USER, sipPassword: 'wrong', sipRegisterRequired: 'true' });
+    const callId = body.callId as string;
+    assert.equal((await t.post('/call/startup', body)).status, 200);
+    const key = keyOf(callId);
+    const fin = await t.waitStatus(callId, ['FAILED', 'ESTABLISHED'], 20_000);
+    assert.equal(fin.status, 'FAILED');
+    assert.equal(fin.reason, 'AUTHENTICATION_FAIL', fin.info);
+    assert.ok(!fin.events.some((e) => e.type === 'INVITE'), 'no call was placed');
+    await t.assertNoLeaks([key]);
+  });
+
   test('busy callee → BUSY with sipStatus 486', { timeout: 30_000 }, async () => {
     const body = startupBody({ callee: 'busy', sipPort: t.env.SIPP_BUSY_PORT });
     const callId = body.callId as string;
