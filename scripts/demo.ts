@@ -1,61 +1,84 @@
 /**
- * npm run demo — the main job on the sandbox.
- * Today (foundation): brings the sandbox up (npm script), places one call through ARI to the sandbox
- * softphone (baresip, which answers and sends a 1 kHz tone), and prints the call's state as it changes.
- * Ctrl-C hangs up and exits cleanly. The relay to RTMP comes with the call pipeline.
+ * npm run demo — the main job on the sandbox (which `npm run demo` brings up first):
+ * starts sip-as-rtmp, asks it over its own WCS REST API to call the sandbox softphone (baresip, which
+ * answers and sends a 1 kHz tone) and relay the call to the sandbox RTMP server, prints the URL to watch
+ * and the call's status as it changes. Ctrl-C hangs up, unpublishes and exits cleanly.
+ *
+ *   DEMO_SECONDS=30 npm run demo     end by itself after 30 s (default: run until Ctrl-C)
+ *   DEMO_RTMP=rtmps npm run demo     publish over RTMPS (the sandbox's TLS front)
  */
-import { readFileSync } from 'node:fs';
-import { AriClient } from '../adapters/ari/client.js';
-import type { AriEvent } from '../adapters/ari/types.js';
+import { createWriteStream } from 'node:fs';
+import { createApp } from '../plugin/app.js';
+import { loadConfig } from '../plugin/config.js';
+import { createLogger } from '../plugin/lib/log.js';
+import type { CallView } from '../plugin/calls/types.js';
+import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
 
-const SANDBOX_RUN = process.env.SANDBOX_RUN ?? '/var/tmp/sip-as-rtmp-sandbox';
-const env = Object.fromEntries(
-  readFileSync(`${SANDBOX_RUN}/sandbox.env`, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-) as Record<string, string>;
-
-const ari = new AriClient({ url: env.ARI_URL!, user: env.ARI_USER!, password: env.ARI_PASSWORD!, app: 'sip-as-rtmp-demo' });
-const events = ari.eventSocket();
-const channelId = `demo-${Date.now().toString(36)}`;
+const env = readSandboxEnv();
+const config = loadConfig({ ...process.env, ...appEnvForSandbox(env) });
+const logFile = `${SANDBOX_RUN}/logs/demo-app.log`;
+const app = createApp(config, { log: createLogger({ level: 'debug', destination: createWriteStream(logFile, { flags: 'a' }) }) });
 const t0 = Date.now();
-const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(2)} s] ${s}`);
+const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)} s] ${s}`);
 
-let ending = false;
-async function end(code: number): Promise<never> {
-  if (!ending) {
-    ending = true;
-    await ari.channels.hangup(channelId).catch(() => {});
-    events.close();
+async function rest(method: string, body: unknown): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${app.restUrl}${method}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: await res.text() };
+}
+
+await app.start();
+say(`sip-as-rtmp is up: REST ${app.restUrl} (log: ${logFile})`);
+
+const stream = `demo-${Date.now().toString(36)}`;
+const callId = `demo-call-${Date.now().toString(36)}`;
+const rtmpUrl = process.env.DEMO_RTMP === 'rtmps' ? env.RTMPS_URL! : env.RTMP_URL!;
+const startup = {
+  callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: env.BARESIP_PORT,
+  hasAudio: 'true', hasVideo: 'false', rtmpUrl, rtmpStream: stream, visibleName: 'sip-as-rtmp demo',
+};
+say(`POST /call/startup ${JSON.stringify(startup)}`);
+const r = await rest('/call/startup', startup);
+if (r.status !== 200) {
+  say(`startup refused: ${r.status} ${r.body}`);
+  await app.stop();
+  process.exit(1);
+}
+const watch = `${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`;
+
+let last = '';
+let stopping = false;
+const poll = setInterval(async () => {
+  const f = await rest('/call/find', { callId });
+  if (f.status !== 200) return;
+  const c = (JSON.parse(f.body) as CallView[])[0]!;
+  const line = `call ${c.status} (SIP ${c.sipStatus ?? '-'}): ${c.info}; stream ${c.rtmpStreamStatus}`;
+  if (line !== last) {
+    say(line);
+    if (c.rtmpStreamStatus === 'PUBLISHING' && !last.includes('PUBLISHING')) {
+      say(`watch it:  ffplay ${watch}    (or VLC: Media > Open Network Stream > ${watch})`);
+    }
+    last = line;
   }
+  if (['FINISH', 'FAILED', 'BUSY'].includes(c.status)) void stop(c.status === 'FINISH' ? 0 : 1);
+}, 250);
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(poll);
+  const f = await rest('/call/find', { callId });
+  if (f.status === 200 && !['FINISH', 'FAILED', 'BUSY'].includes((JSON.parse(f.body) as CallView[])[0]!.status)) {
+    await rest('/call/terminate', { callId });
+    say('POST /call/terminate');
+  }
+  await app.stop();
+  say('stopped: call ended, stream unpublished, everything released');
   process.exit(code);
 }
 
-events.on('event', (e: AriEvent) => {
-  if (!('channel' in e) || e.channel?.id !== channelId) return;
-  switch (e.type) {
-    case 'ChannelStateChange':
-      say(`call state: ${e.channel.state}`);
-      break;
-    case 'StasisStart':
-      say(`call answered (${e.channel.state}); the softphone is sending a 1 kHz tone. Ctrl-C hangs up.`);
-      break;
-    case 'ChannelDestroyed':
-      say(`call ended: ${e.cause_txt} (Q.850 ${e.cause})`);
-      void end(e.cause === 16 ? 0 : 1);
-      break;
-    default:
-      break;
-  }
-});
-events.on('close', ({ retryInMs }) => retryInMs !== undefined && say(`ARI socket lost; reconnecting in ${retryInMs} ms`));
 process.on('SIGINT', () => {
-  say('Ctrl-C: hanging up');
-  void end(0);
+  say('Ctrl-C');
+  void stop(0);
 });
-
-await events.connect();
-say(`Asterisk ${(await ari.asterisk.info()).system?.version}: calling the sandbox softphone (PJSIP/softphone)`);
-await ari.channels.originate({ endpoint: 'PJSIP/softphone', channelId, callerId: 'sip-as-rtmp demo <1000>', timeout: 20 });
-say('INVITE sent');
+const seconds = Number(process.env.DEMO_SECONDS ?? 0);
+if (seconds > 0) setTimeout(() => void stop(0), seconds * 1000);

@@ -105,6 +105,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
       return [...tuned, { attribute: 'disallow', value: 'all' }, { attribute: 'allow', value: allow || 'ulaw,alaw' }];
     })().catch((err: unknown) => {
       this.baseFields = undefined; // try again next call
+      this.log.warn({ err: (err as Error).message, endpoint: this.opts.baseEndpoint }, 'cannot read the base endpoint for per-call accounts');
       throw err;
     });
     return this.baseFields;

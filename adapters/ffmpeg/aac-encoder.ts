@@ -34,6 +34,8 @@ export class FfmpegAacEncoder extends EventEmitter<AudioEncoderEvents> implement
     this.audioSpecificConfig = audioSpecificConfig(1, opts.outputRate, opts.channels) // 1 = AAC-LC (ADTS profile numbering);
     const args = [
       '-hide_banner', '-nostdin', '-loglevel', 'error',
+      // Raw PCM needs no probing; without these ffmpeg reads ~2 s of input before its first frame.
+      '-probesize', '32', '-analyzeduration', '0',
       '-f', 's16le', '-ar', String(opts.inputRate), '-ac', '1', '-i', 'pipe:0',
       '-c:a', 'aac', '-aac_coder', opts.coder ?? 'fast', '-b:a', String(opts.bitrate),
       '-ar', String(opts.outputRate), '-ac', String(opts.channels),

@@ -13,6 +13,7 @@ import type { Logger } from '../lib/log.js';
 import { redactUrl } from '../lib/log.js';
 import { CallMedia } from '../media/call-media.js';
 import { describeRtmpError, Push, type Publisher } from '../media/push.js';
+import { MediaTicker } from '../media/ticker.js';
 import { parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
 import { answerDirection, buildSdp, chooseFormats, type CodecPreference, type SdpFormat, type SdpSession } from '../sip/sdp.js';
 import { Call } from './call.js';
@@ -49,8 +50,10 @@ export class CallService {
   private readonly byChannel = new Map<string, { call: Call; leg: boolean }>();
   private readonly ttlTimers = new Set<NodeJS.Timeout>();
   private readonly legAnswered = new Map<string, () => void>();
+  private readonly ticker: MediaTicker;
 
   constructor(private readonly d: CallServiceDeps) {
+    this.ticker = new MediaTicker(d.config.media.tickMs);
     d.pbx.on('event', (e) => this.onPbxEvent(e));
   }
 
@@ -264,7 +267,7 @@ export class CallService {
       ...(negotiated.dtmf ? { dtmfPayloadType: negotiated.dtmf.payloadType } : {}),
       expectedSource: negotiated.source,
       jitterDepthMs: config.media.jitterDepthMs,
-      tickMs: config.media.tickMs,
+      ticker: this.ticker,
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
     });
     call.media = media;

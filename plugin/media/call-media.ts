@@ -2,7 +2,7 @@
  * The receive side of one call's media, in packet order:
  *   UDP socket → parseRtp → JitterBuffer → decode (L16 / G.711) → AudioTimeline (silence fill)
  *   → AAC encoder → LiveStream (FLV bodies, fanned out to pushes).
- * A tick timer drives the output clock, so the stream never stops even when the caller sends nothing.
+ * The shared ticker drives the output clock, so the stream never stops even when the caller sends nothing.
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from '../calls/ports.js';
@@ -13,6 +13,7 @@ import { JitterBuffer } from './jitter-buffer.js';
 import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
 import { parseRtp } from './rtp.js';
+import type { MediaTicker } from './ticker.js';
 
 export interface CallMediaOptions {
   /** The negotiated audio codec (from the SDP answer). */
@@ -22,7 +23,8 @@ export interface CallMediaOptions {
   /** Where Asterisk sends from (its offer's address and port); RTP from elsewhere is counted and ignored. */
   expectedSource?: { address: string; port: number };
   jitterDepthMs: number;
-  tickMs: number;
+  /** The shared output clock (one timer for all calls). */
+  ticker: MediaTicker;
   encoder: { factory: AudioEncoderFactory; outputRate: number; channels: number; bitrate: number };
   now?: () => number;
 }
@@ -45,7 +47,7 @@ export class CallMedia {
   private readonly scratch = new Int16Array(4096);
   private readonly now: () => number;
   private encoder: AudioEncoder | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
   private lastPacketAt: number | undefined;
   private closed = false;
   private onError: ((err: Error) => void) | undefined;
@@ -77,7 +79,7 @@ export class CallMedia {
     this.encoder.on('error', (err) => this.onError?.(err));
     this.sockets.rtp.on('message', this.onRtp);
     this.sockets.rtcp.on('message', this.onRtcp);
-    this.timer = setInterval(() => this.tick(), this.opts.tickMs);
+    this.unsubscribe = this.opts.ticker.subscribe(() => this.tick());
   }
 
   private readonly onRtp = (buf: Buffer, from: RemoteInfo): void => {
@@ -152,8 +154,8 @@ export class CallMedia {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.sockets.rtp.off('message', this.onRtp);
     this.sockets.rtcp.off('message', this.onRtcp);
     await this.encoder?.close();

@@ -19,8 +19,8 @@ export interface RestOptions {
 
 export function buildRestServer(o: RestOptions): FastifyInstance {
   const app = Fastify({
-    loggerInstance: o.log.child({ component: 'rest' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request logging off (warn and up only): a busy WCS page polls find every few seconds.
+    loggerInstance: o.log.child({ component: 'rest' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? 64 * 1024,
   });
 

@@ -9,6 +9,7 @@ import { loadConfig } from '../../plugin/config.js';
 import { createLogger } from '../../plugin/lib/log.js';
 import { AriError } from '../../adapters/ari/errors.js';
 import type { CallView } from '../../plugin/calls/types.js';
+import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';
 import { createWriteStream } from 'node:fs';
 
@@ -25,10 +26,8 @@ export interface TestApp {
 export async function startTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
   const env = sandboxEnv();
   const config = loadConfig({
-    ARI_URL: env.ARI_URL, ARI_USER: env.ARI_USER, ARI_PASSWORD: env.ARI_PASSWORD,
-    AMI_URL: env.AMI_URL, AMI_USER: env.AMI_USER, AMI_PASSWORD: env.AMI_PASSWORD,
-    REST_PORT: '0', SIP_UAS_PORT: env.SIP_UAS_PORT, RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999',
-    RTMP_TLS_CA_FILE: env.TLS_CERT, ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
+    ...appEnvForSandbox(env),
+    REST_PORT: '0', RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999', ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
     ...overrides,
   });
   // Logs go to a file per run (kept as a test artifact), not into the test output.

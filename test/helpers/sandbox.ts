@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { AriClient } from '../../adapters/ari/client.js';
 import type { AriEventSocket } from '../../adapters/ari/events.js';
 import type { AriEvent } from '../../adapters/ari/types.js';
+import { readSandboxEnv } from '../../scripts/lib/sandbox-env.js';
 
 /** Repository root (tests run from dist/test/..., so walk up to where package.json is). */
 export const REPO_ROOT = (() => {
@@ -26,28 +27,10 @@ export const REPO_ROOT = (() => {
   throw new Error('repository root not found');
 })();
 
-export const SANDBOX_RUN = process.env.SANDBOX_RUN ?? '/var/tmp/sip-as-rtmp-sandbox';
-
-export type SandboxEnv = Record<string, string>;
-
-/** The running sandbox's settings; throws a clear error if it is not up. */
-export function sandboxEnv(): SandboxEnv {
-  let text: string;
-  try {
-    text = readFileSync(join(SANDBOX_RUN, 'sandbox.env'), 'utf8');
-  } catch {
-    throw new Error(`the sandbox is not up (no ${SANDBOX_RUN}/sandbox.env): run scripts/sandbox up`);
-  }
-  const env: SandboxEnv = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!;
-  }
-  return env;
-}
+export { SANDBOX_RUN, readSandboxEnv as sandboxEnv, type SandboxEnv } from '../../scripts/lib/sandbox-env.js';
 
 export function sandboxAri(app = 'sip-as-rtmp-test'): AriClient {
-  const env = sandboxEnv();
+  const env = readSandboxEnv();
   return new AriClient({ url: env.ARI_URL!, user: env.ARI_USER!, password: env.ARI_PASSWORD!, app });
 }
 
@@ -60,7 +43,7 @@ export async function sandboxCmd(sub: 'up' | 'down' | 'status' | 'env'): Promise
 
 /** Run a command in the Asterisk CLI (asterisk -rx). */
 export async function asteriskCli(command: string): Promise<string> {
-  const env = sandboxEnv();
+  const env = readSandboxEnv();
   const chroot = join(env.SANDBOX_CACHE!, 'asterisk-sid');
   const { stdout } = await run('chroot', [chroot, '/usr/sbin/asterisk', '-rx', command], { timeout: 10_000 });
   return stdout;

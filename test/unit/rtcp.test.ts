@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import { once } from 'node:events';
 import { test } from 'node:test';
+import { captureFfmpegRtp } from '../helpers/rtp-capture.js';
 import {
   buildPli,
   buildReceiverReport,
@@ -172,28 +170,10 @@ test('NTP time: ms since 1900, and the middle 32 bits for LSR', () => {
 });
 
 test('real capture: the sender report ffmpeg sends with its RTP', async () => {
-  const rtp = dgram.createSocket('udp4');
-  const rtcpSock = dgram.createSocket('udp4');
-  rtp.bind(0, '127.0.0.1');
-  rtcpSock.bind(0, '127.0.0.1');
-  await Promise.all([once(rtp, 'listening'), once(rtcpSock, 'listening')]);
-  const media: Buffer[] = [];
-  const control: Buffer[] = [];
-  rtp.on('message', (m) => media.push(m));
-  rtcpSock.on('message', (m) => control.push(m));
-  try {
-    const ff = spawn('ffmpeg', [
-      '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=8000', '-t', '0.3',
-      '-c:a', 'pcm_alaw', '-ssrc', '2000000001', '-payload_type', '8', '-f', 'rtp',
-      `rtp://127.0.0.1:${rtp.address().port}?rtcpport=${rtcpSock.address().port}`,
-    ], { stdio: 'ignore' });
-    const [code] = await once(ff, 'exit');
-    assert.equal(code, 0);
-    await new Promise((r) => setTimeout(r, 100));
-  } finally {
-    rtp.close();
-    rtcpSock.close();
-  }
+  const { media, control } = await captureFfmpegRtp([
+    '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=8000', '-t', '0.3',
+    '-c:a', 'pcm_alaw', '-ssrc', '2000000001', '-payload_type', '8',
+  ]);
   assert.ok(control.length >= 1 && media.length >= 1);
   const { packets, error } = parseRtcp(control[0]!);
   assert.equal(error, undefined);

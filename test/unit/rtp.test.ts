@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
-import { once } from 'node:events';
 import { test } from 'node:test';
+import { captureFfmpegRtp } from '../helpers/rtp-capture.js';
 import {
   EXTENSION_PROFILE_ONE_BYTE,
   EXTENSION_PROFILE_TWO_BYTE,
@@ -243,28 +241,10 @@ test('fuzz: random and mutated buffers never throw, accepted ones are consistent
 });
 
 test('real capture: ffmpeg -f rtp PCMU parses with consecutive sequence and timestamps', async () => {
-  const rtp = dgram.createSocket('udp4');
-  const rtcp = dgram.createSocket('udp4');
-  rtp.bind(0, '127.0.0.1');
-  rtcp.bind(0, '127.0.0.1');
-  await Promise.all([once(rtp, 'listening'), once(rtcp, 'listening')]);
-  const got: Buffer[] = [];
-  const control: Buffer[] = [];
-  rtp.on('message', (m) => got.push(m));
-  rtcp.on('message', (m) => control.push(m));
-  try {
-    const ff = spawn('ffmpeg', [
-      '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=8000', '-t', '0.5',
-      '-af', 'asetnsamples=n=160:p=0', '-c:a', 'pcm_mulaw', '-ssrc', '305419896', '-payload_type', '0', '-f', 'rtp',
-      `rtp://127.0.0.1:${rtp.address().port}?rtcpport=${rtcp.address().port}&pkt_size=172`,
-    ], { stdio: 'ignore' });
-    const [code] = await once(ff, 'exit');
-    assert.equal(code, 0);
-    await new Promise((r) => setTimeout(r, 100));
-  } finally {
-    rtp.close();
-    rtcp.close();
-  }
+  const { media: got, control } = await captureFfmpegRtp([
+    '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=8000', '-t', '0.5',
+    '-af', 'asetnsamples=n=160:p=0', '-c:a', 'pcm_mulaw', '-ssrc', '305419896', '-payload_type', '0',
+  ], '&pkt_size=172');
   assert.ok(got.length >= 20, `${got.length} packets`);
   const packets = got.map((b) => ok(parseRtp(b)));
   for (let i = 0; i < packets.length; i++) {
