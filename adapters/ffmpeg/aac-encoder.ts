@@ -84,6 +84,19 @@ export class FfmpegAacEncoder extends EventEmitter<AudioEncoderEvents> implement
     this.emit('error', err);
   }
 
+  /** End of input: ffmpeg encodes the rest, writes the last frames and exits; killed if it takes too long. */
+  async finish(timeoutMs: number): Promise<void> {
+    if (this.closing || this.child.exitCode !== null || this.child.signalCode !== null) return this.close();
+    this.closing = true; // its exit is expected from here on
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+    // Frames still in the stdout pipe arrive before 'end'.
+    if (!this.child.stdout.readableEnded) await new Promise<void>((r) => this.child.stdout.once('close', () => r()));
+    this.child.stderr.destroy();
+  }
+
   /** Stop the child and wait for it: no zombie, no pipe left open. */
   async close(): Promise<void> {
     this.closing = true;

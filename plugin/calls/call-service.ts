@@ -10,10 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../lib/log.js';
-import { redactUrl } from '../lib/log.js';
 import { CallMedia } from '../media/call-media.js';
 import { describeRtmpError, Push, type Publisher } from '../media/push.js';
 import { MediaTicker } from '../media/ticker.js';
+import { monotonicNow } from '../lib/clock.js';
 import { parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
 import { answerDirection, buildSdp, chooseFormats, type CodecPreference, type SdpFormat, type SdpSession } from '../sip/sdp.js';
 import { Call } from './call.js';
@@ -194,6 +194,7 @@ export class CallService {
         call.setStatus('SESSION_PROGRESS', 'Session progress', 183);
         break;
       case 'answered':
+        call.answeredAtMs = monotonicNow();
         call.setStatus('ESTABLISHED', 'Answered', 200);
         void this.startMedia(call).catch((err: unknown) => this.end(call, failure(err)));
         break;
@@ -268,6 +269,7 @@ export class CallService {
       expectedSource: negotiated.source,
       jitterDepthMs: config.media.jitterDepthMs,
       ticker: this.ticker,
+      ...(call.answeredAtMs ? { startMs: call.answeredAtMs } : {}),
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
     });
     call.media = media;
@@ -282,7 +284,7 @@ export class CallService {
     const push = new Push(media.stream, this.d.publisherFactory(target));
     call.push = push;
     call.resources.add('rtmp push', () => push.close());
-    call.setStreamStatus('CONNECTING', redactUrl(call.req.rtmpUrl));
+    call.setStreamStatus('CONNECTING', call.safeRtmpUrl());
     push.on('state', ({ state, reason }) => {
       if (state === 'PUBLISHING') call.setStreamStatus('PUBLISHING');
       else if (state === 'FAILED' && !call.ending) {
@@ -301,6 +303,8 @@ export class CallService {
   /** The one way a call ends: final status first (so clients see why), then release everything. */
   private async end(call: Call, o: Outcome): Promise<void> {
     const first = call.finish(o);
+    // The stream gets the call's last moments before it is unpublished.
+    if (first && call.media && call.push?.state === 'PUBLISHING') await call.media.drain().catch(() => {});
     if (call.streamStatus === 'PUBLISHING' || call.streamStatus === 'CONNECTING') call.setStreamStatus('UNPUBLISHED');
     const failures = await call.resources.dispose();
     this.byChannel.delete(call.channelId);

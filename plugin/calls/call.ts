@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { Disposer } from '../lib/disposer.js';
 import { maskSecret, redactUrl } from '../lib/log.js';
 import type { CallMedia } from '../media/call-media.js';
+import { describeTarget, parseRtmpUrl } from '../rtmp/url.js';
 import type { Push } from '../media/push.js';
 import type { Outcome } from './causes.js';
 import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
@@ -25,6 +26,8 @@ export class Call extends EventEmitter<CallEvents> {
   streamStatus: StreamStatus = 'NEW';
   readonly createdAt = new Date();
   establishedAt: Date | null = null;
+  /** The answer on the media clock (monotonic ms): the stream's time zero. */
+  answeredAtMs: number | undefined;
   endedAt: Date | null = null;
   readonly events: CallEvent[] = [];
   readonly resources = new Disposer();
@@ -91,6 +94,13 @@ export class Call extends EventEmitter<CallEvents> {
     this.note(`STREAM_${s}`, detail);
   }
 
+  /** rtmpUrl as it may be shown or logged: no credentials or query, and a stream key at its end masked. */
+  safeRtmpUrl(): string {
+    const r = this.req;
+    if (!r.rtmpUrl) return '';
+    return r.rtmpTransponderFullUrl ? describeTarget(parseRtmpUrl(r.rtmpUrl)) : redactUrl(r.rtmpUrl);
+  }
+
   view(opts: { withMedia?: boolean } = {}): CallView {
     const r = this.req;
     return {
@@ -99,7 +109,7 @@ export class Call extends EventEmitter<CallEvents> {
       sipStatus: this.sipStatus,
       caller: r.sipLogin,
       callee: r.callee,
-      rtmpUrl: r.rtmpUrl ? redactUrl(r.rtmpUrl) : '',
+      rtmpUrl: this.safeRtmpUrl(),
       // The stream name is often a platform's stream key: a secret.
       rtmpStream: r.rtmpStream ? maskSecret(r.rtmpStream) : '',
       streamName: r.toStream,

@@ -105,6 +105,9 @@ export interface AudioEncoder extends EventEmitter<AudioEncoderEvents> {
   readonly outputRate: number;
   /** Mono s16 samples at the input rate. */
   write(pcm: Int16Array): void;
+  /** No more input: encode what was written, emit the last frames, then stop (at most timeoutMs). */
+  finish(timeoutMs: number): Promise<void>;
+  /** Stop now, dropping what is still inside. */
   close(): Promise<void>;
   readonly pid: number | undefined;
 }

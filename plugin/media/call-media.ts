@@ -6,6 +6,7 @@
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from '../calls/ports.js';
+import { monotonicNow } from '../lib/clock.js';
 import type { SdpFormat } from '../sip/sdp.js';
 import { AudioTimeline } from './audio-timeline.js';
 import { alawToPcm, ulawToPcm } from './g711.js';
@@ -27,6 +28,8 @@ export interface CallMediaOptions {
   ticker: MediaTicker;
   encoder: { factory: AudioEncoderFactory; outputRate: number; channels: number; bitrate: number };
   now?: () => number;
+  /** Call time zero (the answer), on the same clock as `now`: the stream starts there, silent until RTP flows. */
+  startMs?: number;
 }
 
 type Decoder = (payload: Buffer, dst: Int16Array) => Int16Array;
@@ -60,9 +63,9 @@ export class CallMedia {
     const decode = DECODERS[opts.audio.encoding];
     if (!decode) throw new UnsupportedCodecError(`no decoder for ${opts.audio.encoding}`);
     this.decode = decode;
-    this.now = opts.now ?? (() => performance.timeOrigin + performance.now());
+    this.now = opts.now ?? monotonicNow;
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
-    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.now());
+    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, opts.startMs ?? this.now());
   }
 
   /** Start receiving and encoding. `onError`: the media can't go on (encoder died). */
@@ -108,14 +111,14 @@ export class CallMedia {
     // or each would look like a lost packet; they are dropped after it (DTMF is reported through ARI).
     this.jitter.push(p, now);
     // In-order packets are released at once: no added latency when nothing is missing.
-    this.drain(now);
+    this.release(now);
   };
 
   private readonly onRtcp = (): void => {
     this.counters.rtcpPackets++;
   };
 
-  private drain(now: number): void {
+  private release(now: number): void {
     for (const p of this.jitter.pop(now)) {
       if (p.payloadType !== this.opts.audio.payloadType) {
         this.counters.dtmfPackets++;
@@ -129,7 +132,7 @@ export class CallMedia {
   private tick(): void {
     if (this.closed) return;
     const now = this.now();
-    this.drain(now);
+    this.release(now);
     const pcm = this.timeline.read(now);
     this.encoder?.write(pcm);
   }
@@ -150,14 +153,31 @@ export class CallMedia {
     };
   }
 
-  /** Stop the clock and the encoder; detach from the sockets (their owner releases them). */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * End of call without losing its last words: stop receiving, hand the encoder everything up to now
+   * (plus what the playout delay still holds), and wait for its last frames to reach the stream.
+   */
+  async drain(timeoutMs = 1000): Promise<void> {
+    if (this.closed || !this.encoder) return this.close();
     this.closed = true;
+    this.detach();
+    const now = this.now();
+    this.release(now);
+    this.encoder.write(this.timeline.read(now + this.opts.jitterDepthMs));
+    await this.encoder.finish(timeoutMs);
+  }
+
+  /** Stop the clock and the encoder at once; detach from the sockets (their owner releases them). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.detach();
+    await this.encoder?.close();
+  }
+
+  private detach(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.sockets.rtp.off('message', this.onRtp);
     this.sockets.rtcp.off('message', this.onRtcp);
-    await this.encoder?.close();
   }
 }

@@ -14,7 +14,7 @@ const run = promisify(execFile);
  * interrupts: a short read timeout (4 s without data) ends the recording; packets are flushed as written.
  */
 export function recordRtmp(url: string, file: string): { child: ChildProcess; stop(): Promise<void> } {
-  const child = spawn('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-rw_timeout', '4000000', '-i', url, '-c', 'copy', '-flush_packets', '1', '-f', 'flv', file], {
+  const child = spawn('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-rw_timeout', '4000000', '-analyzeduration', '1000000', '-i', url, '-c', 'copy', '-copyts', '-flush_packets', '1', '-f', 'flv', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = once(child, 'exit');

@@ -4,13 +4,13 @@
  * Every scenario ends with the leak check.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { audioInfo, decodePcm, dominantFrequency, isPublished, maxTimestampGapMs, recordRtmp, rms } from '../helpers/audio-analysis.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { uniqueId } from '../helpers/sandbox.js';
+import { SANDBOX_RUN, uniqueId } from '../helpers/sandbox.js';
 
 let t: TestApp;
 const dir = mkdtempSync(join(tmpdir(), 'sar-calls-'));
@@ -62,9 +62,10 @@ for (const scheme of ['rtmp', 'rtmps'] as const) {
     assert.ok(await isPublished(t.env.RTMP_STAT_URL!, published), 'nginx lists the stream as published');
     await new Promise((res) => setTimeout(res, 6000));
     assert.equal((await t.post('/call/terminate', { callId })).status, 200);
-    const fin = await t.waitStatus(callId, ['FINISH', 'FAILED']);
+    let fin = await t.waitStatus(callId, ['FINISH', 'FAILED']);
     assert.equal(fin.status, 'FINISH', fin.info);
-    assert.equal(fin.rtmpStreamStatus, 'UNPUBLISHED');
+    // The last audio is flushed to the server, then the stream is unpublished.
+    await waitFor(async () => (fin = (await t.find(callId))!).rtmpStreamStatus === 'UNPUBLISHED', 3000, 'UNPUBLISHED');
     const callSeconds = (Date.parse(fin.endedAt!) - Date.parse(fin.establishedAt!)) / 1000;
     await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, published)), 3000, 'stream unpublished on nginx');
     await rec.stop();
@@ -76,6 +77,7 @@ for (const scheme of ['rtmp', 'rtmps'] as const) {
     const duration = info.pts.at(-1)! - info.pts[0]! + 1024 / 48000;
     assert.ok(Math.abs(duration - callSeconds) <= 0.3, `stream ${duration.toFixed(3)} s vs call ${callSeconds.toFixed(3)} s`);
     const gap = maxTimestampGapMs(info.pts, (1024 / 48000) * 1000);
+    console.log(`# ${scheme}: stream ${duration.toFixed(3)} s for a ${callSeconds.toFixed(3)} s call; largest timestamp gap ${gap.toFixed(1)} ms`);
     assert.ok(gap <= 50, `audio timestamp gap of ${gap.toFixed(1)} ms`);
 
     const pcm = await decodePcm(file, 48000);
@@ -186,7 +188,7 @@ describe('call outcomes', () => {
     const fin = await t.waitStatus(callId, ['FINISH', 'FAILED'], 15_000);
     assert.equal(fin.status, 'FINISH', fin.info);
     assert.match(fin.info, /callee/);
-    assert.equal(fin.rtmpStreamStatus, 'UNPUBLISHED');
+    await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 3000, 'UNPUBLISHED');
     await t.assertNoLeaks([key]);
   });
 
@@ -204,6 +206,25 @@ describe('call outcomes', () => {
       await t.assertNoLeaks([key]);
     });
   }
+});
+
+test('rtmpTransponderFullUrl: the URL is used as given (no prefix); credentials in it never show', { timeout: 30_000 }, async () => {
+  const name = uniqueId('fullurl');
+  const body = startupBody({
+    callee: 'answer', sipPort: t.env.SIPP_ANSWER_PORT,
+    rtmpUrl: `rtmp://streamer:pa55word@127.0.0.1:1935/live/${name}`, rtmpStream: undefined, rtmpTransponderFullUrl: 'true',
+  });
+  const callId = body.callId as string;
+  assert.equal((await t.post('/call/startup', body)).status, 200);
+  const key = keyOf(callId);
+  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'PUBLISHING', 10_000, 'PUBLISHING');
+  assert.ok(await isPublished(t.env.RTMP_STAT_URL!, name), `published as ${name}, without the rtmp_ prefix`);
+  const v = await t.find(callId);
+  assert.ok(!JSON.stringify(v).includes('pa55word'), 'no RTMP password in the Call object');
+  assert.ok(!JSON.stringify(v).includes(name.slice(6)), 'the stream key is masked');
+  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  await t.waitStatus(callId, ['FINISH']);
+  await t.assertNoLeaks([key]);
 });
 
 describe('REST contract', () => {
@@ -281,5 +302,13 @@ describe('REST contract', () => {
     assert.ok(!text.includes('S3cret-pw'));
     assert.ok(!text.includes('secret-key-123'));
     assert.match(v.rtmpStream, /^abcd\*+$/);
+  });
+
+  test('no password or stream key in any log line (debug level)', () => {
+    const log = readFileSync(join(SANDBOX_RUN, 'logs', 'app-test.log'), 'utf8');
+    assert.ok(log.length > 1000, 'the app logged');
+    for (const secret of ['S3cret-pw', 'secret-key-123', 'pa55word', t.env.FAR_AUTH_PASSWORD!, t.env.ARI_PASSWORD!]) {
+      assert.ok(!log.includes(secret), `secret found in the log: ${secret.slice(0, 3)}...`);
+    }
   });
 });
