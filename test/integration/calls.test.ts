@@ -45,11 +45,14 @@ function startupBody(over: Record<string, unknown>): Record<string, unknown> {
 
 for (const scheme of ['rtmp', 'rtmps'] as const) {
   test(`tone test over ${scheme}: AAC-LC 48 kHz, 1 kHz dominant, duration = call, no gaps`, { timeout: 60_000 }, async () => {
-    const body = startupBody({ rtmpUrl: scheme === 'rtmp' ? t.env.RTMP_URL : t.env.RTMPS_URL });
+    // Published to nginx's "recorded" application: players can pull it, and nginx writes what it received.
+    const rtmpUrl = scheme === 'rtmp' ? t.env.RTMP_RECORD_URL! : t.env.RTMP_RECORD_URL!.replace(/^rtmp:\/\/([^/]+):\d+/, `rtmps://$1:${new URL(t.env.RTMPS_URL!.replace('rtmps', 'http')).port}`);
+    const body = startupBody({ rtmpUrl });
     const callId = body.callId as string;
-    // The player: nginx-rtmp serves the published stream (WCS prefix rtmp_) on plain RTMP.
+    const published = `rtmp_${body.rtmpStream as string}`;
+    // The player: ffmpeg pulling the stream from nginx-rtmp (plain RTMP), from before the call starts.
     const file = join(dir, `${callId}.flv`);
-    const rec = recordRtmp(`${t.env.RTMP_URL}/rtmp_${body.rtmpStream as string}`, file);
+    const rec = recordRtmp(`${t.env.RTMP_RECORD_URL}/${published}`, file);
     after(() => rec.stop());
     const r = await t.post('/call/startup', body);
     assert.equal(r.status, 200, r.text);
@@ -58,7 +61,6 @@ for (const scheme of ['rtmp', 'rtmps'] as const) {
     assert.equal(est.status, 'ESTABLISHED', est.info);
     await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'PUBLISHING', 5000, 'stream PUBLISHING');
     const key = keyOf(callId);
-    const published = `rtmp_${body.rtmpStream as string}`;
     assert.ok(await isPublished(t.env.RTMP_STAT_URL!, published), 'nginx lists the stream as published');
     await new Promise((res) => setTimeout(res, 6000));
     assert.equal((await t.post('/call/terminate', { callId })).status, 200);
@@ -70,15 +72,18 @@ for (const scheme of ['rtmp', 'rtmps'] as const) {
     await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, published)), 3000, 'stream unpublished on nginx');
     await rec.stop();
 
-    const info = await audioInfo(file);
-    assert.equal(info.codec, 'aac');
-    assert.equal(info.profile, 'LC');
-    assert.equal(info.sampleRate, 48000);
-    const duration = info.pts.at(-1)! - info.pts[0]! + 1024 / 48000;
-    assert.ok(Math.abs(duration - callSeconds) <= 0.3, `stream ${duration.toFixed(3)} s vs call ${callSeconds.toFixed(3)} s`);
-    const gap = maxTimestampGapMs(info.pts, (1024 / 48000) * 1000);
-    console.log(`# ${scheme}: stream ${duration.toFixed(3)} s for a ${callSeconds.toFixed(3)} s call; largest timestamp gap ${gap.toFixed(1)} ms`);
-    assert.ok(gap <= 50, `audio timestamp gap of ${gap.toFixed(1)} ms`);
+    const frameMs = (1024 / 48000) * 1000;
+    for (const [what, path, tolerance] of [['player', file, 0.3], ['server', join(t.env.RECORDINGS_DIR!, `${published}.flv`), 0.15]] as const) {
+      const info = await audioInfo(path);
+      assert.equal(info.codec, 'aac', what);
+      assert.equal(info.profile, 'LC', what);
+      assert.equal(info.sampleRate, 48000, what);
+      const duration = info.pts.at(-1)! - info.pts[0]! + frameMs / 1000;
+      const gap = maxTimestampGapMs(info.pts, frameMs);
+      console.log(`# ${scheme} (${what}): ${duration.toFixed(3)} s of audio for a ${callSeconds.toFixed(3)} s call; largest timestamp gap ${gap.toFixed(1)} ms`);
+      assert.ok(Math.abs(duration - callSeconds) <= tolerance, `${what}: stream ${duration.toFixed(3)} s vs call ${callSeconds.toFixed(3)} s`);
+      assert.ok(gap <= 50, `${what}: audio timestamp gap of ${gap.toFixed(1)} ms`);
+    }
 
     const pcm = await decodePcm(file, 48000);
     // Skip the first second (call setup) and judge 3 s of the tone.
