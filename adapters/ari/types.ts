@@ -177,10 +177,3 @@ export const ARI_EVENT_TYPES: ReadonlySet<string> = new Set<AriEventType>([
   'ChannelDtmfReceived', 'ChannelHold', 'ChannelUnhold', 'ChannelVarset', 'ChannelEnteredBridge',
   'ChannelLeftBridge', 'BridgeDestroyed', 'PlaybackStarted', 'PlaybackFinished',
 ]);
-
-/** The channel an event is about, if any: the key the call table routes events by. */
-export function eventChannelId(e: AriEvent): string | undefined {
-  if ('channel' in e && e.channel) return e.channel.id;
-  if (e.type === 'Dial') return e.peer.id;
-  return undefined;
-}

@@ -72,10 +72,11 @@ export class FfmpegAacEncoder extends EventEmitter<AudioEncoderEvents> implement
       this.stats.dropped += pcm.length;
       return;
     }
-    // s16le on a little-endian host: the Int16Array's bytes are already the wire format.
+    // s16le on a little-endian host: the Int16Array's bytes are already the wire format. No copy: the
+    // caller hands the array over (AudioTimeline.read() returns a fresh one).
     const buf = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
     this.stats.bytesIn += buf.length;
-    stdin.write(Buffer.from(buf)); // a copy: the caller may reuse its PCM buffer
+    stdin.write(buf);
   }
 
   private fail(err: Error): void {

@@ -13,8 +13,7 @@ import {
   buildResponse, headerTag, SipStreamFramer, uriUser, type SipRequest,
 } from '../../plugin/sip/message.js';
 import { parseSdp, SdpError, type SdpSession } from '../../plugin/sip/sdp.js';
-
-export type InviteAnswer = { sdp: string } | { status: number; reason: string };
+import type { InviteAnswer, MediaLegServer } from '../../plugin/calls/ports.js';
 
 /** Called for the first INVITE of an expected leg, and for re-INVITEs (hold, codec change). */
 export type InviteHandler = (offer: SdpSession, info: { reinvite: boolean }) => InviteAnswer | Promise<InviteAnswer>;
@@ -34,7 +33,7 @@ interface Leg {
   toTag: string;
 }
 
-export class LoopbackSipUas extends EventEmitter<UasEvents> {
+export class LoopbackSipUas extends EventEmitter<UasEvents> implements MediaLegServer {
   private server: Server | undefined;
   private readonly legs = new Map<string, Leg>();
   private readonly sockets = new Set<Socket>();

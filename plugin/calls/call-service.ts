@@ -15,7 +15,8 @@ import { describeRtmpError, Push, type Publisher } from '../media/push.js';
 import { MediaTicker } from '../media/ticker.js';
 import { monotonicNow } from '../lib/clock.js';
 import { parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
-import { answerDirection, buildSdp, chooseFormats, type CodecPreference, type SdpFormat, type SdpSession } from '../sip/sdp.js';
+import { answerLegOffer, type LegMedia } from '../sip/negotiate.js';
+import type { CodecPreference, SdpSession } from '../sip/sdp.js';
 import { Call } from './call.js';
 import { answeredOutcome, unansweredOutcome, type Outcome } from './causes.js';
 import type { AudioEncoderFactory, InviteAnswer, MediaLegServer, Pbx, PbxEvent, RtpPortSource } from './ports.js';
@@ -223,21 +224,15 @@ export class CallService {
     call.resources.add('rtp ports', () => sockets.release());
     if (call.ending) return;
 
-    let negotiated: { audio: SdpFormat; dtmf?: SdpFormat; source: { address: string; port: number } } | undefined;
-    const prefs = config.media.legCodecs.map((c) => LEG_CODECS[c]!).filter(Boolean);
-    const forget = uas.expect(call.legToken, (offer: SdpSession, { reinvite }): InviteAnswer => {
-      const answerMedia = offer.media.map((m) => {
-        if (m.kind === 'audio') {
-          const formats = chooseFormats(m, prefs);
-          if (formats.length && (!negotiated || reinvite)) {
-            negotiated = { audio: formats[0]!, ...(formats[1] ? { dtmf: formats[1] } : {}), source: { address: m.address, port: m.port } };
-          }
-          return { kind: m.kind, protocol: m.protocol, port: formats.length ? sockets.rtpPort : 0, formats, direction: answerDirection(m.direction) };
-        }
-        return { kind: m.kind, protocol: m.protocol, port: 0, formats: m.formats.slice(0, 1), direction: m.direction };
-      });
-      if (!negotiated) return { status: 488, reason: 'Not Acceptable Here' };
-      return { sdp: buildSdp({ address: '127.0.0.1', sessionId: Number.parseInt(call.key.slice(4, 12), 16), version: reinvite ? 2 : 1, media: answerMedia }) };
+    let negotiated: LegMedia | undefined;
+    let version = 0;
+    const prefs = config.media.legCodecs.map((c) => LEG_CODECS[c]!);
+    // A re-INVITE (hold, codec change) gets a fresh answer; the pipeline keeps the first codec.
+    const forget = uas.expect(call.legToken, (offer: SdpSession): InviteAnswer => {
+      const a = answerLegOffer(offer, { audioPrefs: prefs, audioPort: sockets.rtpPort, address: '127.0.0.1', sessionId: call.sdpSessionId, version: ++version });
+      if (!('sdp' in a)) return a;
+      negotiated ??= a.media;
+      return { sdp: a.sdp };
     });
     call.resources.add('media leg registration', forget);
 

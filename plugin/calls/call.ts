@@ -37,6 +37,8 @@ export class Call extends EventEmitter<CallEvents> {
   readonly legChannelId: string;
   readonly bridgeId: string;
   readonly legToken: string;
+  /** SDP o= session id of our answers on the media leg. */
+  readonly sdpSessionId = Math.floor(Math.random() * 2 ** 31);
   accountId: string;
   media: CallMedia | undefined;
   push: Push | undefined;

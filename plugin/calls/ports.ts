@@ -103,7 +103,7 @@ export interface AudioEncoder extends EventEmitter<AudioEncoderEvents> {
   /** AudioSpecificConfig of the output (for the FLV sequence header). */
   readonly audioSpecificConfig: Buffer;
   readonly outputRate: number;
-  /** Mono s16 samples at the input rate. */
+  /** Mono s16 samples at the input rate. The encoder takes the array over: don't reuse it. */
   write(pcm: Int16Array): void;
   /** No more input: encode what was written, emit the last frames, then stop (at most timeoutMs). */
   finish(timeoutMs: number): Promise<void>;

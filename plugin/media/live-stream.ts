@@ -39,10 +39,6 @@ export class LiveStream {
     for (const s of this.sinks) this.sendHeaders(s);
   }
 
-  get lastTimestamp(): number {
-    return this.lastTs;
-  }
-
   get sinkCount(): number {
     return this.sinks.size;
   }
@@ -55,11 +51,6 @@ export class LiveStream {
 
   removeSink(sink: StreamSink): void {
     this.sinks.delete(sink);
-  }
-
-  /** Headers as a sink must receive them at (re)start. */
-  headers(): { metadata?: Buffer; audioHeader?: Buffer } {
-    return { ...(this.metadata ? { metadata: this.metadata } : {}), ...(this.audioHeader ? { audioHeader: this.audioHeader } : {}) };
   }
 
   private sendHeaders(sink: StreamSink): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { answerLegOffer } from '../../plugin/sip/negotiate.js';
 import { answerDirection, buildSdp, chooseFormats, parseSdp, SdpError } from '../../plugin/sip/sdp.js';
 
 // What Asterisk 22 offers on the media leg with formats=slin16,ulaw,h264 (asterisk-facts.md).
@@ -58,4 +59,16 @@ test('directions mirror; malformed SDP is an SdpError', () => {
   for (const bad of ['', 'v=1\r\n', 'v=0\r\nm=audio x RTP/AVP 0\r\n', 'v=0\r\nbogus\r\n', 'v=0\r\ns=-\r\n', 'v=0\r\n' + 'a=x\r\n'.repeat(5000)]) {
     assert.throws(() => parseSdp(bad), SdpError, JSON.stringify(bad.slice(0, 30)));
   }
+});
+
+test('leg negotiation: first usable audio m-line only; others rejected in order; 488 when nothing fits', () => {
+  const twoAudio = ASTERISK_OFFER.replace('m=video 10012 RTP/AVP 99\r\na=rtpmap:99 H264/90000', 'm=audio 10014 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000');
+  const a = answerLegOffer(parseSdp(twoAudio), { audioPrefs: [{ encoding: 'L16', clockRate: 16000 }, { encoding: 'PCMU', clockRate: 8000 }], audioPort: 20000, address: '127.0.0.1', sessionId: 1, version: 1 });
+  assert.ok('sdp' in a);
+  assert.equal(a.media.audio.payloadType, 118);
+  assert.equal(a.media.dtmf?.payloadType, 101);
+  assert.deepEqual(a.media.source, { address: '127.0.0.1', port: 10010 });
+  assert.deepEqual([...a.sdp.matchAll(/^m=\S+ (\d+)/gm)].map((m) => m[1]), ['20000', '0']);
+  const none = answerLegOffer(parseSdp(ASTERISK_OFFER), { audioPrefs: [{ encoding: 'PCMA', clockRate: 8000 }], audioPort: 20000, address: '127.0.0.1', sessionId: 1, version: 1 });
+  assert.deepEqual(none, { status: 488, reason: 'Not Acceptable Here' });
 });
