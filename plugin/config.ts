@@ -21,6 +21,8 @@ export interface Config {
     /** Codecs accepted on the media leg, in order of preference (slin16 = L16/16000, ulaw, alaw). */
     legCodecs: string[];
     aacBitrate: number;
+    /** Ask the caller for a keyframe when the last one is older than this (YouTube/Facebook want <= 4 s). */
+    maxKeyframeIntervalMs: number;
     aacChannels: number;
     aacSampleRate: number;
   };
@@ -60,6 +62,7 @@ const SPEC = {
   JITTER_DEPTH_MS: { path: ['media', 'jitterDepthMs'], kind: 'int:0:2000', def: '60' },
   TICK_MS: { path: ['media', 'tickMs'], kind: 'int:5:200', def: '20' },
   MEDIA_LEG_CODECS: { path: ['media', 'legCodecs'], kind: 'codecs', def: 'slin16,ulaw,alaw' },
+  MAX_KEYFRAME_INTERVAL_MS: { path: ['media', 'maxKeyframeIntervalMs'], kind: 'int:500:10000', def: '2000' },
   AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },

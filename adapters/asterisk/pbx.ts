@@ -131,6 +131,11 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     return Promise.race([r.result, timeout]).finally(() => clearTimeout(timer));
   }
 
+  private async videoFormats(): Promise<string> {
+    const allow = (await this.base()).find((t) => t.attribute === 'allow')?.value.split(',') ?? ['ulaw'];
+    return [...new Set([...allow, 'h264'])].join(',');
+  }
+
   async createAccount(id: string, spec: AccountSpec): Promise<void> {
     const base = await this.base();
     await this.ari.pjsip.put('auth', id, { auth_type: 'userpass', username: spec.authUser, password: spec.password });
@@ -176,11 +181,13 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     }
   }
 
-  async dial(p: { channelId: string; accountId: string; target: string; callerId?: string; formats?: string; timeoutSec: number }): Promise<void> {
+  async dial(p: { channelId: string; accountId: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void> {
+    // Asterisk offers video only when originate's `formats` names it: the base endpoint's codecs, plus h264.
+    const formats = p.video ? await this.videoFormats() : undefined;
     await this.ari.channels.originate({
       endpoint: `PJSIP/${p.accountId}/${p.target}`,
       channelId: p.channelId,
-      ...(p.formats ? { formats: p.formats } : {}),
+      ...(formats ? { formats } : {}),
       timeout: p.timeoutSec,
       ...(p.callerId ? { callerId: p.callerId } : {}),
     });

@@ -169,6 +169,7 @@ export class CallService {
       channelId: call.channelId,
       accountId: call.accountId,
       target: `sip:${r.callee}@${host}`,
+      video: r.hasVideo,
       timeoutSec: this.d.config.calls.answerTimeoutSec,
       ...(r.visibleName ? { callerId: `"${r.visibleName.replace(/"/g, '')}" <${r.sipLogin || 'sip-as-rtmp'}>` } : {}),
     });
@@ -222,6 +223,8 @@ export class CallService {
     const { pbx, uas, config } = this.d;
     const sockets = await this.d.ports.allocate();
     call.resources.add('rtp ports', () => sockets.release());
+    const videoSockets = call.req.hasVideo ? await this.d.ports.allocate() : undefined;
+    if (videoSockets) call.resources.add('video rtp ports', () => videoSockets.release());
     if (call.ending) return;
 
     let negotiated: LegMedia | undefined;
@@ -229,7 +232,10 @@ export class CallService {
     const prefs = config.media.legCodecs.map((c) => LEG_CODECS[c]!);
     // A re-INVITE (hold, codec change) gets a fresh answer; the pipeline keeps the first codec.
     const forget = uas.expect(call.legToken, (offer: SdpSession): InviteAnswer => {
-      const a = answerLegOffer(offer, { audioPrefs: prefs, audioPort: sockets.rtpPort, address: '127.0.0.1', sessionId: call.sdpSessionId, version: ++version });
+      const a = answerLegOffer(offer, {
+        audioPrefs: prefs, audioPort: sockets.rtpPort, ...(videoSockets ? { videoPort: videoSockets.rtpPort } : {}),
+        address: '127.0.0.1', sessionId: call.sdpSessionId, version: ++version,
+      });
       if (!('sdp' in a)) return a;
       negotiated ??= a.media;
       return { sdp: a.sdp };
@@ -251,12 +257,16 @@ export class CallService {
     });
     this.byChannel.set(call.legChannelId, { call, leg: true });
     call.resources.add('media leg channel', () => pbx.hangup(call.legChannelId));
-    await pbx.dialMediaLeg({ channelId: call.legChannelId, uri: uas.uriFor(call.legToken), formats: config.media.legCodecs.join(',') });
+    const legFormats = [...config.media.legCodecs, ...(call.req.hasVideo ? ['h264'] : [])].join(',');
+    await pbx.dialMediaLeg({ channelId: call.legChannelId, uri: uas.uriFor(call.legToken), formats: legFormats });
     await legUp;
     if (call.ending) return;
     await pbx.addToBridge(call.bridgeId, [call.channelId, call.legChannelId]);
     if (!negotiated) throw new CallFailure({ status: 'FAILED', reason: 'NO_COMMON_CODECS', sipStatus: call.sipStatus, info: 'media leg offered no usable audio codec' });
-    call.note('MEDIA_LEG_UP', `${negotiated.audio.encoding}/${negotiated.audio.clockRate}`);
+    call.note('MEDIA_LEG_UP', `${negotiated.audio.encoding}/${negotiated.audio.clockRate}${negotiated.video ? ' + H264' : ''}`);
+    const video = negotiated.video && videoSockets
+      ? { sockets: videoSockets, payloadType: negotiated.video.format.payloadType, source: negotiated.video.source, maxKeyframeIntervalMs: config.media.maxKeyframeIntervalMs }
+      : undefined;
 
     const media = new CallMedia(sockets, {
       audio: negotiated.audio,
@@ -265,6 +275,7 @@ export class CallService {
       jitterDepthMs: config.media.jitterDepthMs,
       ticker: this.ticker,
       ...(call.answeredAtMs ? { startMs: call.answeredAtMs } : {}),
+      ...(video ? { video } : {}),
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
     });
     call.media = media;

@@ -48,7 +48,8 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   /** Resolves once the account's registration is Registered; rejects with the registrar's reason. */
   waitRegistered?(id: string, timeoutMs: number): Promise<void>;
   /** Place a call into the app. `target`: a SIP URI dialled through the account `accountId`. */
-  dial(p: { channelId: string; accountId: string; target: string; callerId?: string; formats?: string; timeoutSec: number }): Promise<void>;
+  /** `video`: offer H.264 too (Asterisk offers video only when asked to). */
+  dial(p: { channelId: string; accountId: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void>;
   /** Dial the media leg: the app's own UAS at `uri`. */
   dialMediaLeg(p: { channelId: string; uri: string; formats: string }): Promise<void>;
   /** Idempotent: a channel already gone is fine. */

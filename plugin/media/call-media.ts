@@ -15,6 +15,7 @@ import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
 import { parseRtp } from './rtp.js';
 import type { MediaTicker } from './ticker.js';
+import { VideoIngest } from './video-ingest.js';
 
 export interface CallMediaOptions {
   /** The negotiated audio codec (from the SDP answer). */
@@ -30,6 +31,8 @@ export interface CallMediaOptions {
   now?: () => number;
   /** Call time zero (the answer), on the same clock as `now`: the stream starts there, silent until RTP flows. */
   startMs?: number;
+  /** The caller's H.264, when negotiated: its own sockets, passed through to the stream. */
+  video?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number }; maxKeyframeIntervalMs: number };
 }
 
 type Decoder = (payload: Buffer, dst: Int16Array) => Int16Array;
@@ -49,6 +52,7 @@ export class CallMedia {
   private readonly decode: Decoder;
   private readonly scratch = new Int16Array(4096);
   private readonly now: () => number;
+  private readonly video: VideoIngest | undefined;
   private encoder: AudioEncoder | undefined;
   private unsubscribe: (() => void) | undefined;
   private lastPacketAt: number | undefined;
@@ -65,7 +69,14 @@ export class CallMedia {
     this.decode = decode;
     this.now = opts.now ?? monotonicNow;
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
-    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, opts.startMs ?? this.now());
+    const startMs = opts.startMs ?? this.now();
+    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, startMs);
+    if (opts.video) {
+      this.video = new VideoIngest(opts.video.sockets, this.stream, {
+        payloadType: opts.video.payloadType, expectedSource: opts.video.source, jitterDepthMs: opts.jitterDepthMs,
+        startMs, now: this.now, maxKeyframeIntervalMs: opts.video.maxKeyframeIntervalMs,
+      });
+    }
   }
 
   /** Start receiving and encoding. `onError`: the media can't go on (encoder died). */
@@ -77,11 +88,12 @@ export class CallMedia {
     const outRate = this.encoder.outputRate;
     this.encoder.on('frame', ({ raw, index }) => {
       // Timestamp from the sample count: 1024 samples per AAC frame.
-      this.stream.audio(Math.round((index * 1024 * 1000) / outRate), raw);
+      this.stream.audioFrame(Math.round((index * 1024 * 1000) / outRate), raw);
     });
     this.encoder.on('error', (err) => this.onError?.(err));
     this.sockets.rtp.on('message', this.onRtp);
     this.sockets.rtcp.on('message', this.onRtcp);
+    this.video?.start();
     this.unsubscribe = this.opts.ticker.subscribe(() => this.tick());
   }
 
@@ -135,6 +147,7 @@ export class CallMedia {
     this.release(now);
     const pcm = this.timeline.read(now);
     this.encoder?.write(pcm);
+    this.video?.tick();
   }
 
   /** Time since the last accepted RTP packet (undefined if none yet). */
@@ -150,6 +163,7 @@ export class CallMedia {
       timeline: this.timeline.stats,
       stream: this.stream.stats,
       encoderPid: this.encoder?.pid,
+      ...(this.video ? { video: this.video.toJSON() } : {}),
     };
   }
 
@@ -175,6 +189,7 @@ export class CallMedia {
   }
 
   private detach(): void {
+    this.video?.close();
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.sockets.rtp.off('message', this.onRtp);

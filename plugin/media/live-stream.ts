@@ -1,8 +1,9 @@
 /**
  * One call's encoded output, encoded once and fanned out to every sink (RTMP pushes, preview).
- * Keeps what a sink joining late needs first: onMetaData and the codec sequence headers.
+ * Keeps what a sink joining late needs first: onMetaData and the codec sequence headers, and re-sends
+ * them to every sink when a format changes (e.g. the caller's video changes resolution).
  */
-import { aacFrame, aacSequenceHeader, onMetaData } from './flv.js';
+import { aacFrame, aacSequenceHeader, avcFrame, avcSequenceHeader, onMetaData } from './flv.js';
 
 export interface StreamSink {
   writeMetadata(body: Buffer): void;
@@ -17,25 +18,57 @@ export interface AudioFormat {
   bitrate: number;
 }
 
+export interface VideoFormat {
+  /** AVCDecoderConfigurationRecord. */
+  avcConfig: Buffer;
+  width?: number;
+  height?: number;
+  frameRate?: number;
+}
+
 export class LiveStream {
   private readonly sinks = new Set<StreamSink>();
+  private audio?: AudioFormat;
+  private video?: VideoFormat;
   private metadata: Buffer | undefined;
   private audioHeader: Buffer | undefined;
+  private videoHeader: Buffer | undefined;
   private lastTs = 0;
-  readonly stats = { audioFrames: 0, audioBytes: 0 };
+  readonly stats = { audioFrames: 0, audioBytes: 0, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0 };
 
   /** The audio track's format; (re)sends the headers to every sink. */
   setAudioFormat(f: AudioFormat): void {
-    this.metadata = onMetaData({
-      duration: 0,
-      audiocodecid: 10, // AAC
-      audiosamplerate: f.sampleRate,
-      audiosamplesize: 16,
-      stereo: f.channels > 1,
-      audiodatarate: Math.round(f.bitrate / 1000),
-      encoder: 'sip-as-rtmp',
-    });
+    this.audio = f;
     this.audioHeader = aacSequenceHeader(f.audioSpecificConfig);
+    this.updateMetadata();
+  }
+
+  /** The video track's format (a new SPS/PPS); (re)sends the headers to every sink. */
+  setVideoFormat(f: VideoFormat): void {
+    this.video = f;
+    this.videoHeader = avcSequenceHeader(f.avcConfig);
+    this.stats.videoConfigs++;
+    this.updateMetadata();
+  }
+
+  private updateMetadata(): void {
+    const meta: Record<string, number | string | boolean> = { duration: 0, encoder: 'sip-as-rtmp' };
+    if (this.audio) {
+      Object.assign(meta, {
+        audiocodecid: 10, // AAC
+        audiosamplerate: this.audio.sampleRate,
+        audiosamplesize: 16,
+        stereo: this.audio.channels > 1,
+        audiodatarate: Math.round(this.audio.bitrate / 1000),
+      });
+    }
+    if (this.video) {
+      meta.videocodecid = 7; // AVC
+      if (this.video.width) meta.width = this.video.width;
+      if (this.video.height) meta.height = this.video.height;
+      if (this.video.frameRate) meta.framerate = this.video.frameRate;
+    }
+    this.metadata = onMetaData(meta);
     for (const s of this.sinks) this.sendHeaders(s);
   }
 
@@ -56,13 +89,24 @@ export class LiveStream {
   private sendHeaders(sink: StreamSink): void {
     if (this.metadata) sink.writeMetadata(this.metadata);
     if (this.audioHeader) sink.writeAudio(this.lastTs, this.audioHeader);
+    if (this.videoHeader) sink.writeVideo(this.lastTs, this.videoHeader);
   }
 
-  audio(timestampMs: number, rawAac: Buffer): void {
+  audioFrame(timestampMs: number, rawAac: Buffer): void {
     const body = aacFrame(rawAac); // built once for all sinks
     this.lastTs = timestampMs;
     this.stats.audioFrames++;
     this.stats.audioBytes += body.length;
     for (const s of this.sinks) s.writeAudio(timestampMs, body);
+  }
+
+  /** One access unit, NAL units already length-prefixed (AVCC). */
+  videoFrame(timestampMs: number, nalusAvcc: Buffer, keyframe: boolean): void {
+    const body = avcFrame(nalusAvcc, keyframe);
+    this.lastTs = timestampMs;
+    this.stats.videoFrames++;
+    this.stats.videoBytes += body.length;
+    if (keyframe) this.stats.keyframes++;
+    for (const s of this.sinks) s.writeVideo(timestampMs, body);
   }
 }

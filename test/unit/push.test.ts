@@ -48,13 +48,13 @@ test('frames produced while connecting are queued and sent in order after the he
   const pub = new FakePublisher();
   const push = new Push(stream, pub);
   const started = push.start();
-  stream.audio(0, Buffer.from([1]));
-  stream.audio(21, Buffer.from([2]));
+  stream.audioFrame(0, Buffer.from([1]));
+  stream.audioFrame(21, Buffer.from([2]));
   assert.deepEqual(pub.written, []);
   pub.ok();
   await started;
   assert.equal(push.state, 'PUBLISHING');
-  stream.audio(43, Buffer.from([3]));
+  stream.audioFrame(43, Buffer.from([3]));
   // AAC sequence header (packet type 0), then raw frames (packet type 1).
   assert.deepEqual(pub.written, ['meta', 'a0:0', 'a0:1', 'a21:1', 'a43:1']);
   await push.close();
@@ -95,7 +95,7 @@ test('the queue is bounded while connecting', async () => {
   const pub = new FakePublisher();
   const push = new Push(stream, pub, { maxQueue: 10 });
   const started = push.start();
-  for (let i = 0; i < 50; i++) stream.audio(i * 21, Buffer.from([i]));
+  for (let i = 0; i < 50; i++) stream.audioFrame(i * 21, Buffer.from([i]));
   pub.ok();
   await started;
   assert.equal(pub.written.length, 10);

@@ -72,3 +72,14 @@ test('leg negotiation: first usable audio m-line only; others rejected in order;
   const none = answerLegOffer(parseSdp(ASTERISK_OFFER), { audioPrefs: [{ encoding: 'PCMA', clockRate: 8000 }], audioPort: 20000, address: '127.0.0.1', sessionId: 1, version: 1 });
   assert.deepEqual(none, { status: 488, reason: 'Not Acceptable Here' });
 });
+
+test('leg negotiation with video: H.264 with the offer\'s payload type on our video port', () => {
+  const a = answerLegOffer(parseSdp(ASTERISK_OFFER), { audioPrefs: [{ encoding: 'L16', clockRate: 16000 }], audioPort: 20000, videoPort: 20002, address: '127.0.0.1', sessionId: 1, version: 1 });
+  assert.ok('sdp' in a);
+  assert.equal(a.media.video?.format.payloadType, 99);
+  assert.deepEqual(a.media.video?.source, { address: '127.0.0.1', port: 10012 });
+  assert.match(a.sdp, /\r\nm=video 20002 RTP\/AVP 99\r\na=rtpmap:99 H264\/90000\r\n/);
+  // Without a video port, video is declined.
+  const noVideo = answerLegOffer(parseSdp(ASTERISK_OFFER), { audioPrefs: [{ encoding: 'L16', clockRate: 16000 }], audioPort: 20000, address: '127.0.0.1', sessionId: 1, version: 1 });
+  assert.ok('sdp' in noVideo && noVideo.media.video === undefined && /m=video 0 /.test(noVideo.sdp));
+});
