@@ -45,6 +45,9 @@ const DECODERS: Record<string, Decoder> = {
 
 export class UnsupportedCodecError extends Error {}
 
+/** Samples per AAC-LC frame; ffmpeg's AAC encoder also delays its output by one frame (priming). */
+const AAC_FRAME = 1024;
+
 export class CallMedia {
   readonly stream = new LiveStream();
   private readonly jitter: JitterBuffer;
@@ -75,6 +78,9 @@ export class CallMedia {
       this.video = new VideoIngest(opts.video.sockets, this.stream, {
         payloadType: opts.video.payloadType, expectedSource: opts.video.source, jitterDepthMs: opts.jitterDepthMs,
         startMs, now: this.now, maxKeyframeIntervalMs: opts.video.maxKeyframeIntervalMs,
+        // A player's decoded audio starts one AAC frame (the encoder's priming) after its timestamp:
+        // video is shown that much later to stay on the sound.
+        offsetMs: (AAC_FRAME * 1000) / opts.encoder.outputRate,
       });
     }
   }
@@ -88,7 +94,7 @@ export class CallMedia {
     const outRate = this.encoder.outputRate;
     this.encoder.on('frame', ({ raw, index }) => {
       // Timestamp from the sample count: 1024 samples per AAC frame.
-      this.stream.audioFrame(Math.round((index * 1024 * 1000) / outRate), raw);
+      this.stream.audioFrame(Math.round((index * AAC_FRAME * 1000) / outRate), raw);
     });
     this.encoder.on('error', (err) => this.onError?.(err));
     this.sockets.rtp.on('message', this.onRtp);

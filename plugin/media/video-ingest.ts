@@ -28,6 +28,8 @@ export interface VideoIngestOptions {
   startMs: number;
   now: () => number;
   maxKeyframeIntervalMs: number;
+  /** Added to every video timestamp (ms): the audio path's fixed delay that video must match. */
+  offsetMs?: number;
   /** Not more than one keyframe request per this many ms. */
   keyframeRequestGapMs?: number;
 }
@@ -117,7 +119,7 @@ export class VideoIngest {
 
   /** Call-time ms of an access unit: RTP spacing from an arrival-based anchor; never going backwards. */
   private timestampOf(rtp: number, now: number): number {
-    const byArrival = now - this.opts.startMs + this.opts.jitterDepthMs;
+    const byArrival = now - this.opts.startMs + this.opts.jitterDepthMs + (this.opts.offsetMs ?? 0);
     let ms = this.anchor ? this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / RTP_CLOCK : byArrival;
     if (!this.anchor || Math.abs(ms - byArrival) > MAX_DRIFT_MS) {
       if (this.anchor) this.counters.reanchors++;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SANDBOX_RUN, sandboxCmd, sandboxEnv } from '../helpers/sandbox.js';
 
-const COMPONENTS = ['asterisk', 'nginx', 'sipp-answer', 'sipp-busy', 'sipp-auth', 'sipp-hangup', 'sipp-registrar', 'baresip'];
+const COMPONENTS = ['asterisk', 'nginx', 'sipp-answer', 'sipp-busy', 'sipp-auth', 'sipp-hangup', 'sipp-registrar', 'sipp-video', 'baresip'];
 
 function startedPids(): number[] {
   return COMPONENTS.map((c) => Number(readFileSync(join(SANDBOX_RUN, 'pids', `${c}.pid`), 'utf8').trim()));

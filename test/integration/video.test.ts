@@ -1,0 +1,64 @@
+/**
+ * Video calls end to end: the sipp far end sends H.264 (pcap) with a white flash at the instant of each
+ * 1 kHz beep in its audio, every 2 s. What nginx-rtmp received must decode cleanly, keep keyframes within
+ * YouTube's limits, and keep the flashes on the beeps (lip sync).
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { analyzeAvSync } from '../helpers/av-sync.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { isPublished } from '../helpers/audio-analysis.js';
+import { uniqueId } from '../helpers/sandbox.js';
+
+let t: TestApp;
+before(async () => {
+  t = await startTestApp();
+});
+after(async () => {
+  await t?.stop();
+});
+
+async function waitFor(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, A/V offset within limits', { timeout: 90_000 }, async () => {
+  const stream = uniqueId('video');
+  const callId = uniqueId('vc');
+  const r = await t.post('/call/startup', {
+    callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasAudio: 'true', hasVideo: 'true',
+    rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream,
+  });
+  assert.equal(r.status, 200, r.text);
+  const est = await t.waitStatus(callId, ['ESTABLISHED', 'FAILED', 'BUSY']);
+  assert.equal(est.status, 'ESTABLISHED', est.info);
+  const key = t.app.calls.get(callId)!.key;
+  await new Promise((res) => setTimeout(res, 20_000));
+  const view = (await t.find(callId))!;
+  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
+  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
+
+  const media = view.media as { video?: { rtp: Record<string, number>; width?: number; height?: number } };
+  console.log(`# video pipeline: ${JSON.stringify(media.video?.rtp)} ${media.video?.width}x${media.video?.height}`);
+  const rep = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
+  const mean = rep.offsetsMs.reduce((a, b) => a + Math.abs(b), 0) / Math.max(1, rep.offsetsMs.length);
+  const maxAbs = Math.max(...rep.offsetsMs.map(Math.abs));
+  const maxKey = Math.max(...rep.keyframeIntervals);
+  const maxGap = Math.max(0, ...rep.videoGaps.map((g) => g.ms));
+  console.log(`# A/V offsets (ms, audio minus video): ${rep.offsetsMs.map((o) => o.toFixed(0)).join(' ')}; mean |offset| ${mean.toFixed(1)}, max ${maxAbs.toFixed(1)}`);
+  console.log(`# keyframe intervals (s): ${rep.keyframeIntervals.map((k) => k.toFixed(2)).join(' ')}; video gaps: ${JSON.stringify(rep.videoGaps)}; decode errors ${rep.decodeErrors}`);
+  assert.equal(rep.decodeErrors, 0, rep.decodeErrorLines.join('\n'));
+  assert.ok(rep.pairs.length >= 8, `${rep.pairs.length} beep/flash pairs over 20 s`);
+  assert.ok(maxKey <= 2.5, `max keyframe interval ${maxKey} s`);
+  assert.ok(mean <= 40, `mean |A/V offset| ${mean.toFixed(1)} ms`);
+  assert.ok(maxAbs <= 80, `max |A/V offset| ${maxAbs.toFixed(1)} ms`);
+  assert.ok(maxGap <= 100, `video timestamp gap ${maxGap} ms`);
+  await t.assertNoLeaks([key]);
+});
