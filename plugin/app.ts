@@ -9,6 +9,8 @@ import { AriClient } from '../adapters/ari/client.js';
 import type { AriEventSocket } from '../adapters/ari/events.js';
 import { AsteriskPbx } from '../adapters/asterisk/pbx.js';
 import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
+import { encodeBlackGop } from '../adapters/ffmpeg/black-gop.js';
+import type { GeneratedVideo } from './media/video-output.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
 import { CallService } from './calls/call-service.js';
@@ -42,6 +44,13 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
   const uas = new LoopbackSipUas({ host: config.sipUas.host, port: config.sipUas.port });
   const ports = new RtpPortPool({ host: config.sipUas.host, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
   const ca = config.rtmp.tlsCaFile ? readFileSync(config.rtmp.tlsCaFile) : undefined;
+  const [gw, gh] = config.media.generatedVideoSize.split('x').map(Number) as [number, number];
+  let blackGop: Promise<GeneratedVideo | undefined> | undefined;
+  const generatedVideo = () =>
+    (blackGop ??= encodeBlackGop({ width: gw, height: gh, fps: 15, seconds: 2 }).catch((err: Error) => {
+      log.error({ err: err.message }, 'cannot make the generated video: video calls will carry only the caller\'s video');
+      return undefined;
+    }));
   const calls = new CallService({
     config,
     log: log.child({ component: 'calls' }),
@@ -49,6 +58,7 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
     uas,
     ports,
     encoderFactory: (o) => new FfmpegAacEncoder(o),
+    generatedVideo,
     publisherFactory: (target) => new RtmpPublisher({
       target,
       tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
@@ -65,6 +75,7 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
     restUrl: '',
     async start() {
       await uas.listen();
+      void generatedVideo(); // ready before the first video call
       await events.connect();
       if (ami) {
         ami.on('close', ({ retryInMs }) => log.warn({ retryInMs }, 'AMI connection lost'));

@@ -23,6 +23,10 @@ export interface Config {
     aacBitrate: number;
     /** Ask the caller for a keyframe when the last one is older than this (YouTube/Facebook want <= 4 s). */
     maxKeyframeIntervalMs: number;
+    /** Without the caller's video for this long, the stream shows generated black video (ms). */
+    videoIdleMs: number;
+    /** Size of the generated video, e.g. 640x360. */
+    generatedVideoSize: string;
     aacChannels: number;
     aacSampleRate: number;
   };
@@ -63,6 +67,8 @@ const SPEC = {
   TICK_MS: { path: ['media', 'tickMs'], kind: 'int:5:200', def: '20' },
   MEDIA_LEG_CODECS: { path: ['media', 'legCodecs'], kind: 'codecs', def: 'slin16,ulaw,alaw' },
   MAX_KEYFRAME_INTERVAL_MS: { path: ['media', 'maxKeyframeIntervalMs'], kind: 'int:500:10000', def: '2000' },
+  VIDEO_IDLE_MS: { path: ['media', 'videoIdleMs'], kind: 'int:100:10000', def: '1000' },
+  GENERATED_VIDEO_SIZE: { path: ['media', 'generatedVideoSize'], kind: 'size', def: '640x360' },
   AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },
@@ -140,6 +146,11 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
       if (bad || list.length === 0) throw new ConfigError(`${name} must list slin16, ulaw and/or alaw, got "${v}"`);
       return list;
     }
+    case 'size':
+      if (!/^\d{2,4}x\d{2,4}$/.test(v) || v.split('x').some((n) => Number(n) % 2 !== 0)) {
+        throw new ConfigError(`${name} must look like 640x360 (even numbers), got "${v}"`);
+      }
+      return v;
     case 'aacrate':
       if (v !== '44100' && v !== '48000') throw new ConfigError(`${name} must be 44100 or 48000 (what YouTube and Facebook take), got "${v}"`);
       return Number(v);

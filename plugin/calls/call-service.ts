@@ -13,6 +13,7 @@ import type { Logger } from '../lib/log.js';
 import { CallMedia } from '../media/call-media.js';
 import { describeRtmpError, Push, type Publisher } from '../media/push.js';
 import { MediaTicker } from '../media/ticker.js';
+import type { GeneratedVideo } from '../media/video-output.js';
 import { monotonicNow } from '../lib/clock.js';
 import { parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
 import { answerLegOffer, type LegMedia } from '../sip/negotiate.js';
@@ -36,6 +37,8 @@ export interface CallServiceDeps {
   ports: RtpPortSource;
   encoderFactory: AudioEncoderFactory;
   publisherFactory: (target: RtmpTarget) => Publisher;
+  /** The black GOP for calls that want video while the caller sends none (made once, shared). */
+  generatedVideo?: () => Promise<GeneratedVideo | undefined>;
 }
 
 const LEG_CODECS: Record<string, CodecPreference> = {
@@ -264,8 +267,16 @@ export class CallService {
     await pbx.addToBridge(call.bridgeId, [call.channelId, call.legChannelId]);
     if (!negotiated) throw new CallFailure({ status: 'FAILED', reason: 'NO_COMMON_CODECS', sipStatus: call.sipStatus, info: 'media leg offered no usable audio codec' });
     call.note('MEDIA_LEG_UP', `${negotiated.audio.encoding}/${negotiated.audio.clockRate}${negotiated.video ? ' + H264' : ''}`);
-    const video = negotiated.video && videoSockets
-      ? { sockets: videoSockets, payloadType: negotiated.video.format.payloadType, source: negotiated.video.source, maxKeyframeIntervalMs: config.media.maxKeyframeIntervalMs }
+    const generated = call.req.hasVideo ? await this.d.generatedVideo?.() : undefined;
+    const video = call.req.hasVideo
+      ? {
+          ...(negotiated.video && videoSockets
+            ? { caller: { sockets: videoSockets, payloadType: negotiated.video.format.payloadType, source: negotiated.video.source } }
+            : {}),
+          ...(generated ? { generated } : {}),
+          maxKeyframeIntervalMs: config.media.maxKeyframeIntervalMs,
+          idleMs: config.media.videoIdleMs,
+        }
       : undefined;
 
     const media = new CallMedia(sockets, {

@@ -16,6 +16,7 @@ import { l16ToPcm } from './pcm.js';
 import { parseRtp } from './rtp.js';
 import type { MediaTicker } from './ticker.js';
 import { VideoIngest } from './video-ingest.js';
+import { VideoOutput, type GeneratedVideo } from './video-output.js';
 
 export interface CallMediaOptions {
   /** The negotiated audio codec (from the SDP answer). */
@@ -31,8 +32,14 @@ export interface CallMediaOptions {
   now?: () => number;
   /** Call time zero (the answer), on the same clock as `now`: the stream starts there, silent until RTP flows. */
   startMs?: number;
-  /** The caller's H.264, when negotiated: its own sockets, passed through to the stream. */
-  video?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number }; maxKeyframeIntervalMs: number };
+  /** A video track is wanted (hasVideo): the caller's H.264 when negotiated and flowing, else `generated`. */
+  video?: {
+    caller?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number } };
+    generated?: GeneratedVideo;
+    maxKeyframeIntervalMs: number;
+    /** Without the caller's video for this long, show generated video (ms). */
+    idleMs: number;
+  };
 }
 
 type Decoder = (payload: Buffer, dst: Int16Array) => Int16Array;
@@ -56,6 +63,8 @@ export class CallMedia {
   private readonly scratch = new Int16Array(4096);
   private readonly now: () => number;
   private readonly video: VideoIngest | undefined;
+  private readonly videoOut: VideoOutput | undefined;
+  private readonly startMs: number;
   private encoder: AudioEncoder | undefined;
   private unsubscribe: (() => void) | undefined;
   private lastPacketAt: number | undefined;
@@ -72,17 +81,26 @@ export class CallMedia {
     this.decode = decode;
     this.now = opts.now ?? monotonicNow;
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
-    const startMs = opts.startMs ?? this.now();
-    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, startMs);
-    if (opts.video) {
-      this.video = new VideoIngest(opts.video.sockets, this.stream, {
-        payloadType: opts.video.payloadType, expectedSource: opts.video.source, jitterDepthMs: opts.jitterDepthMs,
-        startMs, now: this.now, maxKeyframeIntervalMs: opts.video.maxKeyframeIntervalMs,
-        // A player's decoded audio starts one AAC frame (the encoder's priming) after its timestamp:
-        // video is shown that much later to stay on the sound.
-        offsetMs: (AAC_FRAME * 1000) / opts.encoder.outputRate,
-      });
+    this.startMs = opts.startMs ?? this.now();
+    this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.startMs);
+    const v = opts.video;
+    if (v) {
+      this.videoOut = new VideoOutput(this.stream, v.generated, { idleMs: v.idleMs });
+      if (v.caller) {
+        this.video = new VideoIngest(v.caller.sockets, this.videoOut, {
+          payloadType: v.caller.payloadType, expectedSource: v.caller.source, jitterDepthMs: opts.jitterDepthMs,
+          now: this.now, callTimeMs: (now) => this.videoCallTime(now), maxKeyframeIntervalMs: v.maxKeyframeIntervalMs,
+        });
+      }
     }
+  }
+
+  /**
+   * Where video arriving at `now` belongs: where its audio lands (arrival + playout delay), plus one AAC
+   * frame, because a player's decoded audio starts one frame (the encoder's priming) after its timestamp.
+   */
+  private videoCallTime(now: number): number {
+    return now - this.startMs + this.opts.jitterDepthMs + (AAC_FRAME * 1000) / this.opts.encoder.outputRate;
   }
 
   /** Start receiving and encoding. `onError`: the media can't go on (encoder died). */
@@ -154,6 +172,8 @@ export class CallMedia {
     const pcm = this.timeline.read(now);
     this.encoder?.write(pcm);
     this.video?.tick();
+    // Generated video up to where the audio has been handed to the encoder.
+    this.videoOut?.tick(this.videoCallTime(now) - this.opts.jitterDepthMs, now);
   }
 
   /** Time since the last accepted RTP packet (undefined if none yet). */
@@ -169,7 +189,7 @@ export class CallMedia {
       timeline: this.timeline.stats,
       stream: this.stream.stats,
       encoderPid: this.encoder?.pid,
-      ...(this.video ? { video: this.video.toJSON() } : {}),
+      ...(this.videoOut ? { video: { source: this.videoOut.current, output: this.videoOut.counters, ...(this.video ? this.video.toJSON() : {}) } } : {}),
     };
   }
 

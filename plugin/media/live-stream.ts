@@ -33,22 +33,26 @@ export class LiveStream {
   private metadata: Buffer | undefined;
   private audioHeader: Buffer | undefined;
   private videoHeader: Buffer | undefined;
-  private lastTs = 0;
+  /** Each track's last timestamp: a header re-sent mid-stream goes out at its own track's time. */
+  private lastAudioTs = 0;
+  private lastVideoTs = 0;
   readonly stats = { audioFrames: 0, audioBytes: 0, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0 };
 
-  /** The audio track's format; (re)sends the headers to every sink. */
+  /** The audio track's format; sends the new metadata and header to every sink. */
   setAudioFormat(f: AudioFormat): void {
     this.audio = f;
     this.audioHeader = aacSequenceHeader(f.audioSpecificConfig);
     this.updateMetadata();
+    for (const s of this.sinks) s.writeAudio(this.lastAudioTs, this.audioHeader);
   }
 
-  /** The video track's format (a new SPS/PPS); (re)sends the headers to every sink. */
+  /** The video track's format (a new SPS/PPS); sends the new metadata and header to every sink. */
   setVideoFormat(f: VideoFormat): void {
     this.video = f;
     this.videoHeader = avcSequenceHeader(f.avcConfig);
     this.stats.videoConfigs++;
     this.updateMetadata();
+    for (const s of this.sinks) s.writeVideo(this.lastVideoTs, this.videoHeader);
   }
 
   private updateMetadata(): void {
@@ -69,7 +73,7 @@ export class LiveStream {
       if (this.video.frameRate) meta.framerate = this.video.frameRate;
     }
     this.metadata = onMetaData(meta);
-    for (const s of this.sinks) this.sendHeaders(s);
+    for (const s of this.sinks) s.writeMetadata(this.metadata);
   }
 
   get sinkCount(): number {
@@ -88,13 +92,13 @@ export class LiveStream {
 
   private sendHeaders(sink: StreamSink): void {
     if (this.metadata) sink.writeMetadata(this.metadata);
-    if (this.audioHeader) sink.writeAudio(this.lastTs, this.audioHeader);
-    if (this.videoHeader) sink.writeVideo(this.lastTs, this.videoHeader);
+    if (this.audioHeader) sink.writeAudio(this.lastAudioTs, this.audioHeader);
+    if (this.videoHeader) sink.writeVideo(this.lastVideoTs, this.videoHeader);
   }
 
   audioFrame(timestampMs: number, rawAac: Buffer): void {
     const body = aacFrame(rawAac); // built once for all sinks
-    this.lastTs = timestampMs;
+    this.lastAudioTs = timestampMs;
     this.stats.audioFrames++;
     this.stats.audioBytes += body.length;
     for (const s of this.sinks) s.writeAudio(timestampMs, body);
@@ -103,7 +107,7 @@ export class LiveStream {
   /** One access unit, NAL units already length-prefixed (AVCC). */
   videoFrame(timestampMs: number, nalusAvcc: Buffer, keyframe: boolean): void {
     const body = avcFrame(nalusAvcc, keyframe);
-    this.lastTs = timestampMs;
+    this.lastVideoTs = timestampMs;
     this.stats.videoFrames++;
     this.stats.videoBytes += body.length;
     if (keyframe) this.stats.keyframes++;

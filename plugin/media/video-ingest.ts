@@ -1,12 +1,12 @@
 /**
  * The receive side of a call's video, in packet order:
  *   UDP socket → parseRtp → JitterBuffer → H264Depacketizer (access units, drop until IDR after loss)
- *   → AvcConfigTracker (sequence header, again when SPS/PPS change) → LiveStream (FLV video bodies).
+ *   → AvcConfigTracker (sequence header, again when SPS/PPS change) → VideoOutput (→ LiveStream).
  * H.264 passes through untouched: no decode, no encode.
  *
- * Timestamps: an access unit goes on the call's timeline where its audio would: arrival (of its first
- * access unit, then RTP-timestamp spacing) minus call start plus the playout delay, re-anchored when the
- * sender's clock wanders too far from arrival times.
+ * Timestamps: an access unit goes on the call's timeline where its audio would (`callTimeMs(arrival)`,
+ * which adds the playout delay), spaced by RTP timestamps from there, re-anchored when the sender's clock
+ * wanders too far from arrival times.
  *
  * Keyframes: asked for (RTCP PLI toward Asterisk) at start, after loss, and when the last one is older
  * than maxKeyframeIntervalMs; rate-limited; requests that go unanswered are counted.
@@ -15,21 +15,19 @@ import type { RemoteInfo } from 'node:dgram';
 import type { RtpSocketPair } from '../calls/ports.js';
 import { AvcConfigTracker, H264Depacketizer, toAvcc, type AccessUnit } from './h264/index.js';
 import { JitterBuffer } from './jitter-buffer.js';
-import type { LiveStream } from './live-stream.js';
 import { buildPli } from './rtcp.js';
 import { parseRtp } from './rtp.js';
 import { tsDiff } from './seq.js';
+import type { VideoOutput } from './video-output.js';
 
 export interface VideoIngestOptions {
   payloadType: number;
   expectedSource?: { address: string; port: number };
   jitterDepthMs: number;
-  /** Call time zero, on the `now` clock. */
-  startMs: number;
   now: () => number;
+  /** Where a frame arriving at `now` belongs on the call's timeline (ms): the same place as its audio. */
+  callTimeMs: (now: number) => number;
   maxKeyframeIntervalMs: number;
-  /** Added to every video timestamp (ms): the audio path's fixed delay that video must match. */
-  offsetMs?: number;
   /** Not more than one keyframe request per this many ms. */
   keyframeRequestGapMs?: number;
 }
@@ -43,7 +41,6 @@ export class VideoIngest {
   private readonly depacketizer = new H264Depacketizer();
   private readonly config = new AvcConfigTracker();
   private anchor: { rtp: number; ms: number } | undefined;
-  private lastTs = -1;
   private lastKeyframeAt: number | undefined;
   private lastRequestAt = -Infinity;
   private pendingRequest = false;
@@ -55,7 +52,7 @@ export class VideoIngest {
     skippedNoConfig: 0, reanchors: 0, keyframeRequests: 0, keyframeRequestsUnanswered: 0, maxKeyframeIntervalMs: 0,
   };
 
-  constructor(private readonly sockets: RtpSocketPair, private readonly stream: LiveStream, private readonly opts: VideoIngestOptions) {
+  constructor(private readonly sockets: RtpSocketPair, private readonly output: VideoOutput, private readonly opts: VideoIngestOptions) {
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
   }
 
@@ -95,13 +92,7 @@ export class VideoIngest {
   private onAccessUnit(au: AccessUnit, now: number): void {
     this.counters.accessUnits++;
     const cfg = this.config.update(au);
-    if (cfg) {
-      this.stream.setVideoFormat({
-        avcConfig: cfg,
-        ...(this.config.width ? { width: this.config.width } : {}),
-        ...(this.config.height ? { height: this.config.height } : {}),
-      });
-    }
+    if (cfg) this.output.callerFormat(cfg, this.config.width, this.config.height);
     if (!this.config.current) {
       this.counters.skippedNoConfig++;
       return;
@@ -114,21 +105,17 @@ export class VideoIngest {
       this.lastKeyframeAt = now;
       this.pendingRequest = false;
     }
-    this.stream.videoFrame(this.timestampOf(au.timestamp, now), toAvcc(au.nalus), au.keyframe);
+    this.output.callerFrame(this.timestampOf(au.timestamp, now), toAvcc(au.nalus), au.keyframe, now);
   }
 
-  /** Call-time ms of an access unit: RTP spacing from an arrival-based anchor; never going backwards. */
+  /** Call-time ms of an access unit: RTP spacing from an arrival-based anchor. */
   private timestampOf(rtp: number, now: number): number {
-    const byArrival = now - this.opts.startMs + this.opts.jitterDepthMs + (this.opts.offsetMs ?? 0);
-    let ms = this.anchor ? this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / RTP_CLOCK : byArrival;
-    if (!this.anchor || Math.abs(ms - byArrival) > MAX_DRIFT_MS) {
-      if (this.anchor) this.counters.reanchors++;
-      this.anchor = { rtp, ms: byArrival };
-      ms = byArrival;
-    }
-    const ts = Math.max(Math.round(ms), this.lastTs + 1);
-    this.lastTs = ts;
-    return ts;
+    const byArrival = this.opts.callTimeMs(now);
+    const ms = this.anchor ? this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / RTP_CLOCK : byArrival;
+    if (this.anchor && Math.abs(ms - byArrival) <= MAX_DRIFT_MS) return ms;
+    if (this.anchor) this.counters.reanchors++;
+    this.anchor = { rtp, ms: byArrival };
+    return byArrival;
   }
 
   /** Called by the call's clock: jitter timeouts, and keyframe requests when due. */
@@ -137,7 +124,7 @@ export class VideoIngest {
     const now = this.opts.now();
     this.release(now);
     const stale = this.lastKeyframeAt === undefined || now - this.lastKeyframeAt > this.opts.maxKeyframeIntervalMs;
-    if ((this.depacketizer.waitingForKeyframe || stale) && now - this.lastRequestAt >= (this.opts.keyframeRequestGapMs ?? 500)) {
+    if ((this.depacketizer.waitingForKeyframe || this.output.wantsKeyframe || stale) && now - this.lastRequestAt >= (this.opts.keyframeRequestGapMs ?? 500)) {
       this.requestKeyframe(now);
     }
   }

@@ -62,3 +62,27 @@ test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, 
   assert.ok(maxGap <= 100, `video timestamp gap ${maxGap} ms`);
   await t.assertNoLeaks([key]);
 });
+
+test('audio-only callee with hasVideo=true: both tracks from the first second, video decodes as black', { timeout: 60_000 }, async () => {
+  const stream = uniqueId('black');
+  const callId = uniqueId('bc');
+  const r = await t.post('/call/startup', {
+    callId, callee: 'answer', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_ANSWER_PORT, hasAudio: 'true', hasVideo: 'true',
+    rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream,
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await t.waitStatus(callId, ['ESTABLISHED', 'FAILED'])).status, 'ESTABLISHED');
+  const key = t.app.calls.get(callId)!.key;
+  await new Promise((res) => setTimeout(res, 5000));
+  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
+  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
+
+  const rep = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
+  assert.equal(rep.decodeErrors, 0, rep.decodeErrorLines.join('\n'));
+  assert.ok(rep.frames.length >= 40, `${rep.frames.length} video frames in 5 s`);
+  assert.ok(rep.frames[0]!.pts < 1 && rep.audioStart < 1, `both tracks start in the first second (video ${rep.frames[0]!.pts}, audio ${rep.audioStart})`);
+  assert.ok(rep.frames.every((f) => f.luma < 20), 'every frame is black');
+  assert.ok(Math.max(...rep.keyframeIntervals) <= 2.5, 'keyframes at least every 2.5 s');
+  await t.assertNoLeaks([key]);
+});
