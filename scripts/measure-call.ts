@@ -4,7 +4,8 @@
  *    from /proc (not wall time);
  *  - memory (plugin RSS growth, ffmpeg child RSS);
  *  - time from answer (200 OK seen by the app) to the first audio bytes a player gets from nginx-rtmp.
- * MEASURE_SECONDS (default 60) sets the call's length. Prints one JSON object.
+ * MEASURE_SECONDS (default 60) sets the call's length; MEASURE_VIDEO=1 calls the sandbox's video far end
+ * (H.264 passthrough) instead of the audio-only one. Prints one JSON object.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -41,12 +42,16 @@ const stream = `measure-${Date.now().toString(36)}`;
 const callId = `m-${Date.now().toString(36)}`;
 // The player: ffmpeg pulling from nginx-rtmp, told not to buffer or probe long.
 const player = spawn('ffmpeg', ['-nostdin', '-loglevel', 'error', '-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0',
-  '-rw_timeout', '30000000', '-i', `${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`, '-c', 'copy', '-flush_packets', '1', '-f', 'adts', 'pipe:1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  '-rw_timeout', '30000000', '-i', `${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`, '-map', '0:a', '-c', 'copy', '-flush_packets', '1', '-f', 'adts', 'pipe:1'], { stdio: ['ignore', 'pipe', 'ignore'] });
 let firstAudioAt: number | undefined;
 player.stdout.once('data', () => (firstAudioAt = Date.now()));
 player.stdout.resume();
 
-const r = await rest('/call/startup', { callId, callee: 'answer', sipDomain: '127.0.0.1', sipPort: env.SIPP_ANSWER_PORT, rtmpUrl: env.RTMP_URL, rtmpStream: stream });
+const video = process.env.MEASURE_VIDEO === '1';
+const r = await rest('/call/startup', {
+  callId, callee: video ? 'video' : 'answer', sipDomain: '127.0.0.1', sipPort: video ? env.SIPP_VIDEO_PORT : env.SIPP_ANSWER_PORT,
+  hasVideo: video, rtmpUrl: env.RTMP_URL, rtmpStream: stream,
+});
 if (r.status !== 200) throw new Error(`startup: ${r.status} ${JSON.stringify(r.json)}`);
 let view: CallView | undefined;
 while (!view?.establishedAt || !view.media) {
@@ -70,6 +75,7 @@ await app.stop();
 const perMin = (cpuS: number) => Number(((cpuS / seconds) * 60).toFixed(3));
 console.log(JSON.stringify({
   seconds,
+  video,
   cpuSecondsPerCallMinute: {
     plugin: perMin((cpuPlugin.user + cpuPlugin.system) / 1e6),
     ffmpegAacChild: perMin(ff.cpu - cpu0.ffmpeg),
@@ -80,5 +86,6 @@ console.log(JSON.stringify({
   codec: view.media?.codec,
   settings: { jitterDepthMs: config.media.jitterDepthMs, tickMs: config.media.tickMs, aac: `${config.media.aacSampleRate} Hz x${config.media.aacChannels} ${config.media.aacBitrate} b/s` },
   rtp: (view.media?.rtp as Record<string, unknown>) ?? null,
+  ...(video ? { videoStats: view.media?.video ?? null } : {}),
 }, null, 2));
 process.exit(0);
