@@ -13,7 +13,7 @@ import { alawToPcm, ulawToPcm } from './g711.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
-import { parseRtp } from './rtp.js';
+import { RtpGate } from './rtp-gate.js';
 import type { MediaTicker } from './ticker.js';
 import { VideoIngest } from './video-ingest.js';
 import { VideoOutput, type GeneratedVideo } from './video-output.js';
@@ -70,15 +70,17 @@ export class CallMedia {
   private lastPacketAt: number | undefined;
   private closed = false;
   private onError: ((err: Error) => void) | undefined;
-  readonly counters = {
-    packets: 0, bytes: 0, rejected: 0, rejectedSource: 0, wrongPayloadType: 0, dtmfPackets: 0, rtcpPackets: 0,
-  };
-  readonly rejectReasons: Record<string, number> = {};
+  private readonly gate: RtpGate;
+  readonly counters = { dtmfPackets: 0, rtcpPackets: 0 };
 
   constructor(private readonly sockets: RtpSocketPair, private readonly opts: CallMediaOptions) {
     const decode = DECODERS[opts.audio.encoding];
     if (!decode) throw new UnsupportedCodecError(`no decoder for ${opts.audio.encoding}`);
     this.decode = decode;
+    this.gate = new RtpGate({
+      payloadTypes: opts.dtmfPayloadType === undefined ? [opts.audio.payloadType] : [opts.audio.payloadType, opts.dtmfPayloadType],
+      ...(opts.expectedSource ? { expectedSource: opts.expectedSource } : {}),
+    });
     this.now = opts.now ?? monotonicNow;
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
     this.startMs = opts.startMs ?? this.now();
@@ -122,26 +124,9 @@ export class CallMedia {
   }
 
   private readonly onRtp = (buf: Buffer, from: RemoteInfo): void => {
+    const p = this.gate.accept(buf, from);
+    if (!p) return;
     const now = this.now();
-    const src = this.opts.expectedSource;
-    if (src && (from.address !== src.address || from.port !== src.port)) {
-      this.counters.rejectedSource++;
-      return;
-    }
-    const r = parseRtp(buf);
-    if (!r.ok) {
-      this.counters.rejected++;
-      this.rejectReasons[r.reason] = (this.rejectReasons[r.reason] ?? 0) + 1;
-      return;
-    }
-    const p = r.packet;
-    const dtmf = p.payloadType === this.opts.dtmfPayloadType;
-    if (p.payloadType !== this.opts.audio.payloadType && !dtmf) {
-      this.counters.wrongPayloadType++;
-      return;
-    }
-    this.counters.packets++;
-    this.counters.bytes += buf.length;
     this.lastPacketAt = now;
     // telephone-event packets share the audio's sequence numbers: they go through the jitter buffer too,
     // or each would look like a lost packet; they are dropped after it (DTMF is reported through ARI).
@@ -184,7 +169,7 @@ export class CallMedia {
   toJSON(): Record<string, unknown> {
     return {
       codec: `${this.opts.audio.encoding}/${this.opts.audio.clockRate}`,
-      rtp: { ...this.counters, rejectReasons: this.rejectReasons },
+      rtp: { ...this.gate.toJSON(), ...this.counters },
       jitter: this.jitter.toJSON(),
       timeline: this.timeline.stats,
       stream: this.stream.stats,

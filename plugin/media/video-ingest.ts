@@ -16,7 +16,7 @@ import type { RtpSocketPair } from '../calls/ports.js';
 import { AvcConfigTracker, H264Depacketizer, toAvcc, type AccessUnit } from './h264/index.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import { buildPli } from './rtcp.js';
-import { parseRtp } from './rtp.js';
+import { RtpGate } from './rtp-gate.js';
 import { tsDiff } from './seq.js';
 import type { VideoOutput } from './video-output.js';
 
@@ -47,13 +47,15 @@ export class VideoIngest {
   private mediaSsrc = 0;
   private readonly ourSsrc = (Math.random() * 2 ** 32) >>> 0;
   private closed = false;
+  private readonly gate: RtpGate;
   readonly counters = {
-    packets: 0, rejected: 0, rejectedSource: 0, wrongPayloadType: 0, accessUnits: 0, keyframes: 0,
+    accessUnits: 0, keyframes: 0,
     skippedNoConfig: 0, reanchors: 0, keyframeRequests: 0, keyframeRequestsUnanswered: 0, maxKeyframeIntervalMs: 0,
   };
 
   constructor(private readonly sockets: RtpSocketPair, private readonly output: VideoOutput, private readonly opts: VideoIngestOptions) {
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
+    this.gate = new RtpGate({ payloadTypes: [opts.payloadType], ...(opts.expectedSource ? { expectedSource: opts.expectedSource } : {}) });
   }
 
   start(): void {
@@ -62,24 +64,11 @@ export class VideoIngest {
 
   private readonly onRtp = (buf: Buffer, from: RemoteInfo): void => {
     if (this.closed) return;
+    const p = this.gate.accept(buf, from);
+    if (!p) return;
     const now = this.opts.now();
-    const src = this.opts.expectedSource;
-    if (src && (from.address !== src.address || from.port !== src.port)) {
-      this.counters.rejectedSource++;
-      return;
-    }
-    const r = parseRtp(buf);
-    if (!r.ok) {
-      this.counters.rejected++;
-      return;
-    }
-    if (r.packet.payloadType !== this.opts.payloadType) {
-      this.counters.wrongPayloadType++;
-      return;
-    }
-    this.counters.packets++;
-    this.mediaSsrc = r.packet.ssrc;
-    this.jitter.push(r.packet, now);
+    this.mediaSsrc = p.ssrc;
+    this.jitter.push(p, now);
     this.release(now);
   };
 
@@ -142,7 +131,7 @@ export class VideoIngest {
 
   toJSON(): Record<string, unknown> {
     return {
-      rtp: this.counters,
+      rtp: { ...this.gate.toJSON(), ...this.counters },
       jitter: this.jitter.toJSON(),
       depacketizer: this.depacketizer.toJSON(),
       width: this.config.width,

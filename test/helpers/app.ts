@@ -126,3 +126,13 @@ export function udpPortsInRange(lo: number, hi: number): number[] {
   }
   return ports;
 }
+
+/** Poll `pred` every 50 ms until it holds; fail naming `what` after `timeoutMs`. */
+export async function waitFor(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

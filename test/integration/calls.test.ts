@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { audioInfo, decodePcm, dominantFrequency, isPublished, maxTimestampGapMs, recordRtmp, rms } from '../helpers/audio-analysis.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { SANDBOX_RUN, uniqueId } from '../helpers/sandbox.js';
 
 let t: TestApp;
@@ -93,15 +93,6 @@ for (const scheme of ['rtmp', 'rtmps'] as const) {
     assert.ok(rms(pcm, 48000, 48000) > 0.01, 'not silence');
     await t.assertNoLeaks([key]);
   });
-}
-
-async function waitFor(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('call outcomes', () => {

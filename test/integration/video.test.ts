@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyzeAvSync } from '../helpers/av-sync.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { isPublished } from '../helpers/audio-analysis.js';
 import { uniqueId } from '../helpers/sandbox.js';
 
@@ -18,15 +18,6 @@ before(async () => {
 after(async () => {
   await t?.stop();
 });
-
-async function waitFor(pred: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, A/V offset within limits', { timeout: 90_000 }, async () => {
   const stream = uniqueId('video');
