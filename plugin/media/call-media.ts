@@ -157,8 +157,8 @@ export class CallMedia {
     const pcm = this.timeline.read(now);
     this.encoder?.write(pcm);
     this.video?.tick();
-    // Generated video up to where the audio has been handed to the encoder.
-    this.videoOut?.tick(this.videoCallTime(now) - this.opts.jitterDepthMs, now);
+    // Generated video on the same time basis as the caller's, so switching either way leaves no gap.
+    this.videoOut?.tick(this.videoCallTime(now), now);
   }
 
   /** Time since the last accepted RTP packet (undefined if none yet). */

@@ -97,7 +97,9 @@ async function decodeAudio(file: string, rate: number): Promise<{ pcm: Float32Ar
 async function decodeVideo(file: string, start: number): Promise<{ frames: VideoFrameInfo[]; errors: string[] }> {
   // showinfo logs at info level; level+ prefixes let errors be told apart from it.
   const { stderr } = await run('ffmpeg', ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-i', file, '-an',
-    '-vf', 'scale=32:18,format=gray,showinfo', '-f', 'null', '-'], BIG);
+    // Frames keep their own timestamps at ms resolution: a variable frame rate (15 fps black, then the
+    // caller's 25 fps) is not an error, but in a 1/25 s time base two frames 21 ms apart would collide.
+    '-vf', 'scale=32:18,format=gray,showinfo', '-fps_mode', 'passthrough', '-enc_time_base', '1:1000', '-f', 'null', '-'], BIG);
   const frames: VideoFrameInfo[] = [];
   for (const line of stderr.split('\n')) {
     const m = /Parsed_showinfo.*\bn:\s*\d+\s.*\bpts_time:(-?[\d.]+).*\biskey:(\d).*\btype:(\w).*\bmean:\[([\d.]+)/.exec(line);
