@@ -13,7 +13,7 @@ import { encodeBlackGop } from '../adapters/ffmpeg/black-gop.js';
 import type { GeneratedVideo } from './media/video-output.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
-import { CallService } from './calls/call-service.js';
+import { CallService, type CallServiceDeps } from './calls/call-service.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './lib/log.js';
 import { buildRestServer } from './rest/server.js';
@@ -33,7 +33,7 @@ export interface App {
   stop(): Promise<void>;
 }
 
-export function createApp(config: Config, opts: { log?: Logger } = {}): App {
+export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: CallServiceDeps['mediaRelay'] } = {}): App {
   const log = opts.log ?? createLogger({ level: config.logLevel });
   const ari = new AriClient({ ...config.ari });
   const events = ari.eventSocket();
@@ -59,6 +59,7 @@ export function createApp(config: Config, opts: { log?: Logger } = {}): App {
     ports,
     encoderFactory: (o) => new FfmpegAacEncoder(o),
     generatedVideo,
+    ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
     publisherFactory: (target) => new RtmpPublisher({
       target,
       tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },

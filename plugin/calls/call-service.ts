@@ -39,6 +39,19 @@ export interface CallServiceDeps {
   publisherFactory: (target: RtmpTarget) => Publisher;
   /** The black GOP for calls that want video while the caller sends none (made once, shared). */
   generatedVideo?: () => Promise<GeneratedVideo | undefined>;
+  /**
+   * A relay put between Asterisk and the app's RTP port (tests impair the media leg with it): the SDP
+   * answer names the relay's port, and RTP is expected from the relay's sending port.
+   */
+  mediaRelay?: (kind: 'audio' | 'video', appPort: number) => Promise<MediaRelay>;
+}
+
+export interface MediaRelay {
+  /** Where Asterisk should send. */
+  port: number;
+  /** Where the relay sends to the app from. */
+  sourcePort: number;
+  close(): Promise<void>;
 }
 
 const LEG_CODECS: Record<string, CodecPreference> = {
@@ -228,6 +241,8 @@ export class CallService {
     call.resources.add('rtp ports', () => sockets.release());
     const videoSockets = call.req.hasVideo ? await this.d.ports.allocate() : undefined;
     if (videoSockets) call.resources.add('video rtp ports', () => videoSockets.release());
+    const audioRelay = await this.relay(call, 'audio', sockets.rtpPort);
+    const videoRelay = videoSockets ? await this.relay(call, 'video', videoSockets.rtpPort) : undefined;
     if (call.ending) return;
 
     let negotiated: LegMedia | undefined;
@@ -236,7 +251,8 @@ export class CallService {
     // A re-INVITE (hold, codec change) gets a fresh answer; the pipeline keeps the first codec.
     const forget = uas.expect(call.legToken, (offer: SdpSession): InviteAnswer => {
       const a = answerLegOffer(offer, {
-        audioPrefs: prefs, audioPort: sockets.rtpPort, ...(videoSockets ? { videoPort: videoSockets.rtpPort } : {}),
+        audioPrefs: prefs, audioPort: audioRelay?.port ?? sockets.rtpPort,
+        ...(videoSockets ? { videoPort: videoRelay?.port ?? videoSockets.rtpPort } : {}),
         address: '127.0.0.1', sessionId: call.sdpSessionId, version: ++version,
       });
       if (!('sdp' in a)) return a;
@@ -271,7 +287,14 @@ export class CallService {
     const video = call.req.hasVideo
       ? {
           ...(negotiated.video && videoSockets
-            ? { caller: { sockets: videoSockets, payloadType: negotiated.video.format.payloadType, source: negotiated.video.source } }
+            ? {
+                caller: {
+                  sockets: videoSockets, payloadType: negotiated.video.format.payloadType,
+                  source: viaRelay(negotiated.video.source, videoRelay),
+                  // Asterisk's RTCP port for the stream: its RTP port + 1 (no rtcp-mux on the leg).
+                  rtcpTarget: { address: negotiated.video.source.address, port: negotiated.video.source.port + 1 },
+                },
+              }
             : {}),
           ...(generated ? { generated } : {}),
           maxKeyframeIntervalMs: config.media.maxKeyframeIntervalMs,
@@ -282,7 +305,7 @@ export class CallService {
     const media = new CallMedia(sockets, {
       audio: negotiated.audio,
       ...(negotiated.dtmf ? { dtmfPayloadType: negotiated.dtmf.payloadType } : {}),
-      expectedSource: negotiated.source,
+      expectedSource: viaRelay(negotiated.source, audioRelay),
       jitterDepthMs: config.media.jitterDepthMs,
       ticker: this.ticker,
       ...(call.answeredAtMs ? { startMs: call.answeredAtMs } : {}),
@@ -294,6 +317,13 @@ export class CallService {
     media.start((err) => void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus, info: `audio encoder failed: ${err.message}` }));
 
     if (call.req.rtmpUrl) await this.startPush(call, media);
+  }
+
+  private async relay(call: Call, kind: 'audio' | 'video', appPort: number): Promise<MediaRelay | undefined> {
+    if (!this.d.mediaRelay) return undefined;
+    const r = await this.d.mediaRelay(kind, appPort);
+    call.resources.add(`${kind} relay`, () => r.close());
+    return r;
   }
 
   private async startPush(call: Call, media: CallMedia): Promise<void> {
@@ -337,6 +367,11 @@ export class CallService {
     timer.unref();
     this.ttlTimers.add(timer);
   }
+}
+
+/** RTP arrives from the relay when there is one (RTCP toward Asterisk still goes to the offer's port + 1). */
+function viaRelay(source: { address: string; port: number }, relay: MediaRelay | undefined): { address: string; port: number } {
+  return relay ? { address: '127.0.0.1', port: relay.sourcePort } : source;
 }
 
 /** A failure that already knows how it should be reported. */

@@ -34,7 +34,7 @@ export interface CallMediaOptions {
   startMs?: number;
   /** A video track is wanted (hasVideo): the caller's H.264 when negotiated and flowing, else `generated`. */
   video?: {
-    caller?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number } };
+    caller?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number }; rtcpTarget: { address: string; port: number } };
     generated?: GeneratedVideo;
     maxKeyframeIntervalMs: number;
     /** Without the caller's video for this long, show generated video (ms). */
@@ -90,7 +90,7 @@ export class CallMedia {
       this.videoOut = new VideoOutput(this.stream, v.generated, { idleMs: v.idleMs });
       if (v.caller) {
         this.video = new VideoIngest(v.caller.sockets, this.videoOut, {
-          payloadType: v.caller.payloadType, expectedSource: v.caller.source, jitterDepthMs: opts.jitterDepthMs,
+          payloadType: v.caller.payloadType, expectedSource: v.caller.source, rtcpTarget: v.caller.rtcpTarget, jitterDepthMs: opts.jitterDepthMs,
           now: this.now, callTimeMs: (now) => this.videoCallTime(now), maxKeyframeIntervalMs: v.maxKeyframeIntervalMs,
         });
       }

@@ -23,6 +23,8 @@ import type { VideoOutput } from './video-output.js';
 export interface VideoIngestOptions {
   payloadType: number;
   expectedSource?: { address: string; port: number };
+  /** Where keyframe requests go: Asterisk's RTCP port for this stream (its RTP port + 1, no rtcp-mux). */
+  rtcpTarget?: { address: string; port: number };
   jitterDepthMs: number;
   now: () => number;
   /** Where a frame arriving at `now` belongs on the call's timeline (ms): the same place as its audio. */
@@ -119,14 +121,13 @@ export class VideoIngest {
   }
 
   private requestKeyframe(now: number): void {
-    const src = this.opts.expectedSource;
-    if (!src || !this.mediaSsrc) return; // nothing received yet: nobody to ask
+    const to = this.opts.rtcpTarget;
+    if (!to || !this.mediaSsrc) return; // nothing received yet: nobody to ask
     if (this.pendingRequest) this.counters.keyframeRequestsUnanswered++;
     this.pendingRequest = true;
     this.lastRequestAt = now;
     this.counters.keyframeRequests++;
-    // RTCP goes to the port above Asterisk's RTP port (no rtcp-mux on the leg).
-    this.sockets.rtcp.send(buildPli(this.ourSsrc, this.mediaSsrc), src.port + 1, src.address);
+    this.sockets.rtcp.send(buildPli(this.ourSsrc, this.mediaSsrc), to.port, to.address);
   }
 
   toJSON(): Record<string, unknown> {

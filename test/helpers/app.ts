@@ -9,6 +9,7 @@ import { loadConfig } from '../../plugin/config.js';
 import { createLogger } from '../../plugin/lib/log.js';
 import { AriError } from '../../adapters/ari/errors.js';
 import type { CallView } from '../../plugin/calls/types.js';
+import type { CallServiceDeps } from '../../plugin/calls/call-service.js';
 import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';
 import { createWriteStream } from 'node:fs';
@@ -23,7 +24,7 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-export async function startTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(overrides: Record<string, string> = {}, opts: { mediaRelay?: CallServiceDeps['mediaRelay'] } = {}): Promise<TestApp> {
   const env = sandboxEnv();
   const config = loadConfig({
     ...appEnvForSandbox(env),
@@ -32,7 +33,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   });
   // Logs go to a file per run (kept as a test artifact), not into the test output.
   const log = createLogger({ level: 'debug', destination: createWriteStream(`${SANDBOX_RUN}/logs/app-test.log`, { flags: 'a' }) });
-  const app = createApp(config, { log });
+  const app = createApp(config, { log, ...opts });
   await app.start();
   const ari = sandboxAri();
 
@@ -85,7 +86,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
             await assert.rejects(ari.pjsip.get(type, k), (e: unknown) => e instanceof AriError && e.status === 404, `dynamic ${type} ${k} left`);
           }
         }
-        assert.deepEqual(udpPortsInRange(21000, 21999), [], 'UDP ports still bound');
+        assert.deepEqual(udpPortsInRange(config.rtp.portMin, config.rtp.portMax), [], 'UDP ports still bound');
         return;
       } catch (err) {
         if (Date.now() - t0 > 3000) throw err;

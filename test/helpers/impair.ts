@@ -1,0 +1,63 @@
+/**
+ * A UDP impairment relay for the media leg: Asterisk sends to it, it forwards to the app after dropping
+ * a share of the packets and delaying each by a random 0..jitterMs (which also reorders them).
+ * Seeded, so a run can be repeated. Plugs into the app as CallServiceDeps.mediaRelay.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import type { MediaRelay } from '../../plugin/calls/call-service.js';
+
+export interface ImpairmentStats {
+  forwarded: number;
+  dropped: number;
+}
+
+/** A small deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function impairmentRelay(o: { loss: number; jitterMs: number; seed?: number }) {
+  // One generator per stream: which packets are lost then depends only on each stream's own packet order.
+  const randoms = { audio: prng((o.seed ?? 1) * 2), video: prng((o.seed ?? 1) * 2 + 1) };
+  const stats: Record<'audio' | 'video', ImpairmentStats> = { audio: { forwarded: 0, dropped: 0 }, video: { forwarded: 0, dropped: 0 } };
+  const relay = async (kind: 'audio' | 'video', appPort: number): Promise<MediaRelay> => {
+    const bind = async (): Promise<Socket> => {
+      const s = createSocket('udp4');
+      s.bind(0, '127.0.0.1');
+      await once(s, 'listening');
+      return s;
+    };
+    const [inSock, outSock] = [await bind(), await bind()];
+    const timers = new Set<NodeJS.Timeout>();
+    const random = randoms[kind];
+    inSock.on('message', (m) => {
+      if (random() < o.loss) {
+        stats[kind].dropped++;
+        return;
+      }
+      const t = setTimeout(() => {
+        timers.delete(t);
+        stats[kind].forwarded++;
+        outSock.send(m, appPort, '127.0.0.1');
+      }, random() * o.jitterMs);
+      timers.add(t);
+    });
+    return {
+      port: inSock.address().port,
+      sourcePort: outSock.address().port,
+      close: async () => {
+        for (const t of timers) clearTimeout(t);
+        await Promise.all([new Promise<void>((r) => inSock.close(() => r())), new Promise<void>((r) => outSock.close(() => r()))]);
+      },
+    };
+  };
+  return { relay, stats };
+}
