@@ -13,6 +13,8 @@ import type { CallServiceDeps } from '../../plugin/calls/call-service.js';
 import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';
 import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { isPublished } from './audio-analysis.js';
 
 export interface TestApp {
   app: App;
@@ -136,4 +138,25 @@ export async function waitFor(pred: () => Promise<boolean>, timeoutMs: number, w
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Relay one call to the sandbox's recording RTMP app for `seconds`, then terminate it and wait until the
+ * stream is unpublished everywhere. Returns the Call object as it was just before the end, the call's
+ * internal key (for the leak check) and the path of what nginx received.
+ */
+export async function relayRecordedCall(t: TestApp, body: Record<string, unknown>, seconds: number): Promise<{ view: CallView; key: string; recording: string }> {
+  const callId = body.callId as string;
+  const stream = body.rtmpStream as string;
+  const r = await t.post('/call/startup', { hasAudio: 'true', rtmpUrl: t.env.RTMP_RECORD_URL, ...body });
+  assert.equal(r.status, 200, r.text);
+  const est = await t.waitStatus(callId, ['ESTABLISHED', 'FAILED', 'BUSY']);
+  assert.equal(est.status, 'ESTABLISHED', est.info);
+  const key = t.app.calls.get(callId)!.key;
+  await new Promise((res) => setTimeout(res, seconds * 1000));
+  const view = (await t.find(callId))!;
+  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
+  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
+  return { view, key, recording: join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`) };
 }

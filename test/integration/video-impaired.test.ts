@@ -4,11 +4,9 @@
  * the video must come back at the caller's next keyframe after every loss.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyzeAvSync } from '../helpers/av-sync.js';
-import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
-import { isPublished } from '../helpers/audio-analysis.js';
+import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
 import { impairmentRelay } from '../helpers/impair.js';
 import { uniqueId } from '../helpers/sandbox.js';
 
@@ -22,20 +20,9 @@ after(async () => {
 });
 
 test('5% loss + 50 ms jitter on the leg: decodes cleanly, in sync, video back at each next keyframe', { timeout: 90_000 }, async () => {
-  const stream = uniqueId('impaired');
-  const callId = uniqueId('ic');
-  const r = await t.post('/call/startup', {
-    callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasAudio: 'true', hasVideo: 'true',
-    rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream,
-  });
-  assert.equal(r.status, 200, r.text);
-  assert.equal((await t.waitStatus(callId, ['ESTABLISHED', 'FAILED'])).status, 'ESTABLISHED');
-  const key = t.app.calls.get(callId)!.key;
-  await new Promise((res) => setTimeout(res, 20_000));
-  const view = (await t.find(callId))!;
-  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
-  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
-  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
+  const { view, key, recording } = await relayRecordedCall(t, {
+    callId: uniqueId('ic'), callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true', rtmpStream: uniqueId('impaired'),
+  }, 20);
 
   const s = impairment.stats;
   const lossShare = (s.video.dropped + s.audio.dropped) / (s.video.dropped + s.audio.dropped + s.video.forwarded + s.audio.forwarded);
@@ -43,7 +30,7 @@ test('5% loss + 50 ms jitter on the leg: decodes cleanly, in sync, video back at
   console.log(`# impairment: ${JSON.stringify(s)} (${(lossShare * 100).toFixed(1)}% lost); video ${JSON.stringify(video?.rtp)}`);
   assert.ok(lossShare > 0.03 && lossShare < 0.07, 'about 5% of the packets were dropped');
 
-  const rep = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
+  const rep = await analyzeAvSync(recording);
   const mean = rep.offsetsMs.reduce((a, b) => a + Math.abs(b), 0) / Math.max(1, rep.offsetsMs.length);
   const maxAbs = Math.max(...rep.offsetsMs.map(Math.abs));
   console.log(`# impaired A/V offsets (ms): ${rep.offsetsMs.map((o) => o.toFixed(0)).join(' ')}; mean |offset| ${mean.toFixed(1)}, max ${maxAbs.toFixed(1)}`);

@@ -4,11 +4,9 @@
  * YouTube's limits, and keep the flashes on the beeps (lip sync).
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyzeAvSync } from '../helpers/av-sync.js';
-import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
-import { isPublished } from '../helpers/audio-analysis.js';
+import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
 import { uniqueId } from '../helpers/sandbox.js';
 
 let t: TestApp;
@@ -20,25 +18,13 @@ after(async () => {
 });
 
 test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, A/V offset within limits', { timeout: 90_000 }, async () => {
-  const stream = uniqueId('video');
-  const callId = uniqueId('vc');
-  const r = await t.post('/call/startup', {
-    callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasAudio: 'true', hasVideo: 'true',
-    rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream,
-  });
-  assert.equal(r.status, 200, r.text);
-  const est = await t.waitStatus(callId, ['ESTABLISHED', 'FAILED', 'BUSY']);
-  assert.equal(est.status, 'ESTABLISHED', est.info);
-  const key = t.app.calls.get(callId)!.key;
-  await new Promise((res) => setTimeout(res, 20_000));
-  const view = (await t.find(callId))!;
-  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
-  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
-  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
+  const { view, key, recording } = await relayRecordedCall(t, {
+    callId: uniqueId('vc'), callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true', rtmpStream: uniqueId('video'),
+  }, 20);
 
   const media = view.media as { video?: { rtp: Record<string, number>; width?: number; height?: number } };
   console.log(`# video pipeline: ${JSON.stringify(media.video?.rtp)} ${media.video?.width}x${media.video?.height}`);
-  const rep = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
+  const rep = await analyzeAvSync(recording);
   const mean = rep.offsetsMs.reduce((a, b) => a + Math.abs(b), 0) / Math.max(1, rep.offsetsMs.length);
   const maxAbs = Math.max(...rep.offsetsMs.map(Math.abs));
   const maxKey = Math.max(...rep.keyframeIntervals);
@@ -55,21 +41,10 @@ test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, 
 });
 
 test('audio-only callee with hasVideo=true: both tracks from the first second, video decodes as black', { timeout: 60_000 }, async () => {
-  const stream = uniqueId('black');
-  const callId = uniqueId('bc');
-  const r = await t.post('/call/startup', {
-    callId, callee: 'answer', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_ANSWER_PORT, hasAudio: 'true', hasVideo: 'true',
-    rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream,
-  });
-  assert.equal(r.status, 200, r.text);
-  assert.equal((await t.waitStatus(callId, ['ESTABLISHED', 'FAILED'])).status, 'ESTABLISHED');
-  const key = t.app.calls.get(callId)!.key;
-  await new Promise((res) => setTimeout(res, 5000));
-  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
-  await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
-  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
-
-  const rep = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
+  const { key, recording } = await relayRecordedCall(t, {
+    callId: uniqueId('bc'), callee: 'answer', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_ANSWER_PORT, hasVideo: 'true', rtmpStream: uniqueId('black'),
+  }, 5);
+  const rep = await analyzeAvSync(recording);
   assert.equal(rep.decodeErrors, 0, rep.decodeErrorLines.join('\n'));
   assert.ok(rep.frames.length >= 40, `${rep.frames.length} video frames in 5 s`);
   assert.ok(rep.frames[0]!.pts < 1 && rep.audioStart < 1, `both tracks start in the first second (video ${rep.frames[0]!.pts}, audio ${rep.audioStart})`);
