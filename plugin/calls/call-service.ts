@@ -310,6 +310,7 @@ export class CallService {
       ticker: this.ticker,
       ...(call.answeredAtMs ? { startMs: call.answeredAtMs } : {}),
       ...(video ? { video } : {}),
+      publishAudio: call.req.hasAudio,
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
     });
     call.media = media;

@@ -32,6 +32,8 @@ export interface CallMediaOptions {
   now?: () => number;
   /** Call time zero (the answer), on the same clock as `now`: the stream starts there, silent until RTP flows. */
   startMs?: number;
+  /** false (hasAudio=false): the caller's sound is not published, but the AAC track stays, silent (YouTube needs one). */
+  publishAudio?: boolean;
   /** A video track is wanted (hasVideo): the caller's H.264 when negotiated and flowing, else `generated`. */
   video?: {
     caller?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number }; rtcpTarget: { address: string; port: number } };
@@ -145,6 +147,7 @@ export class CallMedia {
         this.counters.dtmfPackets++;
         continue;
       }
+      if (this.opts.publishAudio === false) continue;
       const samples = this.decode(p.payload, this.scratch);
       this.timeline.push(p.timestamp, samples, now);
     }

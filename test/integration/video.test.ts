@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { analyzeAvSync } from '../helpers/av-sync.js';
 import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
+import { audioInfo, decodePcm, rms } from '../helpers/audio-analysis.js';
 import { uniqueId } from '../helpers/sandbox.js';
 
 let t: TestApp;
@@ -50,5 +51,20 @@ test('audio-only callee with hasVideo=true: both tracks from the first second, v
   assert.ok(rep.frames[0]!.pts < 1 && rep.audioStart < 1, `both tracks start in the first second (video ${rep.frames[0]!.pts}, audio ${rep.audioStart})`);
   assert.ok(rep.frames.every((f) => f.luma < 20), 'every frame is black');
   assert.ok(Math.max(...rep.keyframeIntervals) <= 2.5, 'keyframes at least every 2.5 s');
+  await t.assertNoLeaks([key]);
+});
+
+test('hasAudio=false with video: the stream still has an AAC track, and it is silent', { timeout: 60_000 }, async () => {
+  const { key, recording } = await relayRecordedCall(t, {
+    callId: uniqueId('na'), callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasAudio: 'false', hasVideo: 'true', rtmpStream: uniqueId('noaudio'),
+  }, 5);
+  const info = await audioInfo(recording);
+  assert.equal(info.codec, 'aac');
+  assert.equal(info.sampleRate, 48000);
+  const pcm = await decodePcm(recording, 48000);
+  assert.ok(pcm.length > 4 * 48000, 'audio for the whole call');
+  assert.ok(rms(pcm, 0, pcm.length) < 0.001, 'and it is silence (the far end beeps every 2 s)');
+  const rep = await analyzeAvSync(recording);
+  assert.ok(rep.frames.length > 50, 'the video is there');
   await t.assertNoLeaks([key]);
 });
