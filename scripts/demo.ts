@@ -12,6 +12,7 @@ import { createApp } from '../plugin/app.js';
 import { loadConfig } from '../plugin/config.js';
 import { createLogger } from '../plugin/lib/log.js';
 import type { CallView } from '../plugin/calls/types.js';
+import { postRest } from './lib/rest.js';
 import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
 
 const env = readSandboxEnv();
@@ -21,10 +22,7 @@ const app = createApp(config, { log: createLogger({ level: 'debug', destination:
 const t0 = Date.now();
 const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)} s] ${s}`);
 
-async function rest(method: string, body: unknown): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${app.restUrl}${method}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: await res.text() };
-}
+const rest = (method: string, body: unknown) => postRest(app.restUrl, method, body);
 
 await app.start();
 say(`sip-as-rtmp is up: REST ${app.restUrl} (log: ${logFile})`);
@@ -39,7 +37,7 @@ const startup = {
 say(`POST /call/startup ${JSON.stringify(startup)}`);
 const r = await rest('/call/startup', startup);
 if (r.status !== 200) {
-  say(`startup refused: ${r.status} ${r.body}`);
+  say(`startup refused: ${r.status} ${r.text}`);
   await app.stop();
   process.exit(1);
 }
@@ -50,7 +48,7 @@ let stopping = false;
 const poll = setInterval(async () => {
   const f = await rest('/call/find', { callId });
   if (f.status !== 200) return;
-  const c = (JSON.parse(f.body) as CallView[])[0]!;
+  const c = (f.json as CallView[])[0]!;
   const line = `call ${c.status} (SIP ${c.sipStatus ?? '-'}): ${c.info}; stream ${c.rtmpStreamStatus}`;
   if (line !== last) {
     say(line);
@@ -67,7 +65,7 @@ async function stop(code: number): Promise<void> {
   stopping = true;
   clearInterval(poll);
   const f = await rest('/call/find', { callId });
-  if (f.status === 200 && !['FINISH', 'FAILED', 'BUSY'].includes((JSON.parse(f.body) as CallView[])[0]!.status)) {
+  if (f.status === 200 && !['FINISH', 'FAILED', 'BUSY'].includes((f.json as CallView[])[0]!.status)) {
     await rest('/call/terminate', { callId });
     say('POST /call/terminate');
   }

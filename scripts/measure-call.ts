@@ -13,6 +13,7 @@ import { createApp } from '../plugin/app.js';
 import { loadConfig } from '../plugin/config.js';
 import { createLogger } from '../plugin/lib/log.js';
 import type { CallView } from '../plugin/calls/types.js';
+import { postRest } from './lib/rest.js';
 import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
 
 const HZ = 100; // USER_HZ on Linux
@@ -30,11 +31,7 @@ function procStat(pid: number): { cpu: number; rssMb: number } {
 }
 
 const asteriskPid = Number(readFileSync(`${SANDBOX_RUN}/pids/asterisk.pid`, 'utf8'));
-async function rest(method: string, body: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${app.restUrl}${method}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const rest = (method: string, body: unknown) => postRest(app.restUrl, method, body);
 
 await app.start();
 const rssBefore = process.memoryUsage().rss / 1e6;

@@ -10,6 +10,7 @@ import { createLogger } from '../../plugin/lib/log.js';
 import { AriError } from '../../adapters/ari/errors.js';
 import type { CallView } from '../../plugin/calls/types.js';
 import type { CallServiceDeps } from '../../plugin/calls/call-service.js';
+import { postRest } from '../../scripts/lib/rest.js';
 import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';
 import { createWriteStream } from 'node:fs';
@@ -39,21 +40,11 @@ export async function startTestApp(overrides: Record<string, string> = {}, opts:
   await app.start();
   const ari = sandboxAri();
 
-  const post: TestApp['post'] = async (method, body) => {
-    const res = await fetch(`${app.restUrl}${method}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, text, json };
-  };
+  // A string body is sent as is (malformed-JSON tests); anything else as JSON.
+  const post: TestApp['post'] = async (method, body) =>
+    typeof body === 'string'
+      ? postRaw(`${app.restUrl}${method}`, body)
+      : postRest(app.restUrl, method, body ?? {});
 
   const find = async (callId: string) => {
     const r = await post('/call/find', { callId });
@@ -159,4 +150,10 @@ export async function relayRecordedCall(t: TestApp, body: Record<string, unknown
   await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'UNPUBLISHED', 5000, 'UNPUBLISHED');
   await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 3000, 'unpublished on nginx');
   return { view, key, recording: join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`) };
+}
+
+async function postRaw(url: string, body: string): Promise<{ status: number; text: string; json: unknown }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const text = await res.text();
+  return { status: res.status, text, json: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
 }

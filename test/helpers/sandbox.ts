@@ -104,3 +104,22 @@ export class EventLog {
 export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 }
+
+/**
+ * An ARI client with its event socket open and every event recorded, for one describe() block:
+ * call open() in before() and close() in after().
+ */
+export function ariSession(app?: string) {
+  const ari = sandboxAri(app);
+  const socket = ari.eventSocket();
+  const log = new EventLog(socket);
+  return {
+    ari,
+    log,
+    open: () => socket.connect(),
+    close: () => {
+      log.stop();
+      socket.close();
+    },
+  };
+}

@@ -5,27 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AriError } from '../../adapters/ari/errors.js';
-import type { AriEventSocket } from '../../adapters/ari/events.js';
-import type { AriClient } from '../../adapters/ari/client.js';
-import { EventLog, sandboxAri, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
+import { ariSession, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
 
 describe('ARI client against the sandbox Asterisk', () => {
-  let ari: AriClient;
-  let socket: AriEventSocket;
-  let log: EventLog;
+  const session = ariSession();
+  const { ari, log } = session;
   const env = sandboxEnv();
-
-  before(async () => {
-    ari = sandboxAri();
-    socket = ari.eventSocket();
-    log = new EventLog(socket);
-    await socket.connect();
-  });
-
-  after(() => {
-    log.stop();
-    socket.close();
-  });
+  before(() => session.open());
+  after(() => session.close());
 
   test('asterisk info answers with version 22', async () => {
     const info = await ari.asterisk.info();

@@ -8,32 +8,19 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import type { AriEventSocket } from '../../adapters/ari/events.js';
-import type { AriClient } from '../../adapters/ari/client.js';
 import { ulawToPcm } from '../../plugin/media/g711.js';
 import { BEEP_FLASH } from '../../scripts/make-test-media.js';
-import { EventLog, sandboxAri, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
+import { ariSession, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
 
 const env = sandboxEnv();
 const port = Number(env.SIPP_VIDEO_PORT);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('sipp-video far end against the sandbox Asterisk', () => {
-  let ari: AriClient;
-  let socket: AriEventSocket;
-  let log: EventLog;
-
-  before(async () => {
-    ari = sandboxAri();
-    socket = ari.eventSocket();
-    log = new EventLog(socket);
-    await socket.connect();
-  });
-
-  after(() => {
-    log.stop();
-    socket.close();
-  });
+  const session = ariSession();
+  const { ari, log } = session;
+  before(() => session.open());
+  after(() => session.close());
 
   test('answers ulaw + H.264; Asterisk receives audio and video RTP; hangup is clean', async () => {
     const channelId = uniqueId('video');
