@@ -43,6 +43,8 @@ export interface AudioTimelineStats {
   /** Samples that landed beyond the ring (only when read() stalls for over a second). */
   overflowSamples: number;
   reanchors: number;
+  /** How far the last re-anchor moved the audio (ms; + = later): what the video must follow. */
+  lastJumpMs: number;
   packets: number;
   /** Where the last packet landed relative to its arrival-based target, in ms (+ = later). */
   driftMs: number;
@@ -55,7 +57,7 @@ const EXTRA_MS = 1000;
 export class AudioTimeline {
   readonly stats: AudioTimelineStats = {
     samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, overflowSamples: 0,
-    reanchors: 0, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
+    reanchors: 0, lastJumpMs: 0, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
   };
 
   private readonly rate: number;
@@ -120,12 +122,12 @@ export class AudioTimeline {
       pos = this.anchorPos + diff;
       const drift = pos - target;
       if (drift > this.maxDrift) {
-        pos = this.reanchor(target);
+        pos = this.reanchor(pos, target);
       } else if (diff > 0) {
         // Moving forward but behind the cursor: a discontinuity, or an underrun of a continuous stream.
-        if (pos < this.cursor && (drift < -this.maxDrift || rtpTimestamp === this.nextTs)) pos = this.reanchor(target);
+        if (pos < this.cursor && (drift < -this.maxDrift || rtpTimestamp === this.nextTs)) pos = this.reanchor(pos, target);
       } else if (-diff > this.stragglerWindow) {
-        pos = this.reanchor(target); // far before the newest: a backward jump, not a late packet
+        pos = this.reanchor(pos, target); // far before the newest: a backward jump, not a late packet
       } else {
         advance = false; // a straggler: placed (or dropped if late) without moving the anchor
       }
@@ -168,11 +170,13 @@ export class AudioTimeline {
     return Math.max(0, Math.floor(((nowMs - this.startMs) * this.rate) / 1000) - this.cursor);
   }
 
-  private reanchor(target: number): number {
+  /** `predicted`: where the RTP timestamp alone would have put the packet. */
+  private reanchor(predicted: number, target: number): number {
     this.stats.reanchors++;
     let pos = target;
     // A jump whose target is near the end of the queued audio is a splice: continue seamlessly.
     if (this.writeEnd >= this.cursor && Math.abs(target - this.writeEnd) <= this.maxDrift / 2) pos = this.writeEnd;
+    this.stats.lastJumpMs = ((pos - predicted) * 1000) / this.rate;
     // Discard queued audio of the old time base at or after the new position: skip, never mix.
     const from = Math.max(pos, this.cursor);
     if (this.writeEnd > from) {

@@ -14,6 +14,7 @@ import { JitterBuffer } from './jitter-buffer.js';
 import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
 import { RtpGate } from './rtp-gate.js';
+import { SenderReportCheck, SkewTracker } from './sync.js';
 import type { MediaTicker } from './ticker.js';
 import { VideoIngest } from './video-ingest.js';
 import { VideoOutput, type GeneratedVideo } from './video-output.js';
@@ -73,7 +74,10 @@ export class CallMedia {
   private closed = false;
   private onError: ((err: Error) => void) | undefined;
   private readonly gate: RtpGate;
-  readonly counters = { dtmfPackets: 0, rtcpPackets: 0 };
+  readonly counters = { dtmfPackets: 0 };
+  /** The audio's placement minus its arrival-based place (ms), least-delayed over 1 s: video follows it. */
+  private readonly audioSkew = new SkewTracker(1000);
+  private readonly senderReports: SenderReportCheck;
 
   constructor(private readonly sockets: RtpSocketPair, private readonly opts: CallMediaOptions) {
     const decode = DECODERS[opts.audio.encoding];
@@ -87,6 +91,7 @@ export class CallMedia {
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
     this.startMs = opts.startMs ?? this.now();
     this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.startMs);
+    this.senderReports = new SenderReportCheck(opts.audio.clockRate);
     const v = opts.video;
     if (v) {
       this.videoOut = new VideoOutput(this.stream, v.generated, { idleMs: v.idleMs });
@@ -100,11 +105,13 @@ export class CallMedia {
   }
 
   /**
-   * Where video arriving at `now` belongs: where its audio lands (arrival + playout delay), plus one AAC
-   * frame, because a player's decoded audio starts one frame (the encoder's priming) after its timestamp.
+   * Where video arriving at `now` belongs: where audio arriving at the same moment lands (arrival + playout
+   * delay + the audio's current skew from its arrival place), plus one AAC frame, because a player's
+   * decoded audio starts one frame (the encoder's priming) after its timestamp.
    */
   private videoCallTime(now: number): number {
-    return now - this.startMs + this.opts.jitterDepthMs + (AAC_FRAME * 1000) / this.opts.encoder.outputRate;
+    const aac = (AAC_FRAME * 1000) / this.opts.encoder.outputRate;
+    return now - this.startMs + this.opts.jitterDepthMs + aac + (this.audioSkew.max(now) ?? 0);
   }
 
   /** Start receiving and encoding. `onError`: the media can't go on (encoder died). */
@@ -130,6 +137,7 @@ export class CallMedia {
     if (!p) return;
     const now = this.now();
     this.lastPacketAt = now;
+    this.senderReports.rtp(p.timestamp, now);
     // telephone-event packets share the audio's sequence numbers: they go through the jitter buffer too,
     // or each would look like a lost packet; they are dropped after it (DTMF is reported through ARI).
     this.jitter.push(p, now);
@@ -137,8 +145,8 @@ export class CallMedia {
     this.release(now);
   };
 
-  private readonly onRtcp = (): void => {
-    this.counters.rtcpPackets++;
+  private readonly onRtcp = (buf: Buffer): void => {
+    this.senderReports.rtcp(buf);
   };
 
   private release(now: number): void {
@@ -149,8 +157,20 @@ export class CallMedia {
       }
       if (this.opts.publishAudio === false) continue;
       const samples = this.decode(p.payload, this.scratch);
+      const reanchors = this.timeline.stats.reanchors;
       this.timeline.push(p.timestamp, samples, now);
+      this.trackAudioSkew(reanchors !== this.timeline.stats.reanchors, now);
     }
+  }
+
+  /** Follow where the audio lands; when it re-anchors (a jump), the video moves by the same amount at once. */
+  private trackAudioSkew(reanchored: boolean, now: number): void {
+    if (reanchored) {
+      const jump = this.timeline.stats.lastJumpMs;
+      this.audioSkew.shift(jump);
+      this.video?.shift(jump);
+    }
+    this.audioSkew.add(this.timeline.stats.driftMs, now);
   }
 
   private tick(): void {
@@ -173,6 +193,7 @@ export class CallMedia {
     return {
       codec: `${this.opts.audio.encoding}/${this.opts.audio.clockRate}`,
       rtp: { ...this.gate.toJSON(), ...this.counters },
+      rtcp: this.senderReports.stats,
       jitter: this.jitter.toJSON(),
       timeline: this.timeline.stats,
       stream: this.stream.stats,

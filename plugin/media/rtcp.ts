@@ -220,6 +220,16 @@ export function buildPli(senderSsrc: number, mediaSsrc: number): Buffer {
 }
 
 /**
+ * A keyframe request as a compound packet: RR + SDES CNAME + PLI. A bare PLI is not enough: Asterisk drops
+ * any RTCP whose first packet is not an SR or RR ("Failed first packet validity check", measured), as
+ * RFC 3550 §6.1 and RFC 4585 §3.1 allow. Asterisk turns the PLI into a video update, which it sends on to an
+ * H.264 far end as RTCP FIR.
+ */
+export function buildKeyframeRequest(senderSsrc: number, mediaSsrc: number, cname: string): Buffer {
+  return Buffer.concat([buildReceiverReport(senderSsrc, [], cname), buildPli(senderSsrc, mediaSsrc)]);
+}
+
+/**
  * A receiver report with up to 31 report blocks. With `cname`, an SDES CNAME chunk follows, making the
  * compound packet RFC 3550 §6.1 asks for (every compound starts with SR/RR and carries a CNAME).
  */

@@ -5,8 +5,11 @@
  * H.264 passes through untouched: no decode, no encode.
  *
  * Timestamps: an access unit goes on the call's timeline where its audio would (`callTimeMs(arrival)`,
- * which adds the playout delay), spaced by RTP timestamps from there, re-anchored when the sender's clock
- * wanders too far from arrival times.
+ * which adds the playout delay and follows the audio's own skew), spaced by RTP timestamps from there.
+ * The skew between RTP-timestamp time and that target is tracked (windowed maximum: arrivals are only
+ * ever late); past MAX_SKEW_MS the anchor moves by it, so a drifting sender clock costs a few ms of
+ * retiming per correction instead of an ever-growing A/V offset. A jump over MAX_JUMP_MS (new SSRC,
+ * timestamp reset) re-anchors on the arrival time at once.
  *
  * Keyframes: asked for (RTCP PLI toward Asterisk) at start, after loss, and when the last one is older
  * than maxKeyframeIntervalMs; rate-limited; requests that go unanswered are counted.
@@ -15,8 +18,9 @@ import type { RemoteInfo } from 'node:dgram';
 import type { RtpSocketPair } from '../calls/ports.js';
 import { AvcConfigTracker, H264Depacketizer, toAvcc, type AccessUnit } from './h264/index.js';
 import { JitterBuffer } from './jitter-buffer.js';
-import { buildPli } from './rtcp.js';
+import { buildKeyframeRequest } from './rtcp.js';
 import { RtpGate } from './rtp-gate.js';
+import { SenderReportCheck, SkewTracker } from './sync.js';
 import { tsDiff } from './seq.js';
 import type { VideoOutput } from './video-output.js';
 
@@ -35,14 +39,19 @@ export interface VideoIngestOptions {
 }
 
 const RTP_CLOCK = 90_000;
-/** Beyond this difference between RTP-timestamp time and arrival time, re-anchor (ms). */
-const MAX_DRIFT_MS = 300;
+/** Beyond this difference between RTP-timestamp time and arrival time, re-anchor at once (ms). */
+const MAX_JUMP_MS = 300;
+/** Beyond this settled skew, move the anchor by it (ms). */
+const MAX_SKEW_MS = 10;
+const SKEW_WINDOW_MS = 1000;
 
 export class VideoIngest {
   private readonly jitter: JitterBuffer;
   private readonly depacketizer = new H264Depacketizer();
   private readonly config = new AvcConfigTracker();
   private anchor: { rtp: number; ms: number } | undefined;
+  private readonly skew = new SkewTracker(SKEW_WINDOW_MS);
+  readonly senderReports = new SenderReportCheck(RTP_CLOCK);
   private lastKeyframeAt: number | undefined;
   private lastRequestAt = -Infinity;
   private pendingRequest = false;
@@ -52,7 +61,7 @@ export class VideoIngest {
   private readonly gate: RtpGate;
   readonly counters = {
     accessUnits: 0, keyframes: 0,
-    skippedNoConfig: 0, reanchors: 0, keyframeRequests: 0, keyframeRequestsUnanswered: 0, maxKeyframeIntervalMs: 0,
+    skippedNoConfig: 0, reanchors: 0, skewCorrections: 0, keyframeRequests: 0, keyframeRequestsUnanswered: 0, maxKeyframeIntervalMs: 0,
   };
 
   constructor(private readonly sockets: RtpSocketPair, private readonly output: VideoOutput, private readonly opts: VideoIngestOptions) {
@@ -62,6 +71,19 @@ export class VideoIngest {
 
   start(): void {
     this.sockets.rtp.on('message', this.onRtp);
+    this.sockets.rtcp.on('message', this.onRtcp);
+  }
+
+  private readonly onRtcp = (buf: Buffer): void => {
+    this.senderReports.rtcp(buf);
+  };
+
+  /**
+   * The audio's placement moved by `deltaMs` (it re-anchored): move with it, so the offset stays. The
+   * arrival target moves by the same amount (it follows the audio's skew), so the measured skew stands.
+   */
+  shift(deltaMs: number): void {
+    if (this.anchor) this.anchor.ms += deltaMs;
   }
 
   private readonly onRtp = (buf: Buffer, from: RemoteInfo): void => {
@@ -70,6 +92,7 @@ export class VideoIngest {
     if (!p) return;
     const now = this.opts.now();
     this.mediaSsrc = p.ssrc;
+    this.senderReports.rtp(p.timestamp, now);
     this.jitter.push(p, now);
     this.release(now);
   };
@@ -99,14 +122,30 @@ export class VideoIngest {
     this.output.callerFrame(this.timestampOf(au.timestamp, now), toAvcc(au.nalus), au.keyframe, now);
   }
 
-  /** Call-time ms of an access unit: RTP spacing from an arrival-based anchor. */
+  /** Call-time ms of an access unit: RTP spacing from an arrival-based anchor that follows the skew. */
   private timestampOf(rtp: number, now: number): number {
     const byArrival = this.opts.callTimeMs(now);
-    const ms = this.anchor ? this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / RTP_CLOCK : byArrival;
-    if (this.anchor && Math.abs(ms - byArrival) <= MAX_DRIFT_MS) return ms;
-    if (this.anchor) this.counters.reanchors++;
-    this.anchor = { rtp, ms: byArrival };
-    return byArrival;
+    if (!this.anchor) {
+      this.anchor = { rtp, ms: byArrival };
+      return byArrival;
+    }
+    let ms = this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / RTP_CLOCK;
+    if (Math.abs(ms - byArrival) > MAX_JUMP_MS) {
+      this.counters.reanchors++;
+      this.skew.reset();
+      ms = byArrival;
+    } else {
+      this.skew.add(ms - byArrival, now);
+      const lead = this.skew.max(now)!;
+      if (this.skew.settled(now) && Math.abs(lead) > MAX_SKEW_MS) {
+        this.counters.skewCorrections++;
+        this.skew.reset();
+        ms -= lead;
+      }
+    }
+    // The anchor moves along, so timestamp differences stay small (no wrap trouble on long calls).
+    this.anchor = { rtp, ms };
+    return ms;
   }
 
   /** Called by the call's clock: jitter timeouts, and keyframe requests when due. */
@@ -127,12 +166,13 @@ export class VideoIngest {
     this.pendingRequest = true;
     this.lastRequestAt = now;
     this.counters.keyframeRequests++;
-    this.sockets.rtcp.send(buildPli(this.ourSsrc, this.mediaSsrc), to.port, to.address);
+    this.sockets.rtcp.send(buildKeyframeRequest(this.ourSsrc, this.mediaSsrc, 'sip-as-rtmp'), to.port, to.address);
   }
 
   toJSON(): Record<string, unknown> {
     return {
       rtp: { ...this.gate.toJSON(), ...this.counters },
+      rtcp: this.senderReports.stats,
       jitter: this.jitter.toJSON(),
       depacketizer: this.depacketizer.toJSON(),
       width: this.config.width,
@@ -143,5 +183,6 @@ export class VideoIngest {
   close(): void {
     this.closed = true;
     this.sockets.rtp.off('message', this.onRtp);
+    this.sockets.rtcp.off('message', this.onRtcp);
   }
 }

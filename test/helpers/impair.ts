@@ -6,22 +6,11 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import type { MediaRelay } from '../../plugin/calls/call-service.js';
+import { prng } from './prng.js';
 
 export interface ImpairmentStats {
   forwarded: number;
   dropped: number;
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function impairmentRelay(o: { loss: number; jitterMs: number; seed?: number }) {

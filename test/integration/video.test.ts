@@ -4,7 +4,9 @@
  * YouTube's limits, and keep the flashes on the beeps (lip sync).
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { after, before, test } from 'node:test';
+import { parseRtcp } from '../../plugin/media/rtcp.js';
 import { analyzeAvSync } from '../helpers/av-sync.js';
 import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
 import { audioInfo, decodePcm, rms } from '../helpers/audio-analysis.js';
@@ -18,13 +20,35 @@ after(async () => {
   await t?.stop();
 });
 
+/**
+ * The sipp-video far end's video RTCP port: sipp binds its video RTP on the media port + 2 (16602, see
+ * scripts/sandbox) and nothing on RTP + 1, where Asterisk sends that stream's RTCP. Listening there shows
+ * what our keyframe requests become on the far side.
+ */
+const FAR_VIDEO_RTCP_PORT = 16603;
+
 test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, A/V offset within limits', { timeout: 90_000 }, async () => {
+  const farRtcp = createSocket('udp4');
+  const firs: number[] = [];
+  farRtcp.on('message', (buf) => {
+    for (const p of parseRtcp(buf).packets) if (p.type === 'other' && p.packetType === 206 && p.count === 4) firs.push(Date.now());
+  });
+  await new Promise<void>((res) => farRtcp.bind(FAR_VIDEO_RTCP_PORT, '127.0.0.1', res));
   const { view, key, recording } = await relayRecordedCall(t, {
     callId: uniqueId('vc'), callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true', rtmpStream: uniqueId('video'),
-  }, 20);
+  }, 20).finally(() => farRtcp.close());
 
-  const media = view.media as { video?: { rtp: Record<string, number>; width?: number; height?: number } };
+  type Stats = Record<string, number>;
+  const media = view.media as { rtcp: Stats; video?: { rtp: Stats; rtcp: Stats; width?: number; height?: number } };
   console.log(`# video pipeline: ${JSON.stringify(media.video?.rtp)} ${media.video?.width}x${media.video?.height}`);
+  // Measured, not used for sync (see plugin/media/sync.ts): how far Asterisk's SRs on the leg are from
+  // the arrival times of the packets they name.
+  console.log(`# Asterisk's SRs on the leg: audio ${JSON.stringify(media.rtcp)}, video ${JSON.stringify(media.video?.rtcp)}`);
+  assert.ok((media.rtcp.senderReports ?? 0) >= 2 && (media.video?.rtcp.senderReports ?? 0) >= 2, 'Asterisk sends SRs on the leg for both streams');
+  // Our PLIs (RR + SDES + PLI) reach the H.264 far end through Asterisk as RTCP FIR (PSFB FMT 4).
+  const requests = media.video?.rtp.keyframeRequests ?? 0;
+  console.log(`# keyframe requests: ${requests} sent as PLI on the leg; ${firs.length} FIR reached the far end`);
+  assert.ok(requests >= 1 && firs.length >= 1, `PLI ${requests} → FIR ${firs.length}`);
   const rep = await analyzeAvSync(recording);
   const mean = rep.offsetsMs.reduce((a, b) => a + Math.abs(b), 0) / Math.max(1, rep.offsetsMs.length);
   const maxAbs = Math.max(...rep.offsetsMs.map(Math.abs));

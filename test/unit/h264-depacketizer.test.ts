@@ -13,6 +13,7 @@ import { H264Depacketizer, startsAccessUnit, type AccessUnit, type H264Packet } 
 import { joinAnnexB, nalType, splitAnnexB } from '../../plugin/media/h264/nal.js';
 import { parseRtp } from '../../plugin/media/rtp.js';
 import { captureFfmpegRtp } from '../helpers/rtp-capture.js';
+import { prng } from '../helpers/prng.js';
 
 const run = promisify(execFile);
 
@@ -343,16 +344,6 @@ test('maxAccessUnitBytes bounds memory: a larger access unit is dropped and coun
   assert.equal(feed(d, s.au([SPS, PPS, nal(5, 900)])).length, 1);
   assert.throws(() => new H264Depacketizer({ maxAccessUnitBytes: 0 }), RangeError);
 });
-
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzz: random payloads, sequence numbers and markers never throw; what comes out is well-formed; it recovers', () => {
   const rnd = prng(1234);

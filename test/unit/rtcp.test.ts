@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { captureFfmpegRtp } from '../helpers/rtp-capture.js';
 import {
+  buildKeyframeRequest,
   buildPli,
   buildReceiverReport,
   NTP_UNIX_OFFSET_S,
@@ -142,6 +143,17 @@ test('PLI bytes per RFC 4585 §6.3.1 (PT 206, FMT 1, length 2)', () => {
   const b = buildPli(0x01020304, 0xa0b0c0d0);
   assert.equal(b.toString('hex'), '81ce000201020304a0b0c0d0');
   assert.deepEqual(parseRtcp(b), { packets: [{ type: 'other', packetType: 206, count: 1 }] });
+});
+
+test('keyframe request: a compound that starts with an RR (Asterisk drops RTCP that does not), then CNAME, then PLI', () => {
+  const b = buildKeyframeRequest(5, 9, 'sip-as-rtmp');
+  assert.equal(b[1], 201, 'first packet: RR');
+  assert.deepEqual(parseRtcp(b).packets, [
+    { type: 'rr', ssrc: 5, reports: [] },
+    { type: 'sdes', chunks: [{ ssrc: 5, items: [{ type: 1, value: 'sip-as-rtmp' }] }] },
+    { type: 'other', packetType: 206, count: 1 },
+  ]);
+  assert.equal(b.subarray(b.length - 12).toString('hex'), buildPli(5, 9).toString('hex'));
 });
 
 test('receiver report: builds what the parser reads; CNAME makes a compound', () => {
