@@ -29,6 +29,11 @@ export interface Config {
     generatedVideoSize: string;
     aacChannels: number;
     aacSampleRate: number;
+    /**
+     * WCS generate_av_for_ua: send silence and black video toward callees whose User-Agent (or Server)
+     * header in the 200 OK contains one of these (lower case); "all" for every callee; empty: none.
+     */
+    generateAvForUa: string[];
   };
   calls: {
     /** WCS prefixes published stream names with this unless rtmpTransponderFullUrl is true. */
@@ -72,6 +77,7 @@ const SPEC = {
   AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },
+  GENERATE_AV_FOR_UA: { path: ['media', 'generateAvForUa'], kind: 'list', def: '' },
   RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },
   CALL_ANSWER_TIMEOUT_SEC: { path: ['calls', 'answerTimeoutSec'], kind: 'int:1:600', def: '60' },
   ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '30' },
@@ -146,6 +152,8 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
       if (bad || list.length === 0) throw new ConfigError(`${name} must list slin16, ulaw and/or alaw, got "${v}"`);
       return list;
     }
+    case 'list':
+      return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
     case 'size':
       if (!/^\d{2,4}x\d{2,4}$/.test(v) || v.split('x').some((n) => Number(n) % 2 !== 0)) {
         throw new ConfigError(`${name} must look like 640x360 (even numbers), got "${v}"`);

@@ -216,6 +216,19 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   async sendDtmf(channelId: string, digits: string): Promise<void> {
     await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
   }
+
+  /** The callee's User-Agent (or Server) header from its 200 OK (PJSIP_RESPONSE_HEADER, Asterisk 16.28+). */
+  async remoteUserAgent(channelId: string): Promise<string | undefined> {
+    for (const header of ['User-Agent', 'Server']) {
+      try {
+        const v = await this.ari.channels.getVariable(channelId, `PJSIP_RESPONSE_HEADER(read,${header})`);
+        if (v) return v;
+      } catch (err) {
+        if (!(err instanceof AriError)) throw err; // not there (or no such function): try the next
+      }
+    }
+    return undefined;
+  }
 }
 
 async function ignore404(p: Promise<unknown>): Promise<void> {

@@ -302,8 +302,10 @@ export class CallService {
         }
       : undefined;
 
+    const feedCaller = await this.wantsGeneratedMedia(call);
     const media = new CallMedia(sockets, {
       audio: negotiated.audio,
+      feedCaller,
       ...(negotiated.dtmf ? { dtmfPayloadType: negotiated.dtmf.payloadType } : {}),
       expectedSource: viaRelay(negotiated.source, audioRelay),
       jitterDepthMs: config.media.jitterDepthMs,
@@ -318,6 +320,16 @@ export class CallService {
     media.start((err) => void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus, info: `audio encoder failed: ${err.message}` }));
 
     if (call.req.rtmpUrl) await this.startPush(call, media);
+  }
+
+  /** WCS generate_av_for_ua: does this callee get silence and black video from us? */
+  private async wantsGeneratedMedia(call: Call): Promise<boolean> {
+    const list = this.d.config.media.generateAvForUa;
+    if (list.length === 0) return false;
+    const ua = await this.d.pbx.remoteUserAgent?.(call.channelId).catch(() => undefined);
+    const yes = list.includes('all') || (!!ua && list.some((s) => ua.toLowerCase().includes(s)));
+    if (yes) call.note('GENERATE_AV_FOR_UA', ua ?? 'all');
+    return yes;
   }
 
   private async relay(call: Call, kind: 'audio' | 'video', appPort: number): Promise<MediaRelay | undefined> {

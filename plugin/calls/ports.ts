@@ -59,6 +59,8 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   /** Idempotent. */
   destroyBridge(bridgeId: string): Promise<void>;
   sendDtmf?(channelId: string, digits: string): Promise<void>;
+  /** The answered callee's User-Agent (or Server) header, if it sent one. */
+  remoteUserAgent?(channelId: string): Promise<string | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from '../calls/
 import { monotonicNow } from '../lib/clock.js';
 import type { SdpFormat } from '../sip/sdp.js';
 import { AudioTimeline } from './audio-timeline.js';
+import { CallerFeed } from './caller-feed.js';
 import { alawToPcm, ulawToPcm } from './g711.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import { LiveStream } from './live-stream.js';
@@ -35,6 +36,8 @@ export interface CallMediaOptions {
   startMs?: number;
   /** false (hasAudio=false): the caller's sound is not published, but the AAC track stays, silent (YouTube needs one). */
   publishAudio?: boolean;
+  /** WCS generate_av_for_ua: send silence (and black video, if the leg has video) toward the SIP party. */
+  feedCaller?: boolean;
   /** A video track is wanted (hasVideo): the caller's H.264 when negotiated and flowing, else `generated`. */
   video?: {
     caller?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number }; rtcpTarget: { address: string; port: number } };
@@ -78,6 +81,7 @@ export class CallMedia {
   /** The audio's placement minus its arrival-based place (ms), least-delayed over 1 s: video follows it. */
   private readonly audioSkew = new SkewTracker(1000);
   private readonly senderReports: SenderReportCheck;
+  private readonly feed: CallerFeed | undefined;
 
   constructor(private readonly sockets: RtpSocketPair, private readonly opts: CallMediaOptions) {
     const decode = DECODERS[opts.audio.encoding];
@@ -93,14 +97,26 @@ export class CallMedia {
     this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.startMs);
     this.senderReports = new SenderReportCheck(opts.audio.clockRate);
     const v = opts.video;
+    // One SSRC for the video we send (feedCaller) and our keyframe requests about the caller's.
+    const videoSsrc = (Math.random() * 2 ** 32) >>> 0;
     if (v) {
       this.videoOut = new VideoOutput(this.stream, v.generated, { idleMs: v.idleMs });
       if (v.caller) {
         this.video = new VideoIngest(v.caller.sockets, this.videoOut, {
           payloadType: v.caller.payloadType, expectedSource: v.caller.source, rtcpTarget: v.caller.rtcpTarget, jitterDepthMs: opts.jitterDepthMs,
-          now: this.now, callTimeMs: (now) => this.videoCallTime(now), maxKeyframeIntervalMs: v.maxKeyframeIntervalMs,
+          now: this.now, callTimeMs: (now) => this.videoCallTime(now), maxKeyframeIntervalMs: v.maxKeyframeIntervalMs, ssrc: videoSsrc,
         });
       }
+    }
+    if (opts.feedCaller && opts.expectedSource) {
+      const vc = v?.caller;
+      this.feed = new CallerFeed({
+        startMs: this.startMs,
+        audio: { socket: sockets.rtp, target: opts.expectedSource, payloadType: opts.audio.payloadType, encoding: opts.audio.encoding, clockRate: opts.audio.clockRate },
+        ...(vc && v.generated
+          ? { video: { socket: vc.sockets.rtp, target: vc.source, payloadType: vc.payloadType, generated: v.generated, ssrc: videoSsrc } }
+          : {}),
+      });
     }
   }
 
@@ -180,6 +196,7 @@ export class CallMedia {
     const pcm = this.timeline.read(now);
     this.encoder?.write(pcm);
     this.video?.tick();
+    this.feed?.tick(now);
     // Generated video on the same time basis as the caller's, so switching either way leaves no gap.
     this.videoOut?.tick(this.videoCallTime(now), now);
   }
@@ -198,6 +215,7 @@ export class CallMedia {
       timeline: this.timeline.stats,
       stream: this.stream.stats,
       encoderPid: this.encoder?.pid,
+      ...(this.feed ? { toCaller: this.feed.stats } : {}),
       ...(this.videoOut ? { video: { source: this.videoOut.current, output: this.videoOut.counters, ...(this.video ? this.video.toJSON() : {}) } } : {}),
     };
   }

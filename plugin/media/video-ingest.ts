@@ -36,6 +36,8 @@ export interface VideoIngestOptions {
   maxKeyframeIntervalMs: number;
   /** Not more than one keyframe request per this many ms. */
   keyframeRequestGapMs?: number;
+  /** Our SSRC in keyframe requests: the one we send video with, if we do (Asterisk skips RTCP from another). */
+  ssrc?: number;
 }
 
 const RTP_CLOCK = 90_000;
@@ -56,7 +58,7 @@ export class VideoIngest {
   private lastRequestAt = -Infinity;
   private pendingRequest = false;
   private mediaSsrc = 0;
-  private readonly ourSsrc = (Math.random() * 2 ** 32) >>> 0;
+  private readonly ourSsrc: number;
   private closed = false;
   private readonly gate: RtpGate;
   readonly counters = {
@@ -66,6 +68,7 @@ export class VideoIngest {
 
   constructor(private readonly sockets: RtpSocketPair, private readonly output: VideoOutput, private readonly opts: VideoIngestOptions) {
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
+    this.ourSsrc = opts.ssrc ?? (Math.random() * 2 ** 32) >>> 0;
     this.gate = new RtpGate({ payloadTypes: [opts.payloadType], ...(opts.expectedSource ? { expectedSource: opts.expectedSource } : {}) });
   }
 

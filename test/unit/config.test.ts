@@ -45,3 +45,11 @@ test('describeConfig hides the ARI password', () => {
   const shown = JSON.stringify(describeConfig(loadConfig({ ARI_PASSWORD: 'hunter2' })));
   assert.ok(!shown.includes('hunter2'));
 });
+
+test('GENERATE_AV_FOR_UA: a comma-separated list, lower-cased; empty by default; a JSON array works too', () => {
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's' }).media.generateAvForUa, []);
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', GENERATE_AV_FOR_UA: ' Polycom, ,Yealink ' }).media.generateAvForUa, ['polycom', 'yealink']);
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ ARI_PASSWORD: 's', GENERATE_AV_FOR_UA: ['all'] }));
+  assert.deepEqual(loadConfig({ CONFIG_FILE: join(dir, 'c.json') }).media.generateAvForUa, ['all']);
+});

@@ -1,5 +1,5 @@
 /**
- * H.264 receive side: RTP payloads → access units (depacketizer), NAL framing (nal), SPS fields (sps), and
+ * H.264 on RTP: payloads → access units (depacketizer) and back (packetizer), NAL framing (nal), SPS fields (sps), and
  * the AVCDecoderConfigurationRecord that FLV's AVC sequence header carries (avc-config).
  */
 export {
@@ -30,3 +30,4 @@ export {
   type AvcConfigTrackerStats,
   type AvcDecoderConfig,
 } from './avc-config.js';
+export { DEFAULT_MAX_PAYLOAD, packetizeH264, type H264Payload } from './packetizer.js';

@@ -1,0 +1,74 @@
+/** Generated media toward the SIP party: rates, codecs, timestamps, bursts on coarse ticks, and H.264 that our depacketizer reads back. */
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:dgram';
+import { before, test } from 'node:test';
+import { encodeBlackGop } from '../../adapters/ffmpeg/black-gop.js';
+import { CallerFeed } from '../../plugin/media/caller-feed.js';
+import { H264Depacketizer } from '../../plugin/media/h264/index.js';
+import { parseRtp, type RtpPacket } from '../../plugin/media/rtp.js';
+import type { GeneratedVideo } from '../../plugin/media/video-output.js';
+
+let black: GeneratedVideo;
+before(async () => {
+  black = await encodeBlackGop({ width: 320, height: 180, fps: 10, seconds: 1 });
+});
+
+function capture() {
+  const sent: { packet: RtpPacket; port: number }[] = [];
+  const socket = {
+    send(buf: Buffer, port: number) {
+      const r = parseRtp(buf);
+      assert.ok(r.ok);
+      sent.push({ packet: r.packet, port });
+    },
+  } as unknown as Socket;
+  return { sent, socket };
+}
+
+test('silence: 20 ms packets in the leg codec, timestamps by samples, marker on the first, bursts on coarse ticks', () => {
+  for (const [encoding, clockRate, size, fill] of [['L16', 16000, 640, 0], ['PCMU', 8000, 160, 0xff], ['PCMA', 8000, 160, 0xd5]] as const) {
+    const a = capture();
+    const feed = new CallerFeed({ startMs: 1000, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 118, encoding, clockRate } });
+    feed.tick(999);
+    assert.equal(a.sent.length, 0);
+    for (let t = 1000; t <= 2000; t += 100) feed.tick(t); // 100 ms ticks: bursts of 5
+    assert.equal(a.sent.length, 50, encoding);
+    const ps = a.sent.map((s) => s.packet);
+    assert.ok(ps.every((p) => p.payload.length === size && p.payload.every((b) => b === fill) && p.payloadType === 118));
+    assert.deepEqual(ps.map((p) => p.marker).slice(0, 3), [true, false, false]);
+    for (let i = 1; i < ps.length; i++) {
+      assert.equal((ps[i]!.timestamp - ps[i - 1]!.timestamp) >>> 0, clockRate / 50);
+      assert.equal((ps[i]!.sequenceNumber - ps[i - 1]!.sequenceNumber) & 0xffff, 1);
+    }
+    assert.deepEqual(feed.stats, { audioPackets: 50, videoPackets: 0, videoFrames: 0 });
+  }
+});
+
+test('a codec it cannot make silence for sends nothing; a long stall skips ahead instead of bursting', () => {
+  const a = capture();
+  new CallerFeed({ startMs: 0, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 9, encoding: 'G722', clockRate: 8000 } }).tick(1000);
+  assert.equal(a.sent.length, 0);
+  const b = capture();
+  const feed = new CallerFeed({ startMs: 0, audio: { socket: b.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 } });
+  feed.tick(100);
+  feed.tick(60_000);
+  assert.ok(b.sent.length <= 10, `${b.sent.length} packets after a 60 s stall`);
+});
+
+test('black video: the GOP at its frame rate on our SSRC, one timestamp per frame, decodable by our depacketizer', () => {
+  const a = capture();
+  const v = capture();
+  const feed = new CallerFeed({
+    startMs: 0,
+    audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 },
+    video: { socket: v.socket, target: { address: '127.0.0.1', port: 4002 }, payloadType: 99, generated: black, ssrc: 0xabcdef },
+  });
+  for (let t = 0; t < 2000; t += 20) feed.tick(t);
+  assert.equal(feed.stats.videoFrames, 20, '10 fps for 2 s');
+  assert.ok(v.sent.every((s) => s.port === 4002 && s.packet.ssrc === 0xabcdef && s.packet.payloadType === 99));
+  const d = new H264Depacketizer();
+  const aus = v.sent.flatMap((s) => d.push(s.packet));
+  assert.equal(aus.length, 20);
+  assert.deepEqual(aus.map((u) => u.keyframe), Array.from({ length: 20 }, (_, i) => i % 10 === 0));
+  for (let i = 1; i < aus.length; i++) assert.equal((aus[i]!.timestamp - aus[i - 1]!.timestamp) >>> 0, 9000);
+});
