@@ -9,7 +9,11 @@ import { AriClient } from '../adapters/ari/client.js';
 import type { AriEventSocket } from '../adapters/ari/events.js';
 import { AsteriskPbx } from '../adapters/asterisk/pbx.js';
 import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
+import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
 import { encodeBlackGop } from '../adapters/ffmpeg/black-gop.js';
+import { decodePcm } from '../adapters/ffmpeg/pcm-decode.js';
+import { SoundLibrary } from './media/sounds.js';
+import { NoHooks, RestHooks, type Hooks } from './hooks/rest-hooks.js';
 import type { GeneratedVideo } from './media/video-output.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
@@ -21,6 +25,7 @@ import { RtmpPublisher } from './rtmp/publisher.js';
 
 export interface App {
   config: Config;
+  hooks: Hooks;
   log: Logger;
   calls: CallService;
   uas: LoopbackSipUas;
@@ -51,8 +56,14 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
       log.error({ err: err.message }, 'cannot make the generated video: video calls will carry only the caller\'s video');
       return undefined;
     }));
+  const sounds = new SoundLibrary({ dir: config.media.soundsDir, encodeClip: encodeAacClip, decodePcm });
+  const hooks: Hooks = config.hooks.url
+    ? new RestHooks({ url: config.hooks.url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) })
+    : NoHooks;
   const calls = new CallService({
     config,
+    sounds,
+    hooks,
     log: log.child({ component: 'calls' }),
     pbx,
     uas,
@@ -65,14 +76,14 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
       tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
     }),
   });
-  const rest = buildRestServer({ prefix: config.rest.prefix, log, calls });
+  const rest = buildRestServer({ prefix: config.rest.prefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken });
 
   events.on('close', ({ code, retryInMs }) => log.warn({ code, retryInMs }, 'ARI event socket closed'));
   events.on('open', ({ reconnect }) => log.info({ reconnect }, 'ARI event socket open'));
   uas.on('protocolError', ({ reason }) => log.warn({ reason }, 'media-leg SIP protocol error'));
 
   const app: App = {
-    config, log, calls, uas, ports, rest, events,
+    config, log, calls, uas, ports, rest, events, hooks,
     restUrl: '',
     async start() {
       await uas.listen();
@@ -92,6 +103,7 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     async stop() {
       await calls.close();
       await rest.close();
+      await hooks.close();
       events.close();
       ami?.close();
       await uas.close();

@@ -8,7 +8,17 @@ export interface Config {
   ari: { url: string; user: string; password: string; app: string };
   /** AMI, only for registration results (sipRegisterRequired). Empty url: not used. */
   ami: { url: string; user: string; password: string };
-  rest: { host: string; port: number; prefix: string };
+  rest: {
+    host: string;
+    port: number;
+    prefix: string;
+    /** Origins allowed to call the API from a browser (CORS); "*" for any; empty: none. */
+    corsOrigins: string[];
+    /** Required in the X-Api-Token header (or Authorization: Bearer) when set; must be set beyond loopback. */
+    apiToken: string;
+  };
+  /** WCS REST hooks: call, registration and stream events POSTed to this URL. Empty: off. */
+  hooks: { url: string; timeoutMs: number; queueMax: number };
   /** The loopback SIP UAS that receives the media leg from Asterisk. */
   sipUas: { host: string; port: number };
   /** UDP ports for the media leg's RTP/RTCP (even = RTP, odd = RTCP). */
@@ -34,6 +44,8 @@ export interface Config {
      * header in the 200 OK contains one of these (lower case); "all" for every callee; empty: none.
      */
     generateAvForUa: string[];
+    /** Sound files for /call/inject_sound and /push/sound_on; names outside it are refused. */
+    soundsDir: string;
   };
   calls: {
     /** WCS prefixes published stream names with this unless rtmpTransponderFullUrl is true. */
@@ -64,6 +76,11 @@ const SPEC = {
   REST_HOST: { path: ['rest', 'host'], kind: 'string', def: '127.0.0.1' },
   REST_PORT: { path: ['rest', 'port'], kind: 'port0', def: '8081' },
   REST_PREFIX: { path: ['rest', 'prefix'], kind: 'prefix', def: '/rest-api' },
+  CORS_ORIGINS: { path: ['rest', 'corsOrigins'], kind: 'list', def: '' },
+  API_TOKEN: { path: ['rest', 'apiToken'], kind: 'any', def: '' },
+  HOOK_URL: { path: ['hooks', 'url'], kind: 'any', def: '' },
+  HOOK_TIMEOUT_MS: { path: ['hooks', 'timeoutMs'], kind: 'int:100:60000', def: '5000' },
+  HOOK_QUEUE_MAX: { path: ['hooks', 'queueMax'], kind: 'int:1:100000', def: '1000' },
   SIP_UAS_HOST: { path: ['sipUas', 'host'], kind: 'string', def: '127.0.0.1' },
   SIP_UAS_PORT: { path: ['sipUas', 'port'], kind: 'port', def: '5090' },
   RTP_PORT_MIN: { path: ['rtp', 'portMin'], kind: 'port', def: '20000' },
@@ -78,6 +95,7 @@ const SPEC = {
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },
   GENERATE_AV_FOR_UA: { path: ['media', 'generateAvForUa'], kind: 'list', def: '' },
+  SOUNDS_DIR: { path: ['media', 'soundsDir'], kind: 'any', def: '/var/lib/sip-as-rtmp/sounds' },
   RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },
   CALL_ANSWER_TIMEOUT_SEC: { path: ['calls', 'answerTimeoutSec'], kind: 'int:1:600', def: '60' },
   ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '30' },
@@ -110,7 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -124,6 +142,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = { ...out, ...top } as unknown as Config;
   if (config.ami.url && !/^tcp:\/\/[^:/]+:\d+$/.test(config.ami.url)) {
     throw new ConfigError(`AMI_URL must look like tcp://127.0.0.1:5038, got "${config.ami.url}"`);
+  }
+  if (!config.rest.apiToken && !['127.0.0.1', '::1', 'localhost'].includes(config.rest.host)) {
+    throw new ConfigError(`API_TOKEN is required when REST_HOST (${config.rest.host}) is not loopback`);
+  }
+  if (config.hooks.url && !/^https?:\/\/[^\s]+$/.test(config.hooks.url)) {
+    throw new ConfigError(`HOOK_URL must be an http:// or https:// URL, got "${config.hooks.url}"`);
   }
   if (config.rtp.portMin >= config.rtp.portMax) {
     throw new ConfigError(`RTP_PORT_MIN (${config.rtp.portMin}) must be below RTP_PORT_MAX (${config.rtp.portMax})`);
@@ -197,5 +221,10 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
 
 /** The config as it may be shown or logged: secrets replaced. */
 export function describeConfig(c: Config): Record<string, unknown> {
-  return { ...c, ari: { ...c.ari, password: '[redacted]' }, ami: { ...c.ami, password: c.ami.password ? '[redacted]' : '' } };
+  return {
+    ...c,
+    ari: { ...c.ari, password: '[redacted]' },
+    ami: { ...c.ami, password: c.ami.password ? '[redacted]' : '' },
+    rest: { ...c.rest, apiToken: c.rest.apiToken ? '[redacted]' : '' },
+  };
 }

@@ -213,7 +213,9 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     await ignore404(this.ari.bridges.destroy(bridgeId));
   }
 
-  async sendDtmf(channelId: string, digits: string): Promise<void> {
+  async sendDtmf(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void> {
+    // The mode is per channel (PJSIP_DTMF_MODE, Asterisk 13.18+), so one call can send both kinds.
+    await this.ari.channels.setVariable(channelId, 'PJSIP_DTMF_MODE()', mode);
     await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
   }
 

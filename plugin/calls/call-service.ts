@@ -8,6 +8,8 @@
  * Speaks only to the ports in ports.ts; REST maps onto this, never the other way.
  */
 import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../lib/log.js';
 import { CallMedia } from '../media/call-media.js';
@@ -15,12 +17,15 @@ import { describeRtmpError, Push, type Publisher } from '../media/push.js';
 import { MediaTicker } from '../media/ticker.js';
 import type { GeneratedVideo } from '../media/video-output.js';
 import { monotonicNow } from '../lib/clock.js';
-import { parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
+import { describeTarget, parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
 import { answerLegOffer, type LegMedia } from '../sip/negotiate.js';
 import type { CodecPreference, SdpSession } from '../sip/sdp.js';
 import { Call } from './call.js';
 import { answeredOutcome, unansweredOutcome, type Outcome } from './causes.js';
-import type { AudioEncoderFactory, InviteAnswer, MediaLegServer, Pbx, PbxEvent, RtpPortSource } from './ports.js';
+import type { AacClip, AacClipFormat, AudioEncoderFactory, InviteAnswer, MediaLegServer, Pbx, PbxEvent, RtpPortSource, SoundSource } from './ports.js';
+import { CallPush, type PushView } from './pushes.js';
+import type { Hooks } from '../hooks/rest-hooks.js';
+import type { PushStartupRequest } from './validate.js';
 import type { CallView, StartupRequest } from './types.js';
 
 export class ApiError extends Error {
@@ -44,6 +49,10 @@ export interface CallServiceDeps {
    * answer names the relay's port, and RTP is expected from the relay's sending port.
    */
   mediaRelay?: (kind: 'audio' | 'video', appPort: number) => Promise<MediaRelay>;
+  /** Sound files (push mute/sound_on, inject_sound). */
+  sounds?: SoundSource;
+  /** WCS REST hooks: call, registration and stream events to the customer's backend. */
+  hooks?: Hooks;
 }
 
 export interface MediaRelay {
@@ -53,6 +62,11 @@ export interface MediaRelay {
   sourcePort: number;
   close(): Promise<void>;
 }
+
+/** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms). */
+const DTMF_DIGIT_MS = 200;
+/** Margin after the last digit, before the next DTMF request of the same call (ms). */
+const DTMF_SETTLE_MS = 300;
 
 const LEG_CODECS: Record<string, CodecPreference> = {
   slin16: { encoding: 'L16', clockRate: 16000 },
@@ -67,6 +81,8 @@ export class CallService {
   private readonly byChannel = new Map<string, { call: Call; leg: boolean }>();
   private readonly ttlTimers = new Set<NodeJS.Timeout>();
   private readonly legAnswered = new Map<string, () => void>();
+  /** Every call's outputs by mediaSessionId. */
+  private readonly pushes = new Map<string, CallPush>();
   private readonly ticker: MediaTicker;
 
   constructor(private readonly d: CallServiceDeps) {
@@ -84,23 +100,23 @@ export class CallService {
   startup(req: StartupRequest): Call {
     const existing = this.calls.get(req.callId);
     if (existing) throw new ApiError(409, `callId ${req.callId} already exists (status ${existing.status})`, 'callId');
-    let publishKey: string | undefined;
-    if (req.rtmpUrl) {
-      const t = this.target(req);
-      publishKey = `${t.host}:${t.port}/${t.app}/${t.streamName}`;
-      for (const c of this.calls.values()) {
-        if (!c.final && c.publishKey === publishKey) {
-          throw new ApiError(409, `call ${c.req.callId} already publishes to this rtmpUrl and stream`, 'rtmpStream');
-        }
-      }
+    const primary = req.rtmpUrl
+      ? new CallPush(req.callId, req.toStream || req.rtmpStream, req.rtmpUrl, this.target(req), {}, true)
+      : undefined;
+    if (primary) {
+      const busy = this.pushUsing(primary.key);
+      if (busy) throw new ApiError(409, `call ${busy.callId} already publishes to this rtmpUrl and stream`, 'rtmpStream');
     }
     if (!this.d.pbx.connected) throw new ApiError(503, 'Asterisk (ARI) is not connected; try again shortly');
     if (this.activeCount >= this.d.config.calls.maxCalls) throw new ApiError(503, `at capacity (${this.d.config.calls.maxCalls} calls)`);
 
     const call = new Call(`sar-${randomBytes(5).toString('hex')}`, req);
-    call.publishKey = publishKey;
+    if (primary) this.addPush(call, primary);
     this.calls.set(req.callId, call);
-    call.on('status', ({ status, info }) => this.d.log.info({ callId: req.callId, status, info }, 'call status'));
+    call.on('status', ({ status, info }) => {
+      this.d.log.info({ callId: req.callId, status, info }, 'call status');
+      this.hook('CallStatusEvent', call.hookView());
+    });
     void this.run(call).catch((err: unknown) => this.end(call, failure(err)));
     return call;
   }
@@ -128,6 +144,58 @@ export class CallService {
     void this.end(call, call.status === 'ESTABLISHED' || call.status === 'HOLD'
       ? answeredOutcome(true, 16, 'Normal Clearing')
       : { status: 'FINISH', reason: 'NORMAL_CALL_CLEARING', sipStatus: call.sipStatus, info: 'Terminated before answer' });
+  }
+
+  /** /call/send_dtmf: digits toward the SIP party, one request at a time per call. */
+  async sendDtmf(callId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void> {
+    const call = this.answeredCall(callId);
+    if (!this.d.pbx.sendDtmf) throw new ApiError(501, 'this PBX adapter cannot send DTMF');
+    const send = call.serial(async () => {
+      // Asterisk ends a digit only as frames pass toward the channel: keep audio flowing meanwhile. Right
+      // after the answer the media leg may not be up yet: wait for it (measured: a digit sent before it
+      // began but never ended).
+      const media = await this.mediaOf(call);
+      media.keepAudioToCaller(digits.length * DTMF_DIGIT_MS + 1000);
+      await this.d.pbx.sendDtmf!(call.channelId, digits, mode);
+      // ARI answers once the digits are queued, not sent; switching the mode for a next request before
+      // they are out would lose some (measured: the '#' of "12#" never ended when INFO digits followed).
+      await delay(digits.length * DTMF_DIGIT_MS + DTMF_SETTLE_MS);
+    });
+    call.note('DTMF_SENT', `${digits} (${mode === 'info' ? 'INFO' : 'RFC2833'})`);
+    await send;
+  }
+
+  /**
+   * /call/inject_sound: play a sound file into the call, toward the SIP party (through the media leg, so
+   * the file only has to be readable here, not on the Asterisk host). A new sound replaces one playing.
+   */
+  async injectSound(callId: string, fileName: string): Promise<void> {
+    const call = this.answeredCall(callId);
+    if (!this.d.sounds) throw new ApiError(501, 'sounds are not configured');
+    const media = await this.mediaOf(call);
+    let pcm: Int16Array;
+    try {
+      pcm = await this.d.sounds.pcm(fileName, media.legClockRate);
+    } catch (err) {
+      throw soundApiError(err, 'fileName');
+    }
+    call.note('SOUND', fileName);
+    media.playToCaller(pcm).catch((err: Error) => this.d.log.warn({ callId, err: err.message }, 'inject_sound failed'));
+  }
+
+  /** The call's media pipeline, waiting for it right after the answer (503 if it is not up in 5 s). */
+  private async mediaOf(call: Call): Promise<CallMedia> {
+    const media = await Promise.race([call.mediaReady, delay(5000).then(() => undefined)]);
+    if (!media || call.ending) throw new ApiError(503, `call ${call.req.callId}: media not up`, 'callId');
+    return media;
+  }
+
+  /** A live call that was answered (404 if unknown or ended, 409 if not answered yet). */
+  private answeredCall(callId: string): Call {
+    const call = this.calls.get(callId);
+    if (!call || call.final) throw new ApiError(404, `no active call with callId ${callId}`, 'callId');
+    if (call.status !== 'ESTABLISHED' && call.status !== 'HOLD') throw new ApiError(409, `call ${callId} is not established (status ${call.status})`, 'callId');
+    return call;
   }
 
   /** End every call and stop (shutdown). */
@@ -169,9 +237,13 @@ export class CallService {
         try {
           await pbx.waitRegistered(call.accountId, 30_000);
         } catch (err) {
+          this.hook('RegistrationStatusEvent', { ...registration(call), status: 'AUTHENTICATION_FAIL', info: (err as Error).message });
           throw new CallFailure({ status: 'FAILED', reason: 'AUTHENTICATION_FAIL', sipStatus: null, info: `Registration failed: ${(err as Error).message}` });
         }
         call.note('REGISTERED');
+        this.hook('RegistrationStatusEvent', { ...registration(call), status: 'REGISTERED' });
+        // Deleting the account at the end of the call unregisters it.
+        call.resources.add('unregistered hook', () => this.hook('RegistrationStatusEvent', { ...registration(call), status: 'UNREGISTERED' }));
       }
     } else {
       call.accountId = 'sip-as-rtmp-outbound';
@@ -224,6 +296,7 @@ export class CallService {
       }
       case 'dtmf':
         call.note('DTMF', e.digit);
+        this.hook('DtmfEvent', { callId: call.req.callId, dtmf: e.digit, appKey: call.req.appKey });
         break;
       case 'hold':
         call.setStatus('HOLD', 'On hold');
@@ -315,11 +388,12 @@ export class CallService {
       publishAudio: call.req.hasAudio,
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
     });
-    call.media = media;
+    call.setMedia(media);
     call.resources.add('media pipeline', () => media.close());
     media.start((err) => void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus, info: `audio encoder failed: ${err.message}` }));
 
-    if (call.req.rtmpUrl) await this.startPush(call, media);
+    // Pushes asked for before the answer start now, the primary first.
+    await Promise.all(call.pushes.map((cp) => this.attachPush(call, media, cp)));
   }
 
   /** WCS generate_av_for_ua: does this callee get silence and black video from us? */
@@ -339,15 +413,18 @@ export class CallService {
     return r;
   }
 
-  private async startPush(call: Call, media: CallMedia): Promise<void> {
-    const target = this.target(call.req);
-    const push = new Push(media.stream, this.d.publisherFactory(target));
-    call.push = push;
-    call.resources.add('rtmp push', () => push.close());
-    call.setStreamStatus('CONNECTING', call.safeRtmpUrl());
+  /** Start publishing one output of the call. The primary one's refusal fails the call; others just show FAILED. */
+  private async attachPush(call: Call, media: CallMedia, cp: CallPush): Promise<void> {
+    const push = new Push(media.stream, () => this.d.publisherFactory(cp.target));
+    cp.attach(push);
+    const log = { callId: call.req.callId, mediaSessionId: cp.id, rtmpUrl: describeTarget(cp.target) };
+    if (cp.primary) call.setStreamStatus('CONNECTING', call.safeRtmpUrl());
     push.on('state', ({ state, reason }) => {
-      if (state === 'PUBLISHING') call.setStreamStatus('PUBLISHING');
-      else if (state === 'FAILED' && !call.ending) {
+      this.d.log.info({ ...log, state, reason }, 'push state');
+      this.hook('StreamStatusEvent', { ...cp.view(), stats: undefined });
+      if (!cp.primary || call.ending) return;
+      if (state === 'PUBLISHING' || state === 'RECONNECTING') call.setStreamStatus(state, reason);
+      else if (state === 'FAILED') {
         call.setStreamStatus('FAILED', reason);
         void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_RTMP_WRITER_ERROR', sipStatus: call.sipStatus, info: `RTMP: ${reason ?? 'publish failed'}` });
       }
@@ -355,8 +432,118 @@ export class CallService {
     try {
       await push.start();
     } catch (err) {
-      // The 'state' listener has ended the call with the server's reason.
-      this.d.log.warn({ callId: call.req.callId, err: describeRtmpError(err as Error) }, 'rtmp publish failed');
+      // The 'state' listener has reported it (and, for the primary, ended the call with the server's reason).
+      this.d.log.warn({ ...log, err: describeRtmpError(err as Error) }, 'rtmp publish failed');
+    }
+  }
+
+  private hook(method: string, body: Record<string, unknown>): void {
+    this.d.hooks?.post(method, body);
+  }
+
+  /** A live output already publishing to this destination. */
+  private pushUsing(key: string): CallPush | undefined {
+    for (const cp of this.pushes.values()) if (cp.key === key && cp.live) return cp;
+    return undefined;
+  }
+
+  private addPush(call: Call, cp: CallPush): void {
+    call.pushes.push(cp);
+    this.pushes.set(cp.id, cp);
+    call.resources.add(`push ${cp.id}`, async () => {
+      this.pushes.delete(cp.id);
+      await cp.push?.close();
+    });
+  }
+
+  // ---- /push/* ------------------------------------------------------------------------------------------
+
+  /** /push/startup: publish a call's stream (by its toStream name) to one more destination. */
+  async pushStartup(req: PushStartupRequest): Promise<PushView> {
+    const call = this.liveCallByStream(req.streamName);
+    const target = req.rtmpTransponderFullUrl
+      ? parseRtmpUrl(req.rtmpUrl)
+      : parseRtmpUrl(req.rtmpUrl, this.d.config.calls.streamPrefix + req.streamName);
+    const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
+    const cp = new CallPush(call.req.callId, req.streamName, req.rtmpUrl, target, options, false);
+    const busy = this.pushUsing(cp.key);
+    if (busy) throw new ApiError(409, `stream ${busy.streamName} is already pushed to this rtmpUrl (mediaSessionId ${busy.id})`, 'rtmpUrl');
+    await resolvable(target.host);
+    // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
+    if (req.action === 'mute') cp.mute(await this.silentFrame());
+    if (req.action === 'sound_on') cp.playSound(req.soundFile, (await this.soundClip(req.soundFile)).frames, req.loop);
+    if (call.ending) throw new ApiError(404, `call ${call.req.callId} has ended`, 'streamName');
+    this.addPush(call, cp);
+    if (call.media) void this.attachPush(call, call.media, cp);
+    return cp.view();
+  }
+
+  pushFind(filter: { streamName?: string; rtmpUrl?: string }): PushView[] {
+    const out: PushView[] = [];
+    for (const cp of this.pushes.values()) {
+      if (filter.streamName && cp.streamName !== filter.streamName) continue;
+      if (filter.rtmpUrl && cp.rawUrl !== filter.rtmpUrl) continue;
+      out.push(cp.view());
+    }
+    return out;
+  }
+
+  async pushTerminate(id: string): Promise<void> {
+    const cp = this.pushById(id);
+    this.pushes.delete(id);
+    const call = this.calls.get(cp.callId);
+    if (call) {
+      const i = call.pushes.indexOf(cp);
+      if (i >= 0) call.pushes.splice(i, 1);
+      if (cp.primary && !call.ending) call.setStreamStatus('UNPUBLISHED', 'push terminated');
+    }
+    await cp.push?.close();
+  }
+
+  async pushMute(id: string, on: boolean): Promise<void> {
+    const cp = this.pushById(id);
+    if (on) cp.mute(await this.silentFrame());
+    else cp.unmute();
+  }
+
+  async pushSound(id: string, soundFile: string, loop: boolean): Promise<void> {
+    const cp = this.pushById(id);
+    cp.playSound(soundFile, (await this.soundClip(soundFile)).frames, loop);
+  }
+
+  pushSoundOff(id: string): void {
+    this.pushById(id).stopSound();
+  }
+
+  private pushById(id: string): CallPush {
+    const cp = this.pushes.get(id);
+    if (!cp) throw new ApiError(404, `no push with mediaSessionId ${id}`, 'mediaSessionId');
+    return cp;
+  }
+
+  private liveCallByStream(streamName: string): Call {
+    for (const c of this.calls.values()) {
+      if (!c.final && (c.req.toStream || c.req.rtmpStream) === streamName) return c;
+    }
+    throw new ApiError(404, `no active call with stream ${streamName} (the toStream of /call/startup)`, 'streamName');
+  }
+
+  private get aacFormat(): AacClipFormat {
+    const m = this.d.config.media;
+    return { sampleRate: m.aacSampleRate, channels: m.aacChannels, bitrate: m.aacBitrate };
+  }
+
+  private async silentFrame(): Promise<Buffer> {
+    if (!this.d.sounds) throw new ApiError(501, 'muting needs the sound library (not configured)');
+    return this.d.sounds.silence(this.aacFormat);
+  }
+
+  private async soundClip(name: string): Promise<AacClip> {
+    if (!this.d.sounds) throw new ApiError(501, 'sounds are not configured');
+    try {
+      return await this.d.sounds.clip(name, this.aacFormat);
+    } catch (err) {
+      throw soundApiError(err, 'soundFile');
     }
   }
 
@@ -364,7 +551,7 @@ export class CallService {
   private async end(call: Call, o: Outcome): Promise<void> {
     const first = call.finish(o);
     // The stream gets the call's last moments before it is unpublished.
-    if (first && call.media && call.push?.state === 'PUBLISHING') await call.media.drain().catch(() => {});
+    if (first && call.media && call.pushes.some((cp) => cp.push?.state === 'PUBLISHING')) await call.media.drain().catch(() => {});
     if (call.streamStatus === 'PUBLISHING' || call.streamStatus === 'CONNECTING') call.setStreamStatus('UNPUBLISHED');
     const failures = await call.resources.dispose();
     this.byChannel.delete(call.channelId);
@@ -393,6 +580,30 @@ export class CallFailure extends Error {
     super(outcome.info);
   }
 }
+
+/** What a RegistrationStatusEvent says about the account (never its password). */
+function registration(call: Call): Record<string, unknown> {
+  const r = call.req;
+  return { callId: r.callId, sipLogin: r.sipLogin, sipDomain: r.sipDomain, appKey: r.appKey };
+}
+
+/** 400 for a host name that does not resolve (WCS: "bad or unresolvable rtmpUrl"). */
+async function resolvable(host: string): Promise<void> {
+  if (isIP(host)) return;
+  try {
+    await Promise.race([lookup(host), new Promise((_, rej) => setTimeout(() => rej(new Error('DNS timeout')), 3000).unref())]);
+  } catch (err) {
+    throw new ApiError(400, `rtmpUrl host ${host} does not resolve (${(err as Error).message})`, 'rtmpUrl');
+  }
+}
+
+/** A sound the library refused (SoundError: invalid, outside the directory, missing) is the client's 400. */
+function soundApiError(err: unknown, field: string): Error {
+  if (err instanceof Error && err.name === 'SoundError') return new ApiError(400, err.message, field);
+  return new ApiError(422, `${field} could not be decoded: ${(err as Error).message}`, field);
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 function failure(err: unknown): Outcome {
   if (err instanceof CallFailure) return err.outcome;

@@ -7,8 +7,8 @@ import { Disposer } from '../lib/disposer.js';
 import { maskSecret, redactUrl } from '../lib/log.js';
 import type { CallMedia } from '../media/call-media.js';
 import { describeTarget, parseRtmpUrl } from '../rtmp/url.js';
-import type { Push } from '../media/push.js';
 import type { Outcome } from './causes.js';
+import type { CallPush } from './pushes.js';
 import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
 
 export interface CallEvents {
@@ -41,9 +41,11 @@ export class Call extends EventEmitter<CallEvents> {
   readonly sdpSessionId = Math.floor(Math.random() * 2 ** 31);
   accountId: string;
   media: CallMedia | undefined;
-  push: Push | undefined;
-  /** Published name and destination, as used on the wire (not shown unmasked). */
-  publishKey: string | undefined;
+  /** Resolves once the media pipeline runs (after the answer and the media leg). */
+  readonly mediaReady: Promise<CallMedia>;
+  private resolveMedia!: (m: CallMedia) => void;
+  /** Its RTMP outputs; the primary one (from /call/startup's rtmpUrl) first. */
+  readonly pushes: CallPush[] = [];
 
   constructor(readonly key: string, readonly req: StartupRequest, readonly incoming = false) {
     super();
@@ -52,6 +54,21 @@ export class Call extends EventEmitter<CallEvents> {
     this.bridgeId = `${key}-bridge`;
     this.legToken = `${key}-leg`;
     this.accountId = key;
+    this.mediaReady = new Promise((r) => (this.resolveMedia = r));
+  }
+
+  setMedia(media: CallMedia): void {
+    this.media = media;
+    this.resolveMedia(media);
+  }
+
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** Run `fn` after the previous serial step of this call (DTMF, sounds): never two at once. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => {});
+    return next;
   }
 
   get final(): boolean {
@@ -101,6 +118,12 @@ export class Call extends EventEmitter<CallEvents> {
     const r = this.req;
     if (!r.rtmpUrl) return '';
     return r.rtmpTransponderFullUrl ? describeTarget(parseRtmpUrl(r.rtmpUrl)) : redactUrl(r.rtmpUrl);
+  }
+
+  /** The Call object for a CallStatusEvent hook: no history, no media counters. */
+  hookView(): Omit<CallView, 'events' | 'media'> {
+    const { events: _e, media: _m, ...rest } = this.view();
+    return rest;
   }
 
   view(opts: { withMedia?: boolean } = {}): CallView {

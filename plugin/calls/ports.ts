@@ -58,7 +58,8 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   addToBridge(bridgeId: string, channelIds: string[]): Promise<void>;
   /** Idempotent. */
   destroyBridge(bridgeId: string): Promise<void>;
-  sendDtmf?(channelId: string, digits: string): Promise<void>;
+  /** Send digits to the channel's far end, as RFC 4733 events or SIP INFO (application/dtmf-relay). */
+  sendDtmf?(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void>;
   /** The answered callee's User-Agent (or Server) header, if it sent one. */
   remoteUserAgent?(channelId: string): Promise<string | undefined>;
 }
@@ -123,3 +124,32 @@ export interface AudioEncoderOptions {
 }
 
 export type AudioEncoderFactory = (o: AudioEncoderOptions) => AudioEncoder;
+
+// ---------------------------------------------------------------------------------------------------------
+// Pre-encoded audio (per-push mute and sounds) and decoded sounds (injected toward the SIP side)
+
+/** A sound (or silence) encoded once as raw AAC frames (no ADTS headers), 1024 samples each. */
+export interface AacClip {
+  audioSpecificConfig: Buffer;
+  frames: Buffer[];
+}
+
+export interface AacClipFormat {
+  sampleRate: number;
+  channels: number;
+  bitrate: number;
+}
+
+/** Encode a file (any format ffmpeg reads), or `silenceMs` of silence, the way the live encoder does. */
+export type AacClipEncoder = (input: { file: string } | { silenceMs: number }, format: AacClipFormat) => Promise<AacClip>;
+
+/** Decode a file to mono s16 PCM at `sampleRate` (for sounds played toward the SIP side). */
+export type PcmDecoder = (file: string, sampleRate: number) => Promise<Int16Array>;
+
+/** Sound files by name, inside the configured directory (plugin/media/sounds.ts). Rejects with a SoundError. */
+export interface SoundSource {
+  clip(name: string, format: AacClipFormat): Promise<AacClip>;
+  /** One raw AAC frame of silence in that format. */
+  silence(format: AacClipFormat): Promise<Buffer>;
+  pcm(name: string, sampleRate: number): Promise<Int16Array>;
+}

@@ -17,7 +17,7 @@ export type CallReason =
   | 'AUTHENTICATION_FAIL';
 
 /** State of the call's RTMP output. */
-export type StreamStatus = 'NEW' | 'CONNECTING' | 'PUBLISHING' | 'FAILED' | 'UNPUBLISHED';
+export type StreamStatus = 'NEW' | 'CONNECTING' | 'PUBLISHING' | 'RECONNECTING' | 'FAILED' | 'UNPUBLISHED';
 
 /** A validated /call/startup request. */
 export interface StartupRequest {

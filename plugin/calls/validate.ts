@@ -89,16 +89,10 @@ export function validateStartup(raw: unknown): StartupRequest {
   const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', false);
   if (!rtmpUrl && !toStream) throw new ValidationError('rtmpUrl', 'is required (or toStream, to publish later with /push/startup)');
   if (rtmpUrl) {
-    if (!/^rtmps?:\/\//i.test(rtmpUrl)) throw new ValidationError('rtmpUrl', 'must start with rtmp:// or rtmps://');
     if (!rtmpTransponderFullUrl && !rtmpStream) {
       throw new ValidationError('rtmpStream', 'is required unless rtmpTransponderFullUrl is true (then the URL ends with the stream name)');
     }
-    try {
-      parseRtmpUrl(rtmpUrl, rtmpTransponderFullUrl ? undefined : rtmpStream);
-    } catch (err) {
-      if (err instanceof RtmpUrlError) throw new ValidationError('rtmpUrl', err.message.replace(/^rtmpUrl /, ''));
-      throw err;
-    }
+    checkRtmpUrl(rtmpUrl, rtmpTransponderFullUrl ? undefined : rtmpStream);
   }
   return {
     callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, sipOutboundProxy, sipPort,
@@ -106,4 +100,69 @@ export function validateStartup(raw: unknown): StartupRequest {
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }),
   };
+}
+
+/** An RTMP(S) URL we can publish to (with the stream name appended, unless it is a full URL). */
+function checkRtmpUrl(rtmpUrl: string, streamName: string | undefined): void {
+  if (!/^rtmps?:\/\//i.test(rtmpUrl)) throw new ValidationError('rtmpUrl', 'must start with rtmp:// or rtmps://');
+  try {
+    parseRtmpUrl(rtmpUrl, streamName);
+  } catch (err) {
+    if (err instanceof RtmpUrlError) throw new ValidationError('rtmpUrl', err.message.replace(/^rtmpUrl /, ''));
+    throw err;
+  }
+}
+
+export interface PushStartupRequest {
+  /** The call's stream (its toStream). */
+  streamName: string;
+  rtmpUrl: string;
+  rtmpTransponderFullUrl: boolean;
+  /** options.action: start muted, or playing options.soundFile. */
+  action: '' | 'mute' | 'sound_on';
+  soundFile: string;
+  loop: boolean;
+}
+
+export function validatePushStartup(raw: unknown): PushStartupRequest {
+  const b = asBody(raw);
+  const streamName = str(b, 'streamName', { required: true, max: 256 });
+  const rtmpUrl = str(b, 'rtmpUrl', { required: true, max: 1024 });
+  const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', false);
+  checkRtmpUrl(rtmpUrl, rtmpTransponderFullUrl ? undefined : streamName);
+  const o = b.options === undefined || b.options === null ? {} : b.options;
+  if (typeof o !== 'object' || Array.isArray(o)) throw new ValidationError('options', 'must be an object');
+  const opts = o as Body;
+  const action = str(opts, 'action', { max: 32 }).toLowerCase();
+  if (action !== '' && action !== 'mute' && action !== 'sound_on') throw new ValidationError('options.action', 'must be "mute" or "sound_on"');
+  const soundFile = str(opts, 'soundFile', { max: 256 });
+  if (action === 'sound_on' && !soundFile) throw new ValidationError('options.soundFile', 'is required when options.action is "sound_on"');
+  return { streamName, rtmpUrl, rtmpTransponderFullUrl, action, soundFile, loop: bool(opts, 'loop', false) };
+}
+
+export function validateMediaSessionId(raw: unknown): string {
+  return str(asBody(raw), 'mediaSessionId', { required: true, max: 64 });
+}
+
+export function validateSoundOn(raw: unknown): { mediaSessionId: string; soundFile: string; loop: boolean } {
+  const b = asBody(raw);
+  return {
+    mediaSessionId: str(b, 'mediaSessionId', { required: true, max: 64 }),
+    soundFile: str(b, 'soundFile', { required: true, max: 256 }),
+    loop: bool(b, 'loop', false),
+  };
+}
+
+export function validateSendDtmf(raw: unknown): { callId: string; dtmf: string; mode: 'rfc4733' | 'info' } {
+  const b = asBody(raw);
+  const callId = str(b, 'callId', { required: true, max: 128 });
+  const dtmf = str(b, 'dtmf', { required: true, max: 64, pattern: /^[0-9A-Da-d*#]+$/, patternWhy: 'must be DTMF digits: 0-9, *, #, A-D' });
+  const type = str(b, 'type', { max: 16 }).toUpperCase();
+  if (type !== '' && type !== 'RFC2833' && type !== 'INFO') throw new ValidationError('type', 'must be RFC2833 or INFO');
+  return { callId, dtmf: dtmf.toUpperCase(), mode: type === 'INFO' ? 'info' : 'rfc4733' };
+}
+
+export function validateInjectSound(raw: unknown): { callId: string; fileName: string } {
+  const b = asBody(raw);
+  return { callId: str(b, 'callId', { required: true, max: 128 }), fileName: str(b, 'fileName', { required: true, max: 256 }) };
 }

@@ -108,10 +108,11 @@ export class CallMedia {
         });
       }
     }
-    if (opts.feedCaller && opts.expectedSource) {
+    if (opts.expectedSource) {
       const vc = v?.caller;
       this.feed = new CallerFeed({
         startMs: this.startMs,
+        alwaysOn: opts.feedCaller === true,
         audio: { socket: sockets.rtp, target: opts.expectedSource, payloadType: opts.audio.payloadType, encoding: opts.audio.encoding, clockRate: opts.audio.clockRate },
         ...(vc && v.generated
           ? { video: { socket: vc.sockets.rtp, target: vc.source, payloadType: vc.payloadType, generated: v.generated, ssrc: videoSsrc } }
@@ -128,6 +129,26 @@ export class CallMedia {
   private videoCallTime(now: number): number {
     const aac = (AAC_FRAME * 1000) / this.opts.encoder.outputRate;
     return now - this.startMs + this.opts.jitterDepthMs + aac + (this.audioSkew.max(now) ?? 0);
+  }
+
+  /** Keep audio flowing toward the SIP party for `ms` (DTMF needs it, see caller-feed.ts). */
+  keepAudioToCaller(ms: number): void {
+    this.feed?.keepAudioUntil(this.now() + ms);
+  }
+
+  /** Play PCM (mono, at the leg's rate: `legClockRate`) toward the SIP party; resolves when it has been sent. */
+  playToCaller(pcm: Int16Array): Promise<void> {
+    const feed = this.feed;
+    if (!feed?.canSendAudio) return Promise.reject(new Error(`cannot send ${this.opts.audio.encoding} toward the caller`));
+    return new Promise((resolve) => feed.play(pcm, resolve));
+  }
+
+  stopPlayingToCaller(): void {
+    this.feed?.stopSound();
+  }
+
+  get legClockRate(): number {
+    return this.opts.audio.clockRate;
   }
 
   /** Start receiving and encoding. `onError`: the media can't go on (encoder died). */
@@ -242,6 +263,7 @@ export class CallMedia {
   }
 
   private detach(): void {
+    this.feed?.stopSound();
     this.video?.close();
     this.unsubscribe?.();
     this.unsubscribe = undefined;

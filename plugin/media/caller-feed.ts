@@ -1,7 +1,11 @@
 /**
- * Generated media toward the SIP party (WCS generate_av_for_ua): silence in the leg's audio codec, and
- * the generated black GOP as H.264 when the leg has video. Some far ends hang up on a silent line, or
- * ignore DTMF until media flows; nothing else is ever sent their way, since the stream is one-way.
+ * Media toward the SIP party, through the media leg:
+ * - WCS generate_av_for_ua (`alwaysOn`): silence in the leg's audio codec, and the generated black GOP
+ *   as H.264 when the leg has video, for far ends that hang up on a silent line;
+ * - for a while on demand (`keepAudioUntil`): Asterisk times the end of DTMF it sends by the frames it
+ *   relays to that channel, so with no audio flowing the last digit never ends (measured: baresip saw
+ *   "1 2 #" begin but "#" never end) and SIP INFO digits are not sent at all;
+ * - a sound (`/call/inject_sound`): PCM at the leg's rate, encoded into the leg codec, instead of silence.
  *
  * Driven by the call's clock: each tick sends what is due since the last one, 20 ms per audio packet
  * and one frame per 1/fps s, so a coarse tick (TICK_MS=100) sends small bursts at the same rates. After a
@@ -9,6 +13,7 @@
  */
 import type { Socket } from 'node:dgram';
 import { packetizeH264, splitAvcc, type H264Payload } from './h264/index.js';
+import { pcmToAlaw, pcmToUlaw } from './g711.js';
 import { serializeRtp } from './rtp.js';
 import type { GeneratedVideo } from './video-output.js';
 
@@ -22,22 +27,29 @@ export interface CallerFeedOptions {
   video?: { socket: Socket; target: FeedTarget; payloadType: number; generated: GeneratedVideo; ssrc: number };
   /** Call time zero, on the clock `tick` is given. */
   startMs: number;
+  /** Send all the time (generate_av_for_ua); otherwise only on demand. */
+  alwaysOn: boolean;
 }
 
 const PTIME_MS = 20;
 const MAX_CATCH_UP_MS = 1000;
 const VIDEO_CLOCK = 90_000;
 
-/** 20 ms of silence in the leg's codec; undefined if we can't make it. */
-function silence(encoding: string, clockRate: number): Buffer | undefined {
-  const samples = (clockRate * PTIME_MS) / 1000;
+type Encode = (pcm: Int16Array) => Buffer;
+
+/** PCM → the leg codec's payload; undefined for a codec we don't send. */
+function encoder(encoding: string): Encode | undefined {
   switch (encoding) {
     case 'L16':
-      return Buffer.alloc(samples * 2);
+      return (pcm) => {
+        const out = Buffer.alloc(pcm.length * 2);
+        for (let i = 0; i < pcm.length; i++) out.writeInt16BE(pcm[i]!, i * 2); // network byte order
+        return out;
+      };
     case 'PCMU':
-      return Buffer.alloc(samples, 0xff); // μ-law zero
+      return (pcm) => pcmToUlaw(pcm);
     case 'PCMA':
-      return Buffer.alloc(samples, 0xd5); // A-law zero
+      return (pcm) => pcmToAlaw(pcm);
     default:
       return undefined;
   }
@@ -64,9 +76,13 @@ class RtpStream {
 
 export class CallerFeed {
   private readonly audio: RtpStream | undefined;
+  private readonly encode: Encode | undefined;
   private readonly silence: Buffer | undefined;
   private readonly samplesPerPacket: number;
   private audioSent = 0;
+  private audioOn = false;
+  private keepUntil = -Infinity;
+  private sound: { pcm: Int16Array; at: number; done: () => void } | undefined;
   private readonly video: RtpStream | undefined;
   private readonly frames: H264Payload[][] = [];
   private readonly frameMs: number;
@@ -74,9 +90,10 @@ export class CallerFeed {
 
   constructor(private readonly opts: CallerFeedOptions) {
     const a = opts.audio;
-    this.silence = silence(a.encoding, a.clockRate);
     this.samplesPerPacket = (a.clockRate * PTIME_MS) / 1000;
-    if (this.silence) this.audio = new RtpStream(a.socket, a.target, a.payloadType, random32());
+    this.encode = encoder(a.encoding);
+    this.silence = this.encode?.(new Int16Array(this.samplesPerPacket));
+    if (this.encode) this.audio = new RtpStream(a.socket, a.target, a.payloadType, random32());
     const v = opts.video;
     this.frameMs = v ? 1000 / v.generated.fps : Infinity;
     if (v) {
@@ -85,18 +102,44 @@ export class CallerFeed {
     }
   }
 
+  /** Can it send audio at all (a codec it encodes)? */
+  get canSendAudio(): boolean {
+    return this.audio !== undefined;
+  }
+
+  /** Keep audio (silence, or a sound) flowing until `untilMs` at least. */
+  keepAudioUntil(untilMs: number): void {
+    this.keepUntil = Math.max(this.keepUntil, untilMs);
+  }
+
+  /** Play PCM (mono, at the leg's clock rate) instead of silence; `done` when it has all been sent or is stopped. */
+  play(pcm: Int16Array, done: () => void): void {
+    this.stopSound();
+    this.sound = { pcm, at: 0, done };
+  }
+
+  stopSound(): void {
+    const s = this.sound;
+    this.sound = undefined;
+    s?.done();
+  }
+
   /** Send what is due at `now`. */
   tick(now: number): void {
     const elapsed = now - this.opts.startMs;
     if (elapsed < 0) return;
-    if (this.audio && this.silence) {
+    if (this.audio) {
       const due = Math.floor(elapsed / PTIME_MS);
-      if ((due - this.audioSent) * PTIME_MS > MAX_CATCH_UP_MS) this.audioSent = due - 1;
+      const on = this.opts.alwaysOn || now < this.keepUntil || this.sound !== undefined;
+      if (!on || (due - this.audioSent) * PTIME_MS > MAX_CATCH_UP_MS) this.audioSent = Math.max(this.audioSent, due - (on ? 1 : 0));
       for (; this.audioSent < due; this.audioSent++) {
-        this.audio.send(this.silence, this.audioSent * this.samplesPerPacket, this.audioSent === 0);
+        // The first packet after a pause starts a talkspurt: marker bit.
+        this.audio.send(this.nextAudio(), this.audioSent * this.samplesPerPacket, !this.audioOn);
+        this.audioOn = true;
       }
+      if (!on) this.audioOn = false;
     }
-    if (this.video) {
+    if (this.video && this.opts.alwaysOn) {
       const due = Math.floor(elapsed / this.frameMs) + 1;
       if ((due - this.framesSent) * this.frameMs > MAX_CATCH_UP_MS) this.framesSent = due - 1;
       for (; this.framesSent < due; this.framesSent++) {
@@ -104,6 +147,20 @@ export class CallerFeed {
         for (const p of this.frames[this.framesSent % this.frames.length]!) this.video.send(p.payload, ticks, p.marker);
       }
     }
+  }
+
+  private nextAudio(): Buffer {
+    const s = this.sound;
+    if (!s) return this.silence!;
+    const n = this.samplesPerPacket;
+    const chunk = new Int16Array(n); // zero-padded past the end of the sound
+    chunk.set(s.pcm.subarray(s.at, Math.min(s.pcm.length, s.at + n)));
+    s.at += n;
+    if (s.at >= s.pcm.length) {
+      this.sound = undefined;
+      s.done();
+    }
+    return this.encode!(chunk);
   }
 
   get stats(): { audioPackets: number; videoPackets: number; videoFrames: number } {

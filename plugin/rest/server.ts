@@ -1,18 +1,23 @@
 /**
- * The WCS-compatible REST facade: POST {prefix}/call/<method> with JSON bodies (../shared/wcs-api.md).
+ * The WCS-compatible REST facade: POST {prefix}/call/<method> and {prefix}/push/<method> with JSON bodies
+ * (../shared/wcs-api.md).
  * startup/terminate answer 200 with an EMPTY body (WCS demo pages choke on `{}`); find answers an array
  * or 404; a bad request is 400 naming the field and why. No socket or PBX detail lives here: it maps
  * requests onto CallService and errors onto status codes.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { ApiError, type CallService } from '../calls/call-service.js';
-import { asBody, str, validateStartup, ValidationError } from '../calls/validate.js';
+import { asBody, str, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Logger } from '../lib/log.js';
+import { registerAccess } from './access.js';
 
 export interface RestOptions {
   prefix: string;
   log: Logger;
   calls: CallService;
+  /** Browser origins allowed (CORS) and the API token, if any (plugin/rest/access.ts). */
+  corsOrigins?: string[];
+  apiToken?: string;
   /** Largest accepted request body (bytes). */
   bodyLimit?: number;
 }
@@ -23,6 +28,7 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     loggerInstance: o.log.child({ component: 'rest' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? 64 * 1024,
   });
+  registerAccess(app, { prefix: o.prefix, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '' });
 
   // WCS clients post JSON; an empty body (find_all) is an empty object, not an error.
   app.removeContentTypeParser('application/json');
@@ -60,6 +66,18 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     return reply.code(200).send();
   });
 
+  app.post(`${p}/call/send_dtmf`, async (req, reply) => {
+    const r = validateSendDtmf(req.body);
+    await o.calls.sendDtmf(r.callId, r.dtmf, r.mode);
+    return reply.code(200).send();
+  });
+
+  app.post(`${p}/call/inject_sound`, async (req, reply) => {
+    const r = validateInjectSound(req.body);
+    await o.calls.injectSound(r.callId, r.fileName);
+    return reply.code(200).send();
+  });
+
   app.post(`${p}/call/find`, async (req, reply) => {
     const b = asBody(req.body);
     const filter = {
@@ -76,11 +94,38 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
 
   app.post(`${p}/call/find_all`, async (_req, reply) => sendList(reply, o.calls.find({})));
 
+  // ---- /push: more RTMP outputs of a call's stream (WCS "SIP as RTMP" variant 4) ----
+  app.post(`${p}/push/startup`, async (req, reply) => reply.code(200).send(await o.calls.pushStartup(validatePushStartup(req.body))));
+
+  app.post(`${p}/push/find`, async (req, reply) => {
+    const b = asBody(req.body);
+    const filter = { streamName: str(b, 'streamName'), rtmpUrl: str(b, 'rtmpUrl', { max: 1024 }) };
+    if (!filter.streamName && !filter.rtmpUrl) throw new ValidationError('streamName', 'or rtmpUrl is required (find_all lists them all)');
+    return sendList(reply, o.calls.pushFind(filter), 'pushes');
+  });
+
+  app.post(`${p}/push/find_all`, async (_req, reply) => sendList(reply, o.calls.pushFind({}), 'pushes'));
+
+  const byId = (name: string, run: (id: string) => Promise<void> | void) =>
+    app.post(`${p}/push/${name}`, async (req, reply) => {
+      await run(validateMediaSessionId(req.body));
+      return reply.code(200).send();
+    });
+  byId('terminate', (id) => o.calls.pushTerminate(id));
+  byId('mute', (id) => o.calls.pushMute(id, true));
+  byId('unmute', (id) => o.calls.pushMute(id, false));
+  byId('sound_off', (id) => o.calls.pushSoundOff(id));
+  app.post(`${p}/push/sound_on`, async (req, reply) => {
+    const r = validateSoundOn(req.body);
+    await o.calls.pushSound(r.mediaSessionId, r.soundFile, r.loop);
+    return reply.code(200).send();
+  });
+
   return app;
 }
 
-function sendList(reply: FastifyReply, list: unknown[]) {
-  if (list.length === 0) return sendError(reply, 404, 'no calls found');
+function sendList(reply: FastifyReply, list: unknown[], what = 'calls') {
+  if (list.length === 0) return sendError(reply, 404, `no ${what} found`);
   return reply.code(200).send(list);
 }
 

@@ -3,7 +3,9 @@
  * scenario ends with: REST helpers, status waiting, and the leak check (ports, children, ARI objects).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createApp, type App } from '../../plugin/app.js';
 import { loadConfig } from '../../plugin/config.js';
 import { createLogger } from '../../plugin/lib/log.js';
@@ -20,6 +22,8 @@ import { isPublished } from './audio-analysis.js';
 export interface TestApp {
   app: App;
   env: Record<string, string>;
+  /** The temporary SOUNDS_DIR, when sounds were asked for. */
+  soundsDir?: string;
   post(method: string, body?: unknown): Promise<{ status: number; text: string; json: unknown }>;
   find(callId: string): Promise<CallView | undefined>;
   waitStatus(callId: string, statuses: string[], timeoutMs?: number): Promise<CallView>;
@@ -27,8 +31,20 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-export async function startTestApp(overrides: Record<string, string> = {}, opts: { mediaRelay?: CallServiceDeps['mediaRelay'] } = {}): Promise<TestApp> {
+export async function startTestApp(
+  overrides: Record<string, string> = {},
+  opts: {
+    mediaRelay?: CallServiceDeps['mediaRelay'];
+    /** Sound files to make (name → ffmpeg lavfi source) in a temporary SOUNDS_DIR, removed by stop(). */
+    sounds?: Record<string, string>;
+  } = {},
+): Promise<TestApp> {
   const env = sandboxEnv();
+  const soundsDir = opts.sounds ? mkdtempSync(join(tmpdir(), 'sounds-')) : undefined;
+  for (const [name, source] of Object.entries(opts.sounds ?? {})) {
+    execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', source, join(soundsDir!, name)]);
+  }
+  if (soundsDir) overrides = { SOUNDS_DIR: soundsDir, ...overrides };
   const config = loadConfig({
     ...appEnvForSandbox(env),
     REST_PORT: '0', RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999', ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
@@ -36,7 +52,7 @@ export async function startTestApp(overrides: Record<string, string> = {}, opts:
   });
   // Logs go to a file per run (kept as a test artifact), not into the test output.
   const log = createLogger({ level: 'debug', destination: createWriteStream(`${SANDBOX_RUN}/logs/app-test.log`, { flags: 'a' }) });
-  const app = createApp(config, { log, ...opts });
+  const app = createApp(config, { log, ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}) });
   await app.start();
   const ari = sandboxAri();
 
@@ -88,7 +104,11 @@ export async function startTestApp(overrides: Record<string, string> = {}, opts:
     }
   };
 
-  return { app, env, post, find, waitStatus, assertNoLeaks, stop: () => app.stop() };
+  const stop = async () => {
+    await app.stop();
+    if (soundsDir) rmSync(soundsDir, { recursive: true, force: true });
+  };
+  return { app, env, soundsDir, post, find, waitStatus, assertNoLeaks, stop };
 }
 
 /** PIDs of the app's ffmpeg encoder children (ADTS output; recorders a test started are not counted). */

@@ -28,7 +28,7 @@ function capture() {
 test('silence: 20 ms packets in the leg codec, timestamps by samples, marker on the first, bursts on coarse ticks', () => {
   for (const [encoding, clockRate, size, fill] of [['L16', 16000, 640, 0], ['PCMU', 8000, 160, 0xff], ['PCMA', 8000, 160, 0xd5]] as const) {
     const a = capture();
-    const feed = new CallerFeed({ startMs: 1000, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 118, encoding, clockRate } });
+    const feed = new CallerFeed({ startMs: 1000, alwaysOn: true, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 118, encoding, clockRate } });
     feed.tick(999);
     assert.equal(a.sent.length, 0);
     for (let t = 1000; t <= 2000; t += 100) feed.tick(t); // 100 ms ticks: bursts of 5
@@ -46,10 +46,10 @@ test('silence: 20 ms packets in the leg codec, timestamps by samples, marker on 
 
 test('a codec it cannot make silence for sends nothing; a long stall skips ahead instead of bursting', () => {
   const a = capture();
-  new CallerFeed({ startMs: 0, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 9, encoding: 'G722', clockRate: 8000 } }).tick(1000);
+  new CallerFeed({ startMs: 0, alwaysOn: true, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 9, encoding: 'G722', clockRate: 8000 } }).tick(1000);
   assert.equal(a.sent.length, 0);
   const b = capture();
-  const feed = new CallerFeed({ startMs: 0, audio: { socket: b.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 } });
+  const feed = new CallerFeed({ startMs: 0, alwaysOn: true, audio: { socket: b.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 } });
   feed.tick(100);
   feed.tick(60_000);
   assert.ok(b.sent.length <= 10, `${b.sent.length} packets after a 60 s stall`);
@@ -60,6 +60,7 @@ test('black video: the GOP at its frame rate on our SSRC, one timestamp per fram
   const v = capture();
   const feed = new CallerFeed({
     startMs: 0,
+    alwaysOn: true,
     audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 },
     video: { socket: v.socket, target: { address: '127.0.0.1', port: 4002 }, payloadType: 99, generated: black, ssrc: 0xabcdef },
   });
@@ -71,4 +72,29 @@ test('black video: the GOP at its frame rate on our SSRC, one timestamp per fram
   assert.equal(aus.length, 20);
   assert.deepEqual(aus.map((u) => u.keyframe), Array.from({ length: 20 }, (_, i) => i % 10 === 0));
   for (let i = 1; i < aus.length; i++) assert.equal((aus[i]!.timestamp - aus[i - 1]!.timestamp) >>> 0, 9000);
+});
+
+test('on demand: nothing until asked; keepAudioUntil sends silence for a while; a sound plays once, encoded, then done', () => {
+  const a = capture();
+  const feed = new CallerFeed({ startMs: 0, alwaysOn: false, audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 } });
+  for (let t = 0; t <= 1000; t += 20) feed.tick(t);
+  assert.equal(a.sent.length, 0, 'off by default');
+  feed.keepAudioUntil(1200);
+  for (let t = 1020; t <= 2000; t += 20) feed.tick(t);
+  assert.equal(a.sent.length, 9, '180 ms of silence (to 1200), no burst for the time it was off');
+  assert.equal(a.sent[0]!.packet.marker, true, 'a talkspurt starts with the marker');
+  const pcm = new Int16Array(8000 / 10).fill(1000); // 100 ms
+  let done = 0;
+  feed.play(pcm, () => done++);
+  for (let t = 2020; t <= 3000; t += 20) feed.tick(t);
+  const sound = a.sent.slice(9);
+  assert.equal(sound.length, 5, 'the sound, then nothing');
+  assert.equal(done, 1);
+  assert.ok(sound.every((s) => s.packet.payload.every((b) => b === sound[0]!.packet.payload[0]) && s.packet.payload[0] !== 0xff), 'μ-law of the sound, not silence');
+  assert.equal(sound[0]!.packet.marker, true);
+  // Packet 58 (1160-1180 ms) was the last silence, packet 100 (2000-2020 ms) the first of the sound.
+  assert.equal((sound[0]!.packet.timestamp - a.sent[8]!.packet.timestamp) >>> 0, 42 * 160, 'timestamps follow the wall clock across the pause');
+  feed.play(new Int16Array(8000), () => done++);
+  feed.stopSound();
+  assert.equal(done, 2, 'a stopped sound is done too');
 });

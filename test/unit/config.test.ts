@@ -7,7 +7,8 @@ import { ConfigError, describeConfig, loadConfig } from '../../plugin/config.js'
 
 test('defaults: WCS port 8081 and /rest-api, ARI on loopback', () => {
   const c = loadConfig({ ARI_PASSWORD: 's' });
-  assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api' });
+  assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api', corsOrigins: [], apiToken: '' });
+  assert.deepEqual(c.hooks, { url: '', timeoutMs: 5000, queueMax: 1000 });
   assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp' });
   assert.deepEqual(c.sipUas, { host: '127.0.0.1', port: 5090 });
   assert.deepEqual(c.rtp, { portMin: 20000, portMax: 20999 });
@@ -30,7 +31,7 @@ test('bad values name the variable', () => {
 test('a JSON file sets values; the environment wins over it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   const f = join(dir, 'c.json');
-  writeFileSync(f, JSON.stringify({ ARI_PASSWORD: 'from-file', REST_PORT: 9000, REST_HOST: '0.0.0.0' }));
+  writeFileSync(f, JSON.stringify({ ARI_PASSWORD: 'from-file', REST_PORT: 9000, REST_HOST: '0.0.0.0', API_TOKEN: 't0ken' }));
   const c = loadConfig({ CONFIG_FILE: f, REST_PORT: '9100' });
   assert.equal(c.ari.password, 'from-file');
   assert.equal(c.rest.port, 9100);
@@ -39,6 +40,15 @@ test('a JSON file sets values; the environment wins over it', () => {
   assert.throws(() => loadConfig({ CONFIG_FILE: f }), /unknown setting ARI_PASWORD/);
   writeFileSync(f, '{not json');
   assert.throws(() => loadConfig({ CONFIG_FILE: f }), /CONFIG_FILE/);
+});
+
+test('beyond loopback an API token is required; HOOK_URL must be http(s); CORS_ORIGINS is a list', () => {
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_HOST: '0.0.0.0' }), /API_TOKEN is required when REST_HOST \(0.0.0.0\)/);
+  assert.equal(loadConfig({ ARI_PASSWORD: 's', REST_HOST: '::1' }).rest.host, '::1');
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HOOK_URL: 'ftp://x/y' }), /HOOK_URL must be an http/);
+  assert.equal(loadConfig({ ARI_PASSWORD: 's', HOOK_URL: 'http://127.0.0.1:9/hook' }).hooks.url, 'http://127.0.0.1:9/hook');
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', CORS_ORIGINS: 'https://A.example, *' }).rest.corsOrigins, ['https://a.example', '*']);
+  assert.ok(!JSON.stringify(describeConfig(loadConfig({ ARI_PASSWORD: 's', API_TOKEN: 'sekrit-tok' }))).includes('sekrit-tok'));
 });
 
 test('describeConfig hides the ARI password', () => {

@@ -105,3 +105,56 @@ test('L16 is big-endian on the wire, host order in the array', () => {
   const dst = new Int16Array(320);
   assert.equal(l16ToPcm(Buffer.alloc(640), dst), dst);
 });
+
+/** The textbook encoders (CCITT / Sun g711.c style): segment search in a table of segment ends. */
+const SEG_END = [0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff, 0x1fff, 0x3fff, 0x7fff];
+function segmentOf(v: number): number {
+  let seg = 0;
+  while (seg < 8 && v > SEG_END[seg]!) seg++;
+  return seg;
+}
+function refUlaw(x: number): number {
+  const sign = x < 0 ? 0x80 : 0;
+  const m = Math.min(Math.abs(x), 32635) + 0x84;
+  const seg = segmentOf(m);
+  return ~(sign | (seg << 4) | ((m >> (seg + 3)) & 0x0f)) & 0xff;
+}
+function refAlaw(x: number): number {
+  const mask = x >= 0 ? 0xd5 : 0x55;
+  const m = x >= 0 ? x : -x - 1;
+  const seg = segmentOf(m);
+  const aval = seg === 0 ? (m >> 4) & 0x0f : (seg << 4) | ((m >> (seg + 3)) & 0x0f);
+  return (aval ^ mask) & 0xff;
+}
+
+test('encoders agree with the textbook segment search on every 16-bit sample', () => {
+  for (let x = -32768; x < 32768; x++) {
+    assert.equal(linearToUlaw(x), refUlaw(x), `μ-law ${x}`);
+    assert.equal(linearToAlaw(x), refAlaw(x), `A-law ${x}`);
+  }
+});
+
+test('μ-law zero: both codes decode to 0, and 0 always encodes to 0xff', () => {
+  const z = ulawToPcm(Buffer.from([0x7f, 0xff]));
+  assert.deepEqual([...z], [0, 0]);
+  assert.deepEqual([...pcmToUlaw(z)], [0xff, 0xff]);
+  // -1 … -3 encode to 0x7f ("-0", which decodes to 0 too); ±4 is the first step to ±8, symmetrically.
+  assert.deepEqual([...pcmToUlaw(Int16Array.of(-1, -3, 3, -4, 4))], [0x7f, 0x7f, 0xff, 0x7e, 0xfe]);
+});
+
+test('encoders write into a given buffer (view of the needed length) or allocate', () => {
+  const dst = Buffer.alloc(400);
+  const pcm = Int16Array.from([0, 32767, -32768]);
+  const u = pcmToUlaw(pcm, dst);
+  assert.equal(u.buffer, dst.buffer);
+  assert.equal(u.byteOffset, dst.byteOffset);
+  assert.deepEqual([...u], [0xff, 0x80, 0x00]);
+  const a = pcmToAlaw(pcm, dst.subarray(0, 3));
+  assert.equal(a.length, 3);
+  assert.equal(a.buffer, dst.buffer);
+  assert.deepEqual([...a], [0xd5, 0xaa, 0x2a]);
+  const small = Buffer.alloc(1);
+  const grown = pcmToUlaw(pcm, small);
+  assert.notEqual(grown.buffer, small.buffer);
+  assert.equal(grown.length, 3);
+});

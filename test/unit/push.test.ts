@@ -32,8 +32,8 @@ class FakePublisher extends EventEmitter implements Publisher {
   writeAudio(ts: number, body: Buffer) {
     this.written.push(`a${ts}:${body[1]}`);
   }
-  writeVideo(ts: number) {
-    this.written.push(`v${ts}`);
+  writeVideo(ts: number, body: Buffer) {
+    this.written.push(`v${ts}${body[1] === 0 ? 'H' : body[0]! >> 4 === 1 ? 'K' : 'P'}`);
   }
   async close() {
     this.closed = true;
@@ -46,7 +46,7 @@ test('frames produced while connecting are queued and sent in order after the he
   const stream = new LiveStream();
   stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
   const pub = new FakePublisher();
-  const push = new Push(stream, pub);
+  const push = new Push(stream, () => pub);
   const started = push.start();
   stream.audioFrame(0, Buffer.from([1]));
   stream.audioFrame(21, Buffer.from([2]));
@@ -65,7 +65,7 @@ test('frames produced while connecting are queued and sent in order after the he
 test('a refused publish is FAILED with the server\'s words and leaves the stream', async () => {
   const stream = new LiveStream();
   const pub = new FakePublisher();
-  const push = new Push(stream, pub);
+  const push = new Push(stream, () => pub);
   const states: string[] = [];
   push.on('state', ({ state, reason }) => states.push(`${state} ${reason ?? ''}`.trim()));
   const started = push.start();
@@ -76,10 +76,10 @@ test('a refused publish is FAILED with the server\'s words and leaves the stream
   assert.ok(pub.closed);
 });
 
-test('a drop after publishing is FAILED; describeRtmpError prefers the server text, else the message', async () => {
+test('with reconnect off, a drop after publishing is FAILED; describeRtmpError prefers the server text, else the message', async () => {
   const stream = new LiveStream();
   const pub = new FakePublisher();
-  const push = new Push(stream, pub);
+  const push = new Push(stream, () => pub, { reconnect: false });
   const started = push.start();
   pub.ok();
   await started;
@@ -93,7 +93,7 @@ test('the queue is bounded while connecting', async () => {
   const stream = new LiveStream();
   stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
   const pub = new FakePublisher();
-  const push = new Push(stream, pub, { maxQueue: 10 });
+  const push = new Push(stream, () => pub, { maxQueue: 10 });
   const started = push.start();
   for (let i = 0; i < 50; i++) stream.audioFrame(i * 21, Buffer.from([i]));
   pub.ok();
@@ -101,5 +101,94 @@ test('the queue is bounded while connecting', async () => {
   assert.equal(pub.written.length, 10);
   assert.equal(pub.written[0], 'meta', 'headers are never dropped');
   assert.equal(push.stats.queuedDropped, 42);
+  await push.close();
+});
+
+test('a drop after publishing reconnects: headers first, video from the next keyframe, audio at once', async () => {
+  const stream = new LiveStream();
+  stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  stream.setVideoFormat({ avcConfig: Buffer.from([1, 2, 3]) });
+  const pubs: FakePublisher[] = [];
+  const push = new Push(stream, () => {
+    const p = new FakePublisher();
+    pubs.push(p);
+    return p;
+  }, { reconnect: { initialMs: 5, maxMs: 5 } });
+  const states: string[] = [];
+  push.on('state', ({ state }) => states.push(state));
+  const started = push.start();
+  pubs[0]!.ok();
+  await started;
+  pubs[0]!.emit('close', { error: new Error('socket hang up') });
+  assert.equal(push.state, 'RECONNECTING');
+  assert.ok(pubs[0]!.closed);
+  stream.audioFrame(100, Buffer.from([1]));
+  assert.equal(push.stats.droppedWhileDown, 1);
+  // The first retry is refused: it tries again.
+  await new Promise((r) => setTimeout(r, 20));
+  pubs[1]!.refuse(new Error('ECONNREFUSED'));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(push.state, 'RECONNECTING');
+  pubs[2]!.ok();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(push.state, 'PUBLISHING');
+  assert.deepEqual(states, ['PUBLISHING', 'RECONNECTING', 'PUBLISHING']);
+  stream.videoFrame(120, Buffer.from([9]), false);
+  stream.audioFrame(121, Buffer.from([2]));
+  stream.videoFrame(160, Buffer.from([9]), true);
+  stream.videoFrame(200, Buffer.from([9]), false);
+  assert.deepEqual(pubs[2]!.written, ['meta', 'a100:0', 'v0H', 'a121:1', 'v160K', 'v200P']);
+  assert.equal(push.stats.reconnects, 1);
+  await push.close();
+  assert.equal(push.state, 'CLOSED');
+});
+
+test('close while reconnecting stops the retries', async () => {
+  const stream = new LiveStream();
+  let made = 0;
+  const push = new Push(stream, () => {
+    made++;
+    const p = new FakePublisher();
+    if (made === 1) p.ok();
+    return p;
+  }, { reconnect: { initialMs: 5, maxMs: 5 } });
+  await push.start();
+  (push as unknown as { publisher: FakePublisher }).publisher.emit('close', {});
+  await push.close();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(made, 1, 'no connection attempt after close');
+});
+
+test('mute sends silent frames, a sound replaces the audio (once, then back; or looped), headers untouched', async () => {
+  const stream = new LiveStream();
+  stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  const pub = new FakePublisher();
+  const bodies: string[] = [];
+  pub.writeAudio = (ts: number, body: Buffer) => void bodies.push(`${ts}:${body.subarray(2).toString('hex')}`);
+  const push = new Push(stream, () => pub);
+  const started = push.start();
+  pub.ok();
+  await started;
+  const frame = (ts: number) => stream.audioFrame(ts, Buffer.from([0xaa]));
+  frame(0);
+  push.mute(Buffer.from([0x00]));
+  assert.equal(push.muted, true);
+  frame(21);
+  let ended = 0;
+  push.on('soundEnded', () => ended++);
+  push.playSound([Buffer.from([0x01]), Buffer.from([0x02])], false);
+  frame(43);
+  frame(64);
+  frame(85); // the sound is over: muted again
+  push.unmute();
+  frame(107);
+  push.playSound([Buffer.from([0x05])], true);
+  frame(128);
+  frame(149);
+  push.stopSound();
+  frame(171);
+  assert.deepEqual(bodies, ['0:' + asc.toString('hex'), '0:aa', '21:00', '43:01', '64:02', '85:00', '107:aa', '128:05', '149:05', '171:aa']);
+  assert.equal(ended, 1);
+  assert.equal(push.soundEnabled, false);
   await push.close();
 });

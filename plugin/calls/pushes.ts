@@ -1,0 +1,104 @@
+/**
+ * A call's RTMP outputs (WCS "push"): the one named in /call/startup (primary) and any added with
+ * /push/startup. Each has its own connection, state, reconnects, mute and sound; all share the call's
+ * one encoded stream. A CallPush exists before the call's media does (a push asked for before the
+ * answer), and holds the wanted mute/sound state until its Push is attached.
+ */
+import { randomUUID } from 'node:crypto';
+import { describeTarget, type RtmpTarget } from '../rtmp/url.js';
+import type { Push, PushState } from '../media/push.js';
+
+export interface PushView {
+  mediaSessionId: string;
+  callId: string;
+  streamName: string;
+  /** Without credentials, query or a stream key (masked). */
+  rtmpUrl: string;
+  status: PushState | 'PENDING';
+  reason: string | null;
+  muted: boolean;
+  soundEnabled: boolean;
+  soundFile: string | null;
+  options: { action?: string; soundFile?: string };
+  /** The output named in /call/startup: its failure to connect fails the call. */
+  primary: boolean;
+  createdAt: string;
+  stats?: Push['stats'];
+}
+
+export class CallPush {
+  readonly id = randomUUID();
+  readonly createdAt = new Date();
+  push: Push | undefined;
+  private silentFrame: Buffer | undefined;
+  private sound: { file: string; frames: Buffer[]; loop: boolean } | undefined;
+
+  constructor(
+    readonly callId: string,
+    readonly streamName: string,
+    /** As the client gave it (find filters on it); never shown. */
+    readonly rawUrl: string,
+    readonly target: RtmpTarget,
+    readonly options: { action?: string; soundFile?: string },
+    readonly primary: boolean,
+  ) {}
+
+  /** Where it publishes, as a comparable key (one stream per destination: 409 on a second). */
+  get key(): string {
+    const t = this.target;
+    return `${t.host}:${t.port}/${t.app}/${t.streamName}`;
+  }
+
+  get live(): boolean {
+    const s = this.push?.state;
+    return s !== 'FAILED' && s !== 'CLOSED';
+  }
+
+  /** Start forwarding through `push`, with whatever mute/sound was asked for meanwhile. */
+  attach(push: Push): void {
+    this.push = push;
+    push.on('soundEnded', () => {
+      this.sound = undefined;
+    });
+    if (this.silentFrame) push.mute(this.silentFrame);
+    if (this.sound) push.playSound(this.sound.frames, this.sound.loop);
+  }
+
+  mute(silentFrame: Buffer): void {
+    this.silentFrame = silentFrame;
+    this.push?.mute(silentFrame);
+  }
+
+  unmute(): void {
+    this.silentFrame = undefined;
+    this.push?.unmute();
+  }
+
+  playSound(file: string, frames: Buffer[], loop: boolean): void {
+    this.sound = { file, frames, loop };
+    this.push?.playSound(frames, loop);
+  }
+
+  stopSound(): void {
+    this.sound = undefined;
+    this.push?.stopSound();
+  }
+
+  view(): PushView {
+    return {
+      mediaSessionId: this.id,
+      callId: this.callId,
+      streamName: this.streamName,
+      rtmpUrl: describeTarget(this.target),
+      status: this.push?.state ?? 'PENDING',
+      reason: this.push?.failureReason ?? null,
+      muted: this.silentFrame !== undefined,
+      soundEnabled: this.sound !== undefined,
+      soundFile: this.sound?.file ?? null,
+      options: this.options,
+      primary: this.primary,
+      createdAt: this.createdAt.toISOString(),
+      ...(this.push ? { stats: { ...this.push.stats } } : {}),
+    };
+  }
+}
