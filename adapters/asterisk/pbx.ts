@@ -219,6 +219,10 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
   }
 
+  async hold(channelId: string, on: boolean): Promise<void> {
+    await (on ? this.ari.channels.hold(channelId) : this.ari.channels.unhold(channelId));
+  }
+
   /** The callee's User-Agent (or Server) header from its 200 OK (PJSIP_RESPONSE_HEADER, Asterisk 16.28+). */
   async remoteUserAgent(channelId: string): Promise<string | undefined> {
     for (const header of ['User-Agent', 'Server']) {

@@ -183,6 +183,22 @@ export class CallService {
     media.playToCaller(pcm).catch((err: Error) => this.d.log.warn({ callId, err: err.message }, 'inject_sound failed'));
   }
 
+  /**
+   * /call/hold and /call/unhold (our extension): the far end gets a sendonly re-INVITE (Asterisk's hold
+   * with moh_passthrough on the endpoint), the status is HOLD, and the RTMP output goes on with silence
+   * and generated video until unhold.
+   */
+  async hold(callId: string, on: boolean): Promise<void> {
+    const call = this.answeredCall(callId);
+    if (!this.d.pbx.hold) throw new ApiError(501, 'this PBX adapter cannot hold calls');
+    if ((call.status === 'HOLD') === on) return; // already so
+    const media = await this.mediaOf(call);
+    await call.serial(() => this.d.pbx.hold!(call.channelId, on));
+    media.setHeld(on);
+    if (on) call.setStatus('HOLD', 'On hold');
+    else call.setStatus('ESTABLISHED', 'Resumed');
+  }
+
   /** The call's media pipeline, waiting for it right after the answer (503 if it is not up in 5 s). */
   private async mediaOf(call: Call): Promise<CallMedia> {
     const media = await Promise.race([call.mediaReady, delay(5000).then(() => undefined)]);

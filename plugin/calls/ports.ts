@@ -60,6 +60,8 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   destroyBridge(bridgeId: string): Promise<void>;
   /** Send digits to the channel's far end, as RFC 4733 events or SIP INFO (application/dtmf-relay). */
   sendDtmf?(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void>;
+  /** Put the channel's far end on hold (a sendonly re-INVITE, with moh_passthrough) or take it off. */
+  hold?(channelId: string, on: boolean): Promise<void>;
   /** The answered callee's User-Agent (or Server) header, if it sent one. */
   remoteUserAgent?(channelId: string): Promise<string | undefined>;
 }

@@ -166,3 +166,7 @@ export function validateInjectSound(raw: unknown): { callId: string; fileName: s
   const b = asBody(raw);
   return { callId: str(b, 'callId', { required: true, max: 128 }), fileName: str(b, 'fileName', { required: true, max: 256 }) };
 }
+
+export function validateCallId(raw: unknown): string {
+  return str(asBody(raw), 'callId', { required: true, max: 128 });
+}

@@ -77,7 +77,8 @@ export class CallMedia {
   private closed = false;
   private onError: ((err: Error) => void) | undefined;
   private readonly gate: RtpGate;
-  readonly counters = { dtmfPackets: 0 };
+  readonly counters = { dtmfPackets: 0, heldPackets: 0 };
+  private held = false;
   /** The audio's placement minus its arrival-based place (ms), least-delayed over 1 s: video follows it. */
   private readonly audioSkew = new SkewTracker(1000);
   private readonly senderReports: SenderReportCheck;
@@ -131,6 +132,15 @@ export class CallMedia {
     return now - this.startMs + this.opts.jitterDepthMs + aac + (this.audioSkew.max(now) ?? 0);
   }
 
+  /**
+   * On hold, the caller's media is not published (whatever a phone sends while held: its own music,
+   * comfort noise): the stream carries silence and, after VIDEO_IDLE_MS, generated video, and goes on.
+   */
+  setHeld(held: boolean): void {
+    this.held = held;
+    this.video?.setHeld(held);
+  }
+
   /** Keep audio flowing toward the SIP party for `ms` (DTMF needs it, see caller-feed.ts). */
   keepAudioToCaller(ms: number): void {
     this.feed?.keepAudioUntil(this.now() + ms);
@@ -172,6 +182,10 @@ export class CallMedia {
   private readonly onRtp = (buf: Buffer, from: RemoteInfo): void => {
     const p = this.gate.accept(buf, from);
     if (!p) return;
+    if (this.held) {
+      this.counters.heldPackets++;
+      return;
+    }
     const now = this.now();
     this.lastPacketAt = now;
     this.senderReports.rtp(p.timestamp, now);

@@ -60,10 +60,11 @@ export class VideoIngest {
   private mediaSsrc = 0;
   private readonly ourSsrc: number;
   private closed = false;
+  private held = false;
   private readonly gate: RtpGate;
   readonly counters = {
     accessUnits: 0, keyframes: 0,
-    skippedNoConfig: 0, reanchors: 0, skewCorrections: 0, keyframeRequests: 0, keyframeRequestsUnanswered: 0, maxKeyframeIntervalMs: 0,
+    skippedNoConfig: 0, heldPackets: 0, reanchors: 0, skewCorrections: 0, keyframeRequests: 0, keyframeRequestsUnanswered: 0, maxKeyframeIntervalMs: 0,
   };
 
   constructor(private readonly sockets: RtpSocketPair, private readonly output: VideoOutput, private readonly opts: VideoIngestOptions) {
@@ -93,6 +94,10 @@ export class VideoIngest {
     if (this.closed) return;
     const p = this.gate.accept(buf, from);
     if (!p) return;
+    if (this.held) {
+      this.counters.heldPackets++;
+      return;
+    }
     const now = this.opts.now();
     this.mediaSsrc = p.ssrc;
     this.senderReports.rtp(p.timestamp, now);
@@ -151,9 +156,14 @@ export class VideoIngest {
     return ms;
   }
 
+  /** While held, nothing is taken in (and no keyframes are asked for); after, it starts again at a keyframe. */
+  setHeld(held: boolean): void {
+    this.held = held;
+  }
+
   /** Called by the call's clock: jitter timeouts, and keyframe requests when due. */
   tick(): void {
-    if (this.closed) return;
+    if (this.closed || this.held) return;
     const now = this.opts.now();
     this.release(now);
     const stale = this.lastKeyframeAt === undefined || now - this.lastKeyframeAt > this.opts.maxKeyframeIntervalMs;

@@ -7,7 +7,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { ApiError, type CallService } from '../calls/call-service.js';
-import { asBody, str, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
+import { asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Logger } from '../lib/log.js';
 import { registerAccess } from './access.js';
 
@@ -61,10 +61,17 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   });
 
   app.post(`${p}/call/terminate`, async (req, reply) => {
-    const callId = str(asBody(req.body), 'callId', { required: true, max: 128 });
-    o.calls.terminate(callId);
+    o.calls.terminate(validateCallId(req.body));
     return reply.code(200).send();
   });
+
+  // Our extension: hold the SIP party; the RTMP output goes on (silence, generated video).
+  for (const [name, on] of [['hold', true], ['unhold', false]] as const) {
+    app.post(`${p}/call/${name}`, async (req, reply) => {
+      await o.calls.hold(validateCallId(req.body), on);
+      return reply.code(200).send();
+    });
+  }
 
   app.post(`${p}/call/send_dtmf`, async (req, reply) => {
     const r = validateSendDtmf(req.body);
