@@ -65,7 +65,13 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
         else if (e.dialstatus === 'PROGRESS') out = { kind: 'progress', channelId: e.peer.id };
         break;
       case 'StasisStart':
-        out = { kind: 'answered', channelId: e.channel.id, args: e.args };
+        out = {
+          kind: 'answered', channelId: e.channel.id, args: e.args,
+          caller: e.channel.caller.number, callerName: e.channel.caller.name, exten: e.channel.dialplan.exten,
+        };
+        break;
+      case 'StasisEnd':
+        out = { kind: 'left', channelId: e.channel.id };
         break;
       case 'ChannelDestroyed':
         out = {
@@ -217,6 +223,19 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     // The mode is per channel (PJSIP_DTMF_MODE, Asterisk 13.18+), so one call can send both kinds.
     await this.ari.channels.setVariable(channelId, 'PJSIP_DTMF_MODE()', mode);
     await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
+  }
+
+  async answer(channelId: string): Promise<void> {
+    await this.ari.channels.answer(channelId);
+  }
+
+  async getVariables(channelId: string, names: string[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    await Promise.all(names.map(async (n) => {
+      const v = await this.ari.channels.getVariable(channelId, n).catch(() => ''); // unset: 404
+      if (v) out[n] = v;
+    }));
+    return out;
   }
 
   async hold(channelId: string, on: boolean): Promise<void> {

@@ -25,7 +25,8 @@ import { answeredOutcome, unansweredOutcome, type Outcome } from './causes.js';
 import type { AacClip, AacClipFormat, AudioEncoderFactory, InviteAnswer, MediaLegServer, Pbx, PbxEvent, RtpPortSource, SoundSource } from './ports.js';
 import { CallPush, type PushView } from './pushes.js';
 import type { Hooks } from '../hooks/rest-hooks.js';
-import type { PushStartupRequest } from './validate.js';
+import { INBOUND_VARIABLES, validateInbound, type PushStartupRequest } from './validate.js';
+import { maskSecret, redactUrl } from '../lib/log.js';
 import type { CallView, StartupRequest } from './types.js';
 
 export class ApiError extends Error {
@@ -98,6 +99,20 @@ export class CallService {
 
   /** Accept a call (throws ApiError 409/503); it then proceeds on its own. */
   startup(req: StartupRequest): Call {
+    if (!this.d.pbx.connected) {
+      // Client mistakes (409) first, then "try again later".
+      this.admit(req);
+      throw new ApiError(503, 'Asterisk (ARI) is not connected; try again shortly');
+    }
+    const primary = this.admit(req);
+    const call = new Call(`sar-${randomBytes(5).toString('hex')}`, req);
+    this.register(call, primary);
+    void this.run(call).catch((err: unknown) => this.end(call, failure(err)));
+    return call;
+  }
+
+  /** Checks shared by /call/startup and inbound calls: 409 (callId, destination), 503 (capacity). */
+  private admit(req: StartupRequest): CallPush | undefined {
     const existing = this.calls.get(req.callId);
     if (existing) throw new ApiError(409, `callId ${req.callId} already exists (status ${existing.status})`, 'callId');
     const primary = req.rtmpUrl
@@ -107,18 +122,49 @@ export class CallService {
       const busy = this.pushUsing(primary.key);
       if (busy) throw new ApiError(409, `call ${busy.callId} already publishes to this rtmpUrl and stream`, 'rtmpStream');
     }
-    if (!this.d.pbx.connected) throw new ApiError(503, 'Asterisk (ARI) is not connected; try again shortly');
     if (this.activeCount >= this.d.config.calls.maxCalls) throw new ApiError(503, `at capacity (${this.d.config.calls.maxCalls} calls)`);
+    return primary;
+  }
 
-    const call = new Call(`sar-${randomBytes(5).toString('hex')}`, req);
+  private register(call: Call, primary: CallPush | undefined): void {
     if (primary) this.addPush(call, primary);
-    this.calls.set(req.callId, call);
+    this.calls.set(call.req.callId, call);
     call.on('status', ({ status, info }) => {
-      this.d.log.info({ callId: req.callId, status, info }, 'call status');
+      this.d.log.info({ callId: call.req.callId, status, info, incoming: call.incoming }, 'call status');
       this.hook('CallStatusEvent', call.hookView());
     });
-    void this.run(call).catch((err: unknown) => this.end(call, failure(err)));
-    return call;
+  }
+
+  /**
+   * An inbound call the dialplan handed over (Stasis(app, rtmpUrl, stream, ...)): answered and relayed
+   * like an outbound call once answered. Bad arguments or no capacity: hung up, and logged for the admin.
+   */
+  private async incoming(e: Extract<PbxEvent, { kind: 'answered' }>): Promise<void> {
+    const { pbx } = this.d;
+    let call: Call;
+    try {
+      const vars = e.args.length === 0 && pbx.getVariables ? await pbx.getVariables(e.channelId, Object.values(INBOUND_VARIABLES)) : {};
+      const req = validateInbound(e.args, vars, { channelId: e.channelId, caller: e.caller ?? '', callerName: e.callerName ?? '', exten: e.exten ?? '' });
+      const primary = this.admit(req);
+      call = new Call(`sar-${randomBytes(5).toString('hex')}`, req, true, e.channelId);
+      this.register(call, primary);
+    } catch (err) {
+      this.d.log.warn({ channelId: e.channelId, exten: e.exten, args: e.args.map((a, i) => (i === 1 ? maskSecret(a) : redactUrl(a))), err: (err as Error).message }, 'inbound call refused');
+      await pbx.hangup(e.channelId, err instanceof ApiError && err.statusCode === 503 ? 'congestion' : 'normal').catch(() => {});
+      return;
+    }
+    this.byChannel.set(call.channelId, { call, leg: false });
+    call.resources.add('call channel', () => pbx.hangup(call.channelId));
+    call.note('INCOMING', `${call.req.sipLogin || 'unknown'} → ${call.req.callee}`);
+    try {
+      if (!pbx.answer) throw new Error('this PBX adapter cannot answer calls');
+      await pbx.answer(call.channelId);
+      call.answeredAtMs = monotonicNow();
+      call.setStatus('ESTABLISHED', 'Answered (inbound)', 200);
+      await this.startMedia(call);
+    } catch (err) {
+      await this.end(call, failure(err));
+    }
   }
 
   find(filter: { callId?: string; callee?: string; rtmpUrl?: string; status?: string }): CallView[] {
@@ -283,7 +329,11 @@ export class CallService {
 
   private onPbxEvent(e: PbxEvent): void {
     const entry = this.byChannel.get(e.channelId);
-    if (!entry) return;
+    if (!entry) {
+      // Channels we dial all have ids from our keys; any other entering the app is an inbound call.
+      if (e.kind === 'answered' && !e.channelId.startsWith('sar-')) void this.incoming(e);
+      return;
+    }
     const { call, leg } = entry;
     if (leg) {
       if (e.kind === 'answered') this.legAnswered.get(call.legChannelId)?.();
@@ -303,6 +353,14 @@ export class CallService {
         call.answeredAtMs = monotonicNow();
         call.setStatus('ESTABLISHED', 'Answered', 200);
         void this.startMedia(call).catch((err: unknown) => this.end(call, failure(err)));
+        break;
+      case 'left':
+        // An inbound channel that hangs up leaves the app back to the dialplan, which destroys it out of
+        // our sight. (Outbound channels are ours to the end: their ChannelDestroyed carries the cause.)
+        if (call.incoming && !call.ending) {
+          this.byChannel.delete(e.channelId);
+          void this.end(call, answeredOutcome(false, 16, 'Normal Clearing'));
+        }
         break;
       case 'hangup': {
         this.byChannel.delete(e.channelId);

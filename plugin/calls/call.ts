@@ -47,9 +47,10 @@ export class Call extends EventEmitter<CallEvents> {
   /** Its RTMP outputs; the primary one (from /call/startup's rtmpUrl) first. */
   readonly pushes: CallPush[] = [];
 
-  constructor(readonly key: string, readonly req: StartupRequest, readonly incoming = false) {
+  /** `channelId`: an inbound call's own channel (Asterisk's id); outbound calls get one derived from the key. */
+  constructor(readonly key: string, readonly req: StartupRequest, readonly incoming = false, channelId?: string) {
     super();
-    this.channelId = `${key}-call`;
+    this.channelId = channelId ?? `${key}-call`;
     this.legChannelId = `${key}-leg`;
     this.bridgeId = `${key}-bridge`;
     this.legToken = `${key}-leg`;

@@ -26,10 +26,16 @@ export interface AccountSpec {
 export type PbxEvent =
   | { kind: 'ringing'; channelId: string }
   | { kind: 'progress'; channelId: string }
-  | { kind: 'answered'; channelId: string; args: string[] }
+  /**
+   * The channel entered our Stasis app: one we dialled was answered, or (a channel id we don't know) an
+   * inbound call the dialplan handed over with Stasis(app,args...).
+   */
+  | { kind: 'answered'; channelId: string; args: string[]; caller?: string; callerName?: string; exten?: string }
   /** The channel is gone. `sipStatus`: the SIP code that ended it when known (486, 403, ...). */
   | { kind: 'hangup'; channelId: string; cause: number; causeText: string; sipStatus?: number }
   | { kind: 'dtmf'; channelId: string; digit: string; durationMs: number }
+  /** The channel left our Stasis app (for a dialplan channel, the last we hear of it: no ChannelDestroyed follows). */
+  | { kind: 'left'; channelId: string }
   | { kind: 'hold'; channelId: string }
   | { kind: 'unhold'; channelId: string };
 
@@ -60,6 +66,10 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   destroyBridge(bridgeId: string): Promise<void>;
   /** Send digits to the channel's far end, as RFC 4733 events or SIP INFO (application/dtmf-relay). */
   sendDtmf?(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void>;
+  /** Answer an inbound channel. */
+  answer?(channelId: string): Promise<void>;
+  /** Channel variables (missing ones are left out). */
+  getVariables?(channelId: string, names: string[]): Promise<Record<string, string>>;
   /** Put the channel's far end on hold (a sendonly re-INVITE, with moh_passthrough) or take it off. */
   hold?(channelId: string, on: boolean): Promise<void>;
   /** The answered callee's User-Agent (or Server) header, if it sent one. */

@@ -170,3 +170,42 @@ export function validateInjectSound(raw: unknown): { callId: string; fileName: s
 export function validateCallId(raw: unknown): string {
   return str(asBody(raw), 'callId', { required: true, max: 128 });
 }
+
+/** Channel variables an inbound call may carry instead of Stasis arguments. */
+export const INBOUND_VARIABLES = { rtmpUrl: 'SIP_AS_RTMP_URL', rtmpStream: 'SIP_AS_RTMP_STREAM', hasVideo: 'SIP_AS_RTMP_VIDEO' } as const;
+
+/**
+ * An inbound call from the dialplan: Stasis(app, rtmpUrl, stream[, key=value...]) — keys are /call/startup
+ * fields (hasVideo, hasAudio, rtmpTransponderFullUrl, callId, visibleName, appKey) — or, with no
+ * arguments, the channel variables SIP_AS_RTMP_URL, SIP_AS_RTMP_STREAM and SIP_AS_RTMP_VIDEO.
+ * The stream name is used as given (no rtmp_ prefix): the admin wrote it in the dialplan.
+ */
+export function validateInbound(args: string[], vars: Record<string, string>, ch: { channelId: string; caller: string; callerName: string; exten: string }): StartupRequest {
+  const [url, stream, ...rest] = args;
+  const b: Body = {};
+  for (const kv of rest) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new ValidationError('Stasis argument', `"${kv}" must be key=value`);
+    b[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+  }
+  b.rtmpUrl = url || vars[INBOUND_VARIABLES.rtmpUrl] || '';
+  b.rtmpStream = stream || vars[INBOUND_VARIABLES.rtmpStream] || '';
+  if (b.hasVideo === undefined && vars[INBOUND_VARIABLES.hasVideo]) b.hasVideo = vars[INBOUND_VARIABLES.hasVideo];
+  const rtmpUrl = str(b, 'rtmpUrl', { required: true, max: 1024 });
+  const rtmpStream = str(b, 'rtmpStream', { max: 512 });
+  const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', !rtmpStream);
+  if (!rtmpTransponderFullUrl && !rtmpStream) throw new ValidationError('rtmpStream', 'is required unless the URL ends with the stream name');
+  // As a full URL: the stream name goes on as written, without the rtmp_ prefix.
+  const fullUrl = rtmpTransponderFullUrl ? rtmpUrl : `${rtmpUrl.replace(/\/+$/, '')}/${rtmpStream}`;
+  checkRtmpUrl(fullUrl, undefined);
+  const hasAudio = bool(b, 'hasAudio', true);
+  const hasVideo = bool(b, 'hasVideo', false);
+  if (!hasAudio && !hasVideo) throw new ValidationError('hasAudio', 'and hasVideo are both false: nothing to relay');
+  return {
+    callId: str(b, 'callId', { max: 128 }) || ch.channelId,
+    callee: ch.exten, sipLogin: ch.caller, sipAuthenticationName: '', sipPassword: '', sipDomain: '', sipOutboundProxy: '', sipPort: undefined,
+    sipRegisterRequired: false, hasAudio, hasVideo, rtmpUrl: fullUrl, rtmpStream, toStream: rtmpStream, rtmpTransponderFullUrl: true,
+    appKey: str(b, 'appKey'),
+    visibleName: str(b, 'visibleName', { max: 128 }) || ch.callerName,
+  };
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { validateStartup, ValidationError } from '../../plugin/calls/validate.js';
+import { validateInbound, validatePushStartup, validateSendDtmf, validateStartup, ValidationError } from '../../plugin/calls/validate.js';
 
 const ok = { callId: 'c1', callee: '1000', sipDomain: 'pbx.example.com', rtmpUrl: 'rtmp://h/live', rtmpStream: 's' };
 
@@ -50,4 +50,45 @@ test('each bad field is named', () => {
 
 test('toStream alone is accepted (published later with /push/startup)', () => {
   assert.equal(validateStartup({ ...ok, rtmpUrl: undefined, toStream: 'room1' }).toStream, 'room1');
+});
+
+test('push/startup: streamName and rtmpUrl required; options.action mute|sound_on; sound_on needs soundFile', () => {
+  const ok = validatePushStartup({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: { action: 'SOUND_ON', soundFile: 'a.wav', loop: 'true' } });
+  assert.deepEqual(ok, { streamName: 's', rtmpUrl: 'rtmp://h/app', rtmpTransponderFullUrl: false, action: 'sound_on', soundFile: 'a.wav', loop: true });
+  const field = (b: unknown) => {
+    try {
+      validatePushStartup(b);
+      return 'ok';
+    } catch (e) {
+      return (e as ValidationError).field;
+    }
+  };
+  assert.equal(field({ rtmpUrl: 'rtmp://h/app' }), 'streamName');
+  assert.equal(field({ streamName: 's' }), 'rtmpUrl');
+  assert.equal(field({ streamName: 's', rtmpUrl: 'http://h/app' }), 'rtmpUrl');
+  assert.equal(field({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: 'mute' }), 'options');
+  assert.equal(field({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: { action: 'jump' } }), 'options.action');
+  assert.equal(field({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: { action: 'sound_on' } }), 'options.soundFile');
+  assert.equal(field({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: null }), 'ok');
+});
+
+test('send_dtmf: digits 0-9 * # A-D (upper-cased), type RFC2833 (default) or INFO', () => {
+  assert.deepEqual(validateSendDtmf({ callId: 'c', dtmf: '12#*abcd' }), { callId: 'c', dtmf: '12#*ABCD', mode: 'rfc4733' });
+  assert.deepEqual(validateSendDtmf({ callId: 'c', dtmf: '5', type: 'info' }), { callId: 'c', dtmf: '5', mode: 'info' });
+  assert.throws(() => validateSendDtmf({ callId: 'c', dtmf: '1e' }), (e: ValidationError) => e.field === 'dtmf');
+  assert.throws(() => validateSendDtmf({ callId: 'c', dtmf: '1', type: 'INBAND' }), (e: ValidationError) => e.field === 'type');
+});
+
+test('inbound: Stasis(app, url, stream, key=value...) or channel variables; the stream name as written', () => {
+  const ch = { channelId: '1700.1', caller: '100', callerName: 'Desk', exten: '7000' };
+  const r = validateInbound(['rtmp://h:1935/live', 'show', 'hasVideo=true', 'appKey=k'], {}, ch);
+  assert.equal(r.rtmpUrl, 'rtmp://h:1935/live/show');
+  assert.equal(r.rtmpTransponderFullUrl, true, 'published as written: no rtmp_ prefix');
+  assert.deepEqual([r.callId, r.callee, r.sipLogin, r.visibleName, r.hasVideo, r.appKey], ['1700.1', '7000', '100', 'Desk', true, 'k']);
+  const v = validateInbound([], { SIP_AS_RTMP_URL: 'rtmps://h/app', SIP_AS_RTMP_STREAM: 'key?x=1', SIP_AS_RTMP_VIDEO: 'true' }, ch);
+  assert.deepEqual([v.rtmpUrl, v.hasVideo], ['rtmps://h/app/key?x=1', true]);
+  assert.throws(() => validateInbound([], {}, ch), (e: ValidationError) => e.field === 'rtmpUrl');
+  assert.throws(() => validateInbound(['ftp://h/x', 's'], {}, ch), (e: ValidationError) => e.field === 'rtmpUrl');
+  assert.throws(() => validateInbound(['rtmp://h/app', 's', 'video'], {}, ch), /key=value/);
+  assert.throws(() => validateInbound(['rtmp://h/app', 's', 'hasVideo=maybe'], {}, ch), (e: ValidationError) => e.field === 'hasVideo');
 });
