@@ -10,6 +10,7 @@ import type { PushView } from '../../plugin/calls/pushes.js';
 import { decodePcm, dominantFrequency, isPublished, rms } from '../helpers/audio-analysis.js';
 import { ffmpegChildren, startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { uniqueId } from '../helpers/sandbox.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
 
 let t: TestApp;
 before(async () => {
@@ -113,4 +114,29 @@ test('/push errors: unknown stream 404, bad or unresolvable rtmpUrl 400, soundFi
   assert.deepEqual(await post('/push/find', {}).then((r) => [r.status, r.field]), [400, 'streamName']);
   assert.equal((await t.post('/call/terminate', { callId })).status, 200);
   await t.assertNoLeaks([key]);
+});
+
+test('a push the server drops reconnects (RECONNECTING → PUBLISHING) while the call goes on', { timeout: 60_000 }, async () => {
+  const { callId, stream, key } = await startToStreamCall();
+  const rtmpPort = Number(new URL(t.env.RTMP_URL!.replace('rtmp', 'http')).port);
+  const proxy = await tcpProxy(rtmpPort);
+  try {
+    const name = uniqueId('drop');
+    const r = await t.post('/push/startup', { streamName: stream, rtmpUrl: `rtmp://127.0.0.1:${proxy.port}/live/${name}`, rtmpTransponderFullUrl: true });
+    assert.equal(r.status, 200, r.text);
+    const id = (r.json as PushView).mediaSessionId;
+    const push = async () => ((await t.post('/push/find', { streamName: stream })).json as PushView[]).find((p) => p.mediaSessionId === id)!;
+    await waitFor(async () => (await push()).status === 'PUBLISHING', 5000, 'publishing');
+    proxy.dropAll();
+    await waitFor(async () => (await push()).status === 'RECONNECTING', 5000, 'RECONNECTING after the drop');
+    await waitFor(async () => (await push()).status === 'PUBLISHING' && (await isPublished(t.env.RTMP_STAT_URL!, name)), 10_000, 'publishing again');
+    const p = await push();
+    console.log(`# after a drop: ${JSON.stringify(p.stats)}; ${proxy.connections} connections through the proxy`);
+    assert.equal(p.stats?.reconnects, 1);
+    assert.equal((await t.find(callId))?.status, 'ESTABLISHED', 'the call never noticed');
+    assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+    await t.assertNoLeaks([key]);
+  } finally {
+    await proxy.close();
+  }
 });
