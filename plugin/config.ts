@@ -51,15 +51,27 @@ export interface Config {
     /** WCS prefixes published stream names with this unless rtmpTransponderFullUrl is true. */
     streamPrefix: string;
     answerTimeoutSec: number;
+    /** No RTP from the call for this long: FAILED, FAILED_BY_RTP_ACTIVITY (0: never). */
+    rtpTimeoutSec: number;
     /** How long /call/find still shows an ended call. */
     endedTtlSec: number;
     maxCalls: number;
+    /** /call/startup and /push/startup accepted per second (bursts of twice that); more get 429. */
+    startupRatePerSec: number;
   };
   rtmp: {
     /** Extra CA certificate (PEM file) trusted for rtmps://, e.g. a self-signed test server's. */
     tlsCaFile: string;
     /** Accept any RTMPS certificate (self-signed servers). Off by default. */
     tlsInsecure: boolean;
+    /** Only these RTMP hosts may be published to (lower case); empty: any. */
+    allowedHosts: string[];
+    /** After a drop, reconnect attempts before the output is FAILED (0: never retry). */
+    reconnectAttempts: number;
+    /** Largest wait between reconnect attempts (ms); the first is a quarter of it. */
+    reconnectMaxMs: number;
+    /** When the call's own output (rtmpUrl) is FAILED for good: hang the call up, or keep it (republish with /push/startup). */
+    failureAction: 'hangup' | 'continue';
   };
   logLevel: string;
 }
@@ -98,10 +110,16 @@ const SPEC = {
   SOUNDS_DIR: { path: ['media', 'soundsDir'], kind: 'any', def: '/var/lib/sip-as-rtmp/sounds' },
   RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },
   CALL_ANSWER_TIMEOUT_SEC: { path: ['calls', 'answerTimeoutSec'], kind: 'int:1:600', def: '60' },
+  RTP_TIMEOUT_SEC: { path: ['calls', 'rtpTimeoutSec'], kind: 'int:0:3600', def: '30' },
   ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '30' },
   MAX_CALLS: { path: ['calls', 'maxCalls'], kind: 'int:1:10000', def: '200' },
+  STARTUP_RATE_PER_SEC: { path: ['calls', 'startupRatePerSec'], kind: 'int:1:10000', def: '20' },
   RTMP_TLS_CA_FILE: { path: ['rtmp', 'tlsCaFile'], kind: 'any', def: '' },
   RTMP_TLS_INSECURE: { path: ['rtmp', 'tlsInsecure'], kind: 'bool', def: 'false' },
+  RTMP_ALLOWED_HOSTS: { path: ['rtmp', 'allowedHosts'], kind: 'list', def: '' },
+  RTMP_RECONNECT_ATTEMPTS: { path: ['rtmp', 'reconnectAttempts'], kind: 'int:0:100000', def: '30' },
+  RTMP_RECONNECT_MAX_MS: { path: ['rtmp', 'reconnectMaxMs'], kind: 'int:200:600000', def: '2000' },
+  RTMP_FAILURE_ACTION: { path: ['rtmp', 'failureAction'], kind: 'enum:hangup:continue', def: 'hangup' },
   LOG_LEVEL: { path: ['logLevel'], kind: 'level', def: 'info' },
 } as const satisfies Record<string, { path: readonly string[]; kind: string; def: string | undefined }>;
 
@@ -157,6 +175,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] {
   const v = raw.trim();
+  if (kind.startsWith('enum:')) {
+    const options = kind.split(':').slice(1);
+    if (!options.includes(v)) throw new ConfigError(`${name} must be one of ${options.join(', ')}, got "${v}"`);
+    return v;
+  }
   if (kind.startsWith('int:')) {
     const [, min, max] = kind.split(':').map(Number) as [number, number, number];
     const n = Number(v);

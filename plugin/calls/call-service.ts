@@ -13,10 +13,11 @@ import { isIP } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../lib/log.js';
 import { CallMedia } from '../media/call-media.js';
-import { describeRtmpError, Push, type Publisher } from '../media/push.js';
+import { describeRtmpError, Push, RECONNECT, type Publisher } from '../media/push.js';
 import { MediaTicker } from '../media/ticker.js';
 import type { GeneratedVideo } from '../media/video-output.js';
 import { monotonicNow } from '../lib/clock.js';
+import { TokenBucket } from '../lib/rate-limit.js';
 import { describeTarget, parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
 import { answerLegOffer, type LegMedia } from '../sip/negotiate.js';
 import type { CodecPreference, SdpSession } from '../sip/sdp.js';
@@ -86,9 +87,27 @@ export class CallService {
   private readonly pushes = new Map<string, CallPush>();
   private readonly ticker: MediaTicker;
 
+  private readonly rtpWatch: NodeJS.Timeout | undefined;
+  private readonly startups: TokenBucket;
+
   constructor(private readonly d: CallServiceDeps) {
     this.ticker = new MediaTicker(d.config.media.tickMs);
+    const rate = d.config.calls.startupRatePerSec;
+    this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
     d.pbx.on('event', (e) => this.onPbxEvent(e));
+    const timeoutMs = d.config.calls.rtpTimeoutSec * 1000;
+    if (timeoutMs > 0) this.rtpWatch = setInterval(() => this.checkRtpActivity(timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
+  }
+
+  /** FAILED_BY_RTP_ACTIVITY for answered calls whose media has been silent (no RTP at all) too long. */
+  private checkRtpActivity(timeoutMs: number): void {
+    for (const call of this.calls.values()) {
+      if (call.ending || call.status !== 'ESTABLISHED' || !call.media) continue;
+      const idle = call.media.idleMs();
+      if (idle >= timeoutMs) {
+        void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_RTP_ACTIVITY', sipStatus: call.sipStatus, info: `no RTP from the call for ${Math.round(idle / 1000)} s (RTP_TIMEOUT_SEC)` });
+      }
+    }
   }
 
   get activeCount(): number {
@@ -99,6 +118,7 @@ export class CallService {
 
   /** Accept a call (throws ApiError 409/503); it then proceeds on its own. */
   startup(req: StartupRequest): Call {
+    this.rateLimit();
     if (!this.d.pbx.connected) {
       // Client mistakes (409) first, then "try again later".
       this.admit(req);
@@ -111,6 +131,12 @@ export class CallService {
     return call;
   }
 
+  /** STARTUP_RATE_PER_SEC: a flood of setups is refused with 429 before it reaches Asterisk. */
+  private rateLimit(): void {
+    const r = this.startups.take(monotonicNow());
+    if (!r.ok) throw new ApiError(429, `too many call or push startups (STARTUP_RATE_PER_SEC=${this.d.config.calls.startupRatePerSec}); retry in ${r.retryInMs} ms`);
+  }
+
   /** Checks shared by /call/startup and inbound calls: 409 (callId, destination), 503 (capacity). */
   private admit(req: StartupRequest): CallPush | undefined {
     const existing = this.calls.get(req.callId);
@@ -119,6 +145,7 @@ export class CallService {
       ? new CallPush(req.callId, req.toStream || req.rtmpStream, req.rtmpUrl, this.target(req), {}, true)
       : undefined;
     if (primary) {
+      this.checkAllowedHost(primary.target);
       const busy = this.pushUsing(primary.key);
       if (busy) throw new ApiError(409, `call ${busy.callId} already publishes to this rtmpUrl and stream`, 'rtmpStream');
     }
@@ -262,6 +289,7 @@ export class CallService {
 
   /** End every call and stop (shutdown). */
   async close(): Promise<void> {
+    if (this.rtpWatch) clearInterval(this.rtpWatch);
     for (const t of this.ttlTimers) clearTimeout(t);
     this.ttlTimers.clear();
     await Promise.all([...this.calls.values()].map((c) => this.end(c, { status: 'FINISH', reason: 'NORMAL_CALL_CLEARING', sipStatus: c.sipStatus, info: 'Server shutting down' })));
@@ -489,7 +517,11 @@ export class CallService {
 
   /** Start publishing one output of the call. The primary one's refusal fails the call; others just show FAILED. */
   private async attachPush(call: Call, media: CallMedia, cp: CallPush): Promise<void> {
-    const push = new Push(media.stream, () => this.d.publisherFactory(cp.target));
+    const r = this.d.config.rtmp;
+    const push = new Push(media.stream, () => this.d.publisherFactory(cp.target), {
+      reconnect: { ...RECONNECT, initialMs: Math.max(100, r.reconnectMaxMs / 4), maxMs: r.reconnectMaxMs },
+      maxReconnectAttempts: r.reconnectAttempts,
+    });
     cp.attach(push);
     const log = { callId: call.req.callId, mediaSessionId: cp.id, rtmpUrl: describeTarget(cp.target) };
     if (cp.primary) call.setStreamStatus('CONNECTING', call.safeRtmpUrl());
@@ -500,7 +532,10 @@ export class CallService {
       if (state === 'PUBLISHING' || state === 'RECONNECTING') call.setStreamStatus(state, reason);
       else if (state === 'FAILED') {
         call.setStreamStatus('FAILED', reason);
-        void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_RTMP_WRITER_ERROR', sipStatus: call.sipStatus, info: `RTMP: ${reason ?? 'publish failed'}` });
+        // RTMP_FAILURE_ACTION: WCS hangs up (FAILED_BY_RTMP_WRITER_ERROR); "continue" keeps the call for a new /push/startup.
+        if (r.failureAction === 'hangup') {
+          void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_RTMP_WRITER_ERROR', sipStatus: call.sipStatus, info: `RTMP: ${reason ?? 'publish failed'}` });
+        }
       }
     });
     try {
@@ -513,6 +548,14 @@ export class CallService {
 
   private hook(method: string, body: Record<string, unknown>): void {
     this.d.hooks?.post(method, body);
+  }
+
+  /** RTMP_ALLOWED_HOSTS, when set: nothing is published anywhere else (a stolen token can't restream elsewhere). */
+  private checkAllowedHost(target: RtmpTarget): void {
+    const allowed = this.d.config.rtmp.allowedHosts;
+    if (allowed.length > 0 && !allowed.includes(target.host.toLowerCase())) {
+      throw new ApiError(400, `rtmpUrl host ${target.host} is not allowed (RTMP_ALLOWED_HOSTS)`, 'rtmpUrl');
+    }
   }
 
   /** A live output already publishing to this destination. */
@@ -534,12 +577,14 @@ export class CallService {
 
   /** /push/startup: publish a call's stream (by its toStream name) to one more destination. */
   async pushStartup(req: PushStartupRequest): Promise<PushView> {
+    this.rateLimit();
     const call = this.liveCallByStream(req.streamName);
     const target = req.rtmpTransponderFullUrl
       ? parseRtmpUrl(req.rtmpUrl)
       : parseRtmpUrl(req.rtmpUrl, this.d.config.calls.streamPrefix + req.streamName);
     const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
     const cp = new CallPush(call.req.callId, req.streamName, req.rtmpUrl, target, options, false);
+    this.checkAllowedHost(target);
     const busy = this.pushUsing(cp.key);
     if (busy) throw new ApiError(409, `stream ${busy.streamName} is already pushed to this rtmpUrl (mediaSessionId ${busy.id})`, 'rtmpUrl');
     await resolvable(target.host);

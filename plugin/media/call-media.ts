@@ -79,6 +79,8 @@ export class CallMedia {
   private readonly gate: RtpGate;
   readonly counters = { dtmfPackets: 0, heldPackets: 0 };
   private held = false;
+  /** The start, or the last hold/unhold: no-RTP time counts from here at the earliest. */
+  private activeSince: number;
   /** The audio's placement minus its arrival-based place (ms), least-delayed over 1 s: video follows it. */
   private readonly audioSkew = new SkewTracker(1000);
   private readonly senderReports: SenderReportCheck;
@@ -95,6 +97,7 @@ export class CallMedia {
     this.now = opts.now ?? monotonicNow;
     this.jitter = new JitterBuffer({ depthMs: opts.jitterDepthMs });
     this.startMs = opts.startMs ?? this.now();
+    this.activeSince = this.now();
     this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.startMs);
     this.senderReports = new SenderReportCheck(opts.audio.clockRate);
     const v = opts.video;
@@ -138,6 +141,7 @@ export class CallMedia {
    */
   setHeld(held: boolean): void {
     this.held = held;
+    this.activeSince = this.now();
     this.video?.setHeld(held);
   }
 
@@ -236,9 +240,13 @@ export class CallMedia {
     this.videoOut?.tick(this.videoCallTime(now), now);
   }
 
-  /** Time since the last accepted RTP packet (undefined if none yet). */
-  silenceMs(now = this.now()): number | undefined {
-    return this.lastPacketAt === undefined ? undefined : now - this.lastPacketAt;
+  /**
+   * How long no RTP (audio or video) has been accepted, counted from the start when none came yet
+   * (FAILED_BY_RTP_ACTIVITY). Held calls count from the unhold.
+   */
+  idleMs(now = this.now()): number {
+    const last = Math.max(this.lastPacketAt ?? -Infinity, this.video?.lastPacketAt ?? -Infinity, this.activeSince);
+    return now - last;
   }
 
   toJSON(): Record<string, unknown> {

@@ -37,12 +37,15 @@ export interface PushEvents {
 export interface PushOptions {
   maxQueue?: number;
   now?: () => number;
-  /** Reconnect after a drop (default: on, 1 s growing to 30 s); false: a drop is FAILED. */
+  /** Reconnect after a drop (default: on, 0.5 s growing to 2 s); false: a drop is FAILED. */
   reconnect?: BackoffOptions | false;
+  /** Failed reconnect attempts in a row before the push is FAILED (default 30). */
+  maxReconnectAttempts?: number;
   random?: () => number;
 }
 
-const RECONNECT: BackoffOptions = { initialMs: 1000, maxMs: 30_000, factor: 2, minFraction: 0.5 };
+/** Short waits: a stream should be back within seconds of its server (the server decides how hard it is hit). */
+export const RECONNECT: BackoffOptions = { initialMs: 500, maxMs: 2000, factor: 2, minFraction: 0.5 };
 
 type Queued = { kind: 'meta'; body: Buffer } | { kind: 'audio' | 'video'; ts: number; body: Buffer };
 
@@ -118,7 +121,7 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
   }
 
   private dropped(reason: string): void {
-    if (this.opts.reconnect === false) return this.fail(reason);
+    if (this.opts.reconnect === false || this.opts.maxReconnectAttempts === 0) return this.fail(reason);
     this.reason = reason;
     const old = this.publisher;
     this.publisher = undefined;
@@ -145,6 +148,10 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
       const old = this.publisher;
       this.publisher = undefined;
       void old?.close().catch(() => {});
+      if (this.attempt >= (this.opts.maxReconnectAttempts ?? 30)) {
+        this.fail(`${this.reason} (gave up after ${this.attempt} reconnect attempts)`);
+        return;
+      }
       this.scheduleReconnect();
       return;
     }

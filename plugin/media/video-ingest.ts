@@ -61,6 +61,8 @@ export class VideoIngest {
   private readonly ourSsrc: number;
   private closed = false;
   private held = false;
+  /** When the last accepted packet arrived (undefined: none yet). */
+  lastPacketAt: number | undefined;
   private readonly gate: RtpGate;
   readonly counters = {
     accessUnits: 0, keyframes: 0,
@@ -99,6 +101,7 @@ export class VideoIngest {
       return;
     }
     const now = this.opts.now();
+    this.lastPacketAt = now;
     this.mediaSsrc = p.ssrc;
     this.senderReports.rtp(p.timestamp, now);
     this.jitter.push(p, now);

@@ -63,3 +63,11 @@ test('GENERATE_AV_FOR_UA: a comma-separated list, lower-cased; empty by default;
   writeFileSync(join(dir, 'c.json'), JSON.stringify({ ARI_PASSWORD: 's', GENERATE_AV_FOR_UA: ['all'] }));
   assert.deepEqual(loadConfig({ CONFIG_FILE: join(dir, 'c.json') }).media.generateAvForUa, ['all']);
 });
+
+test('RTMP reconnect settings and RTMP_FAILURE_ACTION (hangup or continue); RTMP_ALLOWED_HOSTS; RTP_TIMEOUT_SEC', () => {
+  const c = loadConfig({ ARI_PASSWORD: 's' });
+  assert.deepEqual([c.rtmp.reconnectAttempts, c.rtmp.reconnectMaxMs, c.rtmp.failureAction, c.rtmp.allowedHosts, c.calls.rtpTimeoutSec], [30, 2000, 'hangup', [], 30]);
+  assert.equal(loadConfig({ ARI_PASSWORD: 's', RTMP_FAILURE_ACTION: 'continue' }).rtmp.failureAction, 'continue');
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', RTMP_FAILURE_ACTION: 'retry' }), /RTMP_FAILURE_ACTION must be one of hangup, continue/);
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', RTMP_ALLOWED_HOSTS: 'A.rtmp.youtube.com,live-api-s.facebook.com' }).rtmp.allowedHosts, ['a.rtmp.youtube.com', 'live-api-s.facebook.com']);
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { LiveStream } from '../../plugin/media/live-stream.js';
-import { describeRtmpError, Push, type Publisher } from '../../plugin/media/push.js';
+import { describeRtmpError, Push, type Publisher, type PushOptions } from '../../plugin/media/push.js';
 
 class FakePublisher extends EventEmitter implements Publisher {
   written: string[] = [];
@@ -143,20 +143,27 @@ test('a drop after publishing reconnects: headers first, video from the next key
   assert.equal(push.state, 'CLOSED');
 });
 
+/** A push whose first connection publishes; later ones do what `then` says (nothing: they hang). */
+function droppablePush(stream: LiveStream, then: (p: FakePublisher) => void, opts: PushOptions) {
+  const counter = { made: 0 };
+  const push = new Push(stream, () => {
+    counter.made++;
+    const p = new FakePublisher();
+    if (counter.made === 1) p.ok();
+    else then(p);
+    return p;
+  }, opts);
+  return { push, counter };
+}
+
 test('close while reconnecting stops the retries', async () => {
   const stream = new LiveStream();
-  let made = 0;
-  const push = new Push(stream, () => {
-    made++;
-    const p = new FakePublisher();
-    if (made === 1) p.ok();
-    return p;
-  }, { reconnect: { initialMs: 5, maxMs: 5 } });
+  const { push, counter } = droppablePush(stream, () => {}, { reconnect: { initialMs: 5, maxMs: 5 } });
   await push.start();
   (push as unknown as { publisher: FakePublisher }).publisher.emit('close', {});
   await push.close();
   await new Promise((r) => setTimeout(r, 30));
-  assert.equal(made, 1, 'no connection attempt after close');
+  assert.equal(counter.made, 1, 'no connection attempt after close');
 });
 
 test('mute sends silent frames, a sound replaces the audio (once, then back; or looped), headers untouched', async () => {
@@ -191,4 +198,18 @@ test('mute sends silent frames, a sound replaces the audio (once, then back; or 
   assert.equal(ended, 1);
   assert.equal(push.soundEnabled, false);
   await push.close();
+});
+
+test('reconnect attempts are bounded: after maxReconnectAttempts refusals the push is FAILED with the last reason', async () => {
+  const stream = new LiveStream();
+  const { push, counter } = droppablePush(stream, (p) => p.refuse(new Error('connect ECONNREFUSED')), { reconnect: { initialMs: 1, maxMs: 2 }, maxReconnectAttempts: 3 });
+  const states: string[] = [];
+  push.on('state', ({ state, reason }) => states.push(`${state}${reason ? ` ${reason}` : ''}`));
+  await push.start();
+  (push as unknown as { publisher: FakePublisher }).publisher.emit('close', {});
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(counter.made, 4, 'the first connection and 3 attempts');
+  assert.equal(push.state, 'FAILED');
+  assert.deepEqual(states, ['PUBLISHING', 'RECONNECTING RTMP server closed the connection', 'FAILED connect ECONNREFUSED (gave up after 3 reconnect attempts)']);
+  assert.equal(stream.sinkCount, 0);
 });
