@@ -225,6 +225,16 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
   }
 
+  async channelExists(channelId: string): Promise<boolean> {
+    try {
+      await this.ari.channels.get(channelId);
+      return true;
+    } catch (err) {
+      if (err instanceof AriError && err.isNotFound) return false;
+      throw err;
+    }
+  }
+
   async answer(channelId: string): Promise<void> {
     await this.ari.channels.answer(channelId);
   }

@@ -95,8 +95,37 @@ export class CallService {
     const rate = d.config.calls.startupRatePerSec;
     this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
     d.pbx.on('event', (e) => this.onPbxEvent(e));
+    d.pbx.on('down', ({ reason }) => d.log.warn({ reason, calls: this.activeCount }, 'lost the connection to Asterisk: new calls get 503 until it is back'));
+    d.pbx.on('up', ({ reconnect }) => {
+      if (reconnect) void this.reconcile().catch((err: Error) => d.log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
+    });
     const timeoutMs = d.config.calls.rtpTimeoutSec * 1000;
     if (timeoutMs > 0) this.rtpWatch = setInterval(() => this.checkRtpActivity(timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
+  }
+
+  /**
+   * Back from a lost ARI connection: events may have been missed. A call whose channel (or media leg) is
+   * gone ended while we weren't listening: it is ended here with that reason, not left as a ghost.
+   * Calls whose channels are all there (a mere socket drop) go on untouched.
+   */
+  async reconcile(): Promise<void> {
+    const exists = this.d.pbx.channelExists?.bind(this.d.pbx);
+    if (!exists) return;
+    let ended = 0;
+    for (const call of [...this.calls.values()]) {
+      if (call.final || call.ending) continue;
+      const checks = [call.channelId, ...(call.media ? [call.legChannelId] : [])];
+      const gone = [];
+      for (const id of checks) if (!(await exists(id).catch(() => true))) gone.push(id === call.channelId ? 'call' : 'media leg');
+      // An outbound call still dialling has no channel before Asterisk creates it: only judge dialled ones.
+      if (gone.length === 0 || (gone[0] === 'call' && call.status === 'TRYING' && !call.events.some((e) => e.type === 'INVITE'))) continue;
+      ended++;
+      void this.end(call, {
+        status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus,
+        info: `the ${gone.join(' and ')} channel ended while the connection to Asterisk was down (Asterisk restarted?)`,
+      });
+    }
+    this.d.log.info({ live: this.activeCount, ended }, 'calls reconciled after reconnecting to Asterisk');
   }
 
   /** FAILED_BY_RTP_ACTIVITY for answered calls whose media has been silent (no RTP at all) too long. */

@@ -66,6 +66,8 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   destroyBridge(bridgeId: string): Promise<void>;
   /** Send digits to the channel's far end, as RFC 4733 events or SIP INFO (application/dtmf-relay). */
   sendDtmf?(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void>;
+  /** Does the channel still exist? (After a lost connection: events may have been missed.) */
+  channelExists?(channelId: string): Promise<boolean>;
   /** Answer an inbound channel. */
   answer?(channelId: string): Promise<void>;
   /** Channel variables (missing ones are left out). */

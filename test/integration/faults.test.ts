@@ -163,3 +163,12 @@ test('a flood of startups gets 429 with the reason; beyond MAX_CALLS, 503; nothi
     await app.assertNoLeaks(keys);
   });
 });
+
+test('RTMP_ALLOWED_HOSTS: publishing anywhere else is refused with 400 naming rtmpUrl', { timeout: 30_000 }, async () => {
+  await withApp({ RTMP_ALLOWED_HOSTS: 'a.rtmp.youtube.com' }, async (app) => {
+    const r = await app.post('/call/startup', { callId: uniqueId('host'), callee: 'softphone', sipDomain: '127.0.0.1', sipPort: app.env.BARESIP_PORT, rtmpUrl: app.env.RTMP_URL, rtmpStream: 's' });
+    assert.equal(r.status, 400, r.text);
+    assert.equal((r.json as { field: string }).field, 'rtmpUrl');
+    assert.match(r.text, /127\.0\.0\.1 is not allowed \(RTMP_ALLOWED_HOSTS\)/);
+  });
+});
