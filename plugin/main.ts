@@ -17,6 +17,10 @@ try {
 }
 const app = createApp(config);
 app.log.info({ config: describeConfig(config) }, 'configuration');
+// A bug in one call's handling must not end every other call: log it loudly and keep serving.
+process.on('unhandledRejection', (reason) => {
+  app.log.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection (a bug: please report it)');
+});
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {

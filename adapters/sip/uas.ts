@@ -103,7 +103,14 @@ export class LoopbackSipUas extends EventEmitter<UasEvents> implements MediaLegS
       }
       for (const m of messages) {
         // Responses would only answer requests we send; we send none.
-        if (m.kind === 'request') void this.onRequest(socket, m);
+        if (m.kind === 'request') {
+          // One bad request must never take the process (and every call) down: answer 500, count it.
+          this.onRequest(socket, m).catch((err: Error) => {
+            this.stats.protocolErrors++;
+            this.emit('protocolError', { reason: `handling ${m.method}: ${err.message}` });
+            this.send(socket, buildResponse(m, 500, 'Server Internal Error'));
+          });
+        }
       }
     });
     socket.on('error', () => {});

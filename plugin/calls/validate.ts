@@ -66,7 +66,11 @@ export function validateStartup(raw: unknown): StartupRequest {
   let sipDomain = str(b, 'sipDomain', { pattern: HOST, patternWhy: 'must be a host name or IP address (optionally :port)' });
   if (uri) {
     callee = uri[1]!;
-    if (!sipDomain) sipDomain = uri[2]!;
+    if (!sipDomain) {
+      // The host of a full URI gets the same check as sipDomain: it goes into dial strings too.
+      if (!HOST.test(uri[2]!)) throw new ValidationError('callee', 'must be a SIP URI sip:user@host[:port] with a plain host name or IP address');
+      sipDomain = uri[2]!;
+    }
   }
   if (!SIP_TOKEN.test(callee)) throw new ValidationError('callee', 'must be a SIP user (digits or letters, no spaces or <>")');
   if (!sipDomain) throw new ValidationError('sipDomain', 'is required (the SIP server or host to call), unless callee is a full sip: URI');
@@ -201,11 +205,13 @@ export function validateInbound(args: string[], vars: Record<string, string>, ch
   const hasAudio = bool(b, 'hasAudio', true);
   const hasVideo = bool(b, 'hasVideo', false);
   if (!hasAudio && !hasVideo) throw new ValidationError('hasAudio', 'and hasVideo are both false: nothing to relay');
+  // Caller id and extension come from the far end's SIP: no control characters into API answers and hooks.
+  const clean = (v: string) => v.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 128);
   return {
     callId: str(b, 'callId', { max: 128 }) || ch.channelId,
-    callee: ch.exten, sipLogin: ch.caller, sipAuthenticationName: '', sipPassword: '', sipDomain: '', sipOutboundProxy: '', sipPort: undefined,
+    callee: clean(ch.exten), sipLogin: clean(ch.caller), sipAuthenticationName: '', sipPassword: '', sipDomain: '', sipOutboundProxy: '', sipPort: undefined,
     sipRegisterRequired: false, hasAudio, hasVideo, rtmpUrl: fullUrl, rtmpStream, toStream: rtmpStream, rtmpTransponderFullUrl: true,
     appKey: str(b, 'appKey'),
-    visibleName: str(b, 'visibleName', { max: 128 }) || ch.callerName,
+    visibleName: str(b, 'visibleName', { max: 128 }) || clean(ch.callerName),
   };
 }

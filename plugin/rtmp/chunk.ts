@@ -148,9 +148,10 @@ export interface ChunkReaderOptions {
 
 /**
  * Reassembles messages from interleaved chunk streams. Feed it socket data in any slicing; it keeps at most
- * one partial header (< 18 bytes) and copies payload straight into each message's buffer, so a large chunk
- * size doesn't make it re-concatenate. Set Chunk Size and Abort are chunk-layer messages: the reader applies
- * them itself, at the exact point in the byte stream where they end, and still returns them.
+ * one partial header (< 18 bytes) and copies payload straight into each message's buffer, which grows with
+ * the bytes received (never ahead of them), so a large chunk size doesn't make it re-concatenate chunks.
+ * Set Chunk Size and Abort are chunk-layer messages: the reader applies them itself, at the exact point in
+ * the byte stream where they end, and still returns them.
  */
 export class ChunkReader {
   private _chunkSize = DEFAULT_CHUNK_SIZE;
@@ -277,7 +278,9 @@ export class ChunkReader {
       if (length > this.maxMessageSize) {
         throw new ChunkError(`message of ${length} bytes on chunk stream ${csid} exceeds the ${this.maxMessageSize}-byte limit`);
       }
-      st.payload = Buffer.allocUnsafe(length);
+      // Allocated as the bytes arrive (readPayload), not on the header's word: a 12-byte header may
+      // declare 16 MiB, and a hostile server could send one on each of some 65 000 chunk streams.
+      st.payload = EMPTY;
       st.received = 0;
     }
     this.current = st;
@@ -290,7 +293,15 @@ export class ChunkReader {
   private readPayload(buf: Buffer, off: number, out: ChunkMessage[]): number {
     const st = this.current!;
     const n = Math.min(this.chunkLeft, buf.length - off);
-    buf.copy(st.payload!, st.received, off, off + n);
+    let payload = st.payload!;
+    if (st.received + n > payload.length) {
+      // Grow to what has arrived, at least doubling (amortised linear copying), at most the declared length
+      // (so the complete message's buffer is exactly its length): memory stays within 2x the bytes received.
+      const grown = Buffer.allocUnsafe(Math.min(st.length, Math.max(st.received + n, 2 * payload.length)));
+      payload.copy(grown, 0, 0, st.received);
+      st.payload = payload = grown;
+    }
+    buf.copy(payload, st.received, off, off + n);
     st.received += n;
     this.chunkLeft -= n;
     if (this.chunkLeft === 0) this.finishChunk(out);

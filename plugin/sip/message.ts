@@ -40,7 +40,8 @@ export class SipHeaders {
 
   add(name: string, value: string): void {
     const n = name.trim().toLowerCase();
-    this.list.push([COMPACT[n] ?? n, value.trim()]);
+    // Own keys only: a header named "constructor" or "__proto__" must not pick up Object.prototype's.
+    this.list.push([Object.hasOwn(COMPACT, n) ? COMPACT[n]! : n, value.trim()]);
   }
   get(name: string): string | undefined {
     const n = name.toLowerCase();
@@ -101,7 +102,7 @@ export class SipStreamFramer {
         break;
       }
       const head = this.buf.subarray(0, end).toString('utf8');
-      const lenMatch = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$/im.exec(head);
+      const lenMatch = contentLength(head);
       // On a stream transport Content-Length is mandatory (RFC 3261 §18.3).
       if (!lenMatch) throw new SipParseError('no Content-Length on a stream transport');
       const len = Number(lenMatch[1]);
@@ -115,10 +116,30 @@ export class SipStreamFramer {
   }
 }
 
+const CONTENT_LENGTH = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*$/i;
+
+/**
+ * The Content-Length header of a head, looked up line by line. SIP lines end with CRLF only; a multiline
+ * regex would also start a "line" at a lone CR or LF, U+2028 or U+2029 inside a header value, so a value
+ * like "x\u2028l: 0" would frame the message wrong and turn its body into a bogus next message.
+ */
+function contentLength(head: string): RegExpExecArray | null {
+  for (const line of head.split('\r\n')) {
+    const m = CONTENT_LENGTH.exec(line);
+    if (m) return m;
+  }
+  return null;
+}
+
 /** The user part of a SIP URI: sip:USER@host;params → USER. */
 export function uriUser(uri: string): string | undefined {
   const m = /^sips?:([^@;>]+)@/i.exec(uri.trim().replace(/^<|>$/g, ''));
-  return m ? decodeURIComponent(m[1]!) : undefined;
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return undefined; // a bad %-escape ("sip:%E0@..."): no such user, not an exception in the UAS
+  }
 }
 
 /** The tag parameter of a From/To header value. */

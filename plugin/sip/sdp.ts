@@ -76,7 +76,8 @@ export function parseSdp(text: string): SdpSession {
       if (!kind || !Number.isInteger(portNum) || portNum < 0 || portNum > 65535 || !protocol) {
         throw new SdpError(`bad m= line "${line.slice(0, 60)}"`);
       }
-      const order = fmts.map(Number).filter((n) => Number.isInteger(n) && n >= 0 && n <= 127);
+      // Decimal tokens only: Number('') is 0, so a trailing or doubled space would add PCMU (PT 0) to the offer.
+      const order = fmts.filter((f) => /^\d+$/.test(f)).map(Number).filter((n) => n <= 127);
       cur = { kind, port: portNum, protocol, formats: [], address: sessionAddress, direction: 'sendrecv', rtpmap: new Map(), order };
     } else if (type === 'a' && cur) {
       const colon = value.indexOf(':');

@@ -240,6 +240,7 @@ describe('REST contract', () => {
       [startupBody({ sipRegisterRequired: 'true' }), 'sipLogin'],
       ['{not json', 'body'],
       ['[1,2]', 'body'],
+      [startupBody({ callee: 'sip:alice@evil host"<>' }), 'callee'],
     ];
     for (const [body, field] of cases) {
       const r = await t.post('/call/startup', body);
@@ -248,6 +249,12 @@ describe('REST contract', () => {
       assert.equal(j.field, field, r.text);
       assert.ok(j.error.startsWith(field), `message names the field: ${j.error}`);
     }
+  });
+
+  test('an oversized body is refused with 413 before it is parsed', async () => {
+    const r = await t.post('/call/startup', JSON.stringify({ ...startupBody({}), visibleName: 'x'.repeat(100_000) }));
+    assert.equal(r.status, 413, r.text);
+    assert.deepEqual(r.json, { status: 413, error: 'request body too large' });
   });
 
   test('booleans and ports as strings or native types', async () => {
