@@ -13,10 +13,15 @@ export interface ImpairmentStats {
   dropped: number;
 }
 
-export function impairmentRelay(o: { loss: number; jitterMs: number; seed?: number }) {
+/**
+ * `transform`: rewrite a packet before it goes on (index: the stream's packet count), e.g. to change its
+ * SSRC or jump its sequence numbers and timestamps mid-call. `appPorts`: where each stream is relayed to.
+ */
+export function impairmentRelay(o: { loss: number; jitterMs: number; seed?: number; transform?: (kind: 'audio' | 'video', packet: Buffer, index: number) => Buffer }) {
   // One generator per stream: which packets are lost then depends only on each stream's own packet order.
   const randoms = { audio: prng((o.seed ?? 1) * 2), video: prng((o.seed ?? 1) * 2 + 1) };
   const stats: Record<'audio' | 'video', ImpairmentStats> = { audio: { forwarded: 0, dropped: 0 }, video: { forwarded: 0, dropped: 0 } };
+  const appPorts: Partial<Record<'audio' | 'video', number>> = {};
   const relay = async (kind: 'audio' | 'video', appPort: number): Promise<MediaRelay> => {
     const bind = async (): Promise<Socket> => {
       const s = createSocket('udp4');
@@ -25,9 +30,12 @@ export function impairmentRelay(o: { loss: number; jitterMs: number; seed?: numb
       return s;
     };
     const [inSock, outSock] = [await bind(), await bind()];
+    appPorts[kind] = appPort;
+    let index = 0;
     const timers = new Set<NodeJS.Timeout>();
     const random = randoms[kind];
-    inSock.on('message', (m) => {
+    inSock.on('message', (original) => {
+      const m = o.transform ? o.transform(kind, original, index++) : original;
       if (random() < o.loss) {
         stats[kind].dropped++;
         return;
@@ -48,5 +56,5 @@ export function impairmentRelay(o: { loss: number; jitterMs: number; seed?: numb
       },
     };
   };
-  return { relay, stats };
+  return { relay, stats, appPorts };
 }
