@@ -2,7 +2,7 @@
  * Soak: many sequential calls, then many at once, through the real sandbox (sipp far end, Asterisk,
  * the app, nginx). Afterwards nothing may be left: UDP ports, ffmpeg children, file descriptors, ARI
  * channels and bridges, dynamic PJSIP objects; and the app's memory is back near where it was after the
- * first 20 calls. CI runs SOAK_SEQUENTIAL=40; `npm run soak` runs the full 300.
+ * first calls. CI runs 60 sequential calls; `npm run soak` runs the full 300.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -10,9 +10,17 @@ import { after, before, test } from 'node:test';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { uniqueId } from '../helpers/sandbox.js';
 
-const SEQUENTIAL = Number(process.env.SOAK_SEQUENTIAL ?? 40);
+const SEQUENTIAL = Number(process.env.SOAK_SEQUENTIAL ?? 60);
 const CONCURRENT = Number(process.env.SOAK_CONCURRENT ?? 20);
-const WARMUP = 20;
+/**
+ * Memory is compared with its value after the first 20 calls (reported) and after 40 (asserted). Measured
+ * (RSS after 20/40/60/80/100/120 sequential calls: 93.9, 114.2, 113.1, 114.2, 114.1, 114.7 MB; JS heap flat
+ * at 15 MB): the process is still warming up between calls 20 and 40 (about half of it is V8 compiling the
+ * hot paths: with --no-opt the step is 8 MB instead of 18), then RSS is flat. So 40 is where a leak would
+ * start to show.
+ */
+const EARLY = 20;
+const WARMUP = 40;
 
 let t: TestApp;
 before(async () => {
@@ -98,10 +106,12 @@ async function oneCall(holdMs: number): Promise<string> {
 test(`soak: ${SEQUENTIAL} sequential calls, then ${CONCURRENT} at once; nothing leaks, memory comes back`, { timeout: 30 * 60_000 }, async () => {
   const keys: string[] = [];
   const fdStart = fds();
-  let baseline = { rss: 0, heap: 0, heapTotal: 0, external: 0, fds: 0 };
+  let early = { rss: 0, heap: 0, heapTotal: 0, external: 0, fds: 0 };
+  let baseline = early;
   const t0 = Date.now();
   for (let i = 0; i < SEQUENTIAL; i++) {
     keys.push(await oneCall(200));
+    if (i + 1 === EARLY) early = await settled();
     if (i + 1 === WARMUP) {
       await t.assertNoLeaks(keys);
       baseline = await settled();
@@ -118,12 +128,11 @@ test(`soak: ${SEQUENTIAL} sequential calls, then ${CONCURRENT} at once; nothing 
   const mb = (b: number) => (b / 1048576).toFixed(1);
   console.log(`# ${SEQUENTIAL} sequential calls in ${sequentialS.toFixed(0)} s, ${CONCURRENT} concurrent in ${concurrentS.toFixed(1)} s`);
   const pct = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
+  console.log(`# RSS after ${EARLY} calls ${mb(early.rss)} MB; at the end ${pct(early.rss, end.rss)} from there`);
   console.log(`# after ${WARMUP} calls → after ${SEQUENTIAL} sequential: RSS ${mb(baseline.rss)} → ${mb(afterSequential.rss)} MB (${pct(baseline.rss, afterSequential.rss)}), JS heap ${mb(baseline.heap)} → ${mb(afterSequential.heap)} MB (${pct(baseline.heap, afterSequential.heap)})`);
   console.log(`# after ${WARMUP} calls → at the end: RSS ${mb(baseline.rss)} → ${mb(end.rss)} MB (${pct(baseline.rss, end.rss)}), JS heap ${mb(baseline.heap)} → ${mb(end.heap)} MB (${pct(baseline.heap, end.heap)}) of ${mb(baseline.heapTotal)} → ${mb(end.heapTotal)} MB, external ${mb(baseline.external)} → ${mb(end.external)} MB; fds ${fdStart} at start, ${baseline.fds} → ${end.fds}; gc ${(globalThis as { gc?: unknown }).gc ? 'forced' : 'not exposed'}`);
   console.log(`# fds by kind at the end: ${fdKinds()}; idle ARI keep-alive connections: ${ariKeepAlive()}`);
   assert.ok(end.fds <= baseline.fds, `file descriptors: ${end.fds} at the end vs ${baseline.fds} after ${WARMUP} calls`);
-  // What a leak would grow: the JS heap (after a forced GC), within 10%. RSS is reported; it also keeps
-  // the high-water mark of the concurrent burst (glibc and V8 keep freed pages): bounded at 25% here.
   assert.ok(end.heap <= baseline.heap * 1.1, `JS heap ${mb(end.heap)} MB vs ${mb(baseline.heap)} MB after ${WARMUP} calls`);
-  assert.ok(end.rss <= baseline.rss * 1.25, `RSS ${mb(end.rss)} MB vs ${mb(baseline.rss)} MB after ${WARMUP} calls`);
+  assert.ok(end.rss <= baseline.rss * 1.1, `RSS ${mb(end.rss)} MB vs ${mb(baseline.rss)} MB after ${WARMUP} calls`);
 });
