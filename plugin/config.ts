@@ -173,6 +173,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
+/** "A, b ,,c" → ["a", "b", "c"]. */
+function parseList(v: string): string[] {
+  return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+}
+
 function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] {
   const v = raw.trim();
   if (kind.startsWith('enum:')) {
@@ -194,13 +199,13 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
       if (v === 'false' || v === '0' || v === 'no' || v === '') return false;
       throw new ConfigError(`${name} must be true or false, got "${v}"`);
     case 'codecs': {
-      const list = v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+      const list = parseList(v);
       const bad = list.find((c) => !['slin16', 'ulaw', 'alaw'].includes(c));
       if (bad || list.length === 0) throw new ConfigError(`${name} must list slin16, ulaw and/or alaw, got "${v}"`);
       return list;
     }
     case 'list':
-      return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+      return parseList(v);
     case 'size':
       if (!/^\d{2,4}x\d{2,4}$/.test(v) || v.split('x').some((n) => Number(n) % 2 !== 0)) {
         throw new ConfigError(`${name} must look like 640x360 (even numbers), got "${v}"`);

@@ -114,11 +114,12 @@ export class CallService {
     let ended = 0;
     for (const call of [...this.calls.values()]) {
       if (call.final || call.ending) continue;
+      // A call not dialled (or answered, inbound) yet may have no channel so far: nothing to judge.
+      if (!call.events.some((e) => e.type === 'INVITE' || e.type === 'INCOMING')) continue;
       const checks = [call.channelId, ...(call.media ? [call.legChannelId] : [])];
       const gone = [];
       for (const id of checks) if (!(await exists(id).catch(() => true))) gone.push(id === call.channelId ? 'call' : 'media leg');
-      // An outbound call still dialling has no channel before Asterisk creates it: only judge dialled ones.
-      if (gone.length === 0 || (gone[0] === 'call' && call.status === 'TRYING' && !call.events.some((e) => e.type === 'INVITE'))) continue;
+      if (gone.length === 0) continue;
       ended++;
       void this.end(call, {
         status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus,
@@ -326,9 +327,12 @@ export class CallService {
   }
 
   private target(req: StartupRequest): RtmpTarget {
-    return req.rtmpTransponderFullUrl
-      ? parseRtmpUrl(req.rtmpUrl)
-      : parseRtmpUrl(req.rtmpUrl, this.d.config.calls.streamPrefix + req.rtmpStream);
+    return this.publishTarget(req.rtmpUrl, req.rtmpTransponderFullUrl, req.rtmpStream);
+  }
+
+  /** WCS's rule: rtmpUrl + "/" + prefix + stream, or rtmpUrl exactly as given (rtmpTransponderFullUrl). */
+  private publishTarget(rtmpUrl: string, fullUrl: boolean, streamName: string): RtmpTarget {
+    return fullUrl ? parseRtmpUrl(rtmpUrl) : parseRtmpUrl(rtmpUrl, this.d.config.calls.streamPrefix + streamName);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -608,9 +612,7 @@ export class CallService {
   async pushStartup(req: PushStartupRequest): Promise<PushView> {
     this.rateLimit();
     const call = this.liveCallByStream(req.streamName);
-    const target = req.rtmpTransponderFullUrl
-      ? parseRtmpUrl(req.rtmpUrl)
-      : parseRtmpUrl(req.rtmpUrl, this.d.config.calls.streamPrefix + req.streamName);
+    const target = this.publishTarget(req.rtmpUrl, req.rtmpTransponderFullUrl, req.streamName);
     const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
     const cp = new CallPush(call.req.callId, req.streamName, req.rtmpUrl, target, options, false);
     this.checkAllowedHost(target);
@@ -738,10 +740,13 @@ function registration(call: Call): Record<string, unknown> {
 /** 400 for a host name that does not resolve (WCS: "bad or unresolvable rtmpUrl"). */
 async function resolvable(host: string): Promise<void> {
   if (isIP(host)) return;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([lookup(host), new Promise((_, rej) => setTimeout(() => rej(new Error('DNS timeout')), 3000).unref())]);
+    await Promise.race([lookup(host), new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('DNS timeout')), 3000)))]);
   } catch (err) {
     throw new ApiError(400, `rtmpUrl host ${host} does not resolve (${(err as Error).message})`, 'rtmpUrl');
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -214,7 +214,8 @@ export class CallMedia {
       const samples = this.decode(p.payload, this.scratch);
       const reanchors = this.timeline.stats.reanchors;
       this.timeline.push(p.timestamp, samples, now);
-      this.trackAudioSkew(reanchors !== this.timeline.stats.reanchors, now);
+      // Only a video track needs to know where the audio lands.
+      if (this.videoOut) this.trackAudioSkew(reanchors !== this.timeline.stats.reanchors, now);
     }
   }
 

@@ -74,14 +74,19 @@ export class SkewTracker {
  * the RTP clock when that exact packet was not seen. Positive: the SR claims a later time than arrival.
  */
 export class SenderReportCheck {
-  private lastRtp: { ts: number; wallMs: number } | undefined;
+  /** The newest packet seen (two numbers, not an object: this runs per packet). */
+  private lastTs = 0;
+  private lastWallMs: number | undefined;
   readonly stats = { rtcpPackets: 0, rtcpMalformed: 0, senderReports: 0, maxAbsErrorMs: 0, lastErrorMs: 0 };
 
   constructor(private readonly clockRate: number) {}
 
   /** An RTP packet with timestamp `ts` arrived at wall time `wallMs`. */
   rtp(ts: number, wallMs: number): void {
-    if (!this.lastRtp || tsDiff(ts, this.lastRtp.ts) >= 0) this.lastRtp = { ts, wallMs };
+    if (this.lastWallMs === undefined || tsDiff(ts, this.lastTs) >= 0) {
+      this.lastTs = ts;
+      this.lastWallMs = wallMs;
+    }
   }
 
   /** A datagram from the RTCP socket: its SRs are checked, the rest only counted. */
@@ -97,8 +102,8 @@ export class SenderReportCheck {
   /** A sender report: its NTP time as Unix ms, and its RTP timestamp. */
   senderReport(ntpUnixMs: number, rtpTs: number): void {
     this.stats.senderReports++;
-    if (!this.lastRtp) return;
-    const predicted = this.lastRtp.wallMs + (tsDiff(rtpTs, this.lastRtp.ts) * 1000) / this.clockRate;
+    if (this.lastWallMs === undefined) return;
+    const predicted = this.lastWallMs + (tsDiff(rtpTs, this.lastTs) * 1000) / this.clockRate;
     const err = ntpUnixMs - predicted;
     this.stats.lastErrorMs = Math.round(err * 10) / 10;
     this.stats.maxAbsErrorMs = Math.max(this.stats.maxAbsErrorMs, Math.round(Math.abs(err) * 10) / 10);

@@ -29,6 +29,14 @@ function keyOf(callId: string): string {
   return c.key;
 }
 
+/** Start a call (200 expected); its body, callId and internal key (for the leak check). */
+async function placeCall(over: Record<string, unknown>): Promise<{ body: Record<string, unknown>; callId: string; key: string }> {
+  const body = startupBody(over);
+  const callId = body.callId as string;
+  assert.equal((await t.post('/call/startup', body)).status, 200);
+  return { body, callId, key: keyOf(callId) };
+}
+
 function startupBody(over: Record<string, unknown>): Record<string, unknown> {
   return {
     callId: uniqueId('c'),
@@ -113,10 +121,7 @@ describe('call outcomes', () => {
   });
 
   test('digest challenge: a wrong password is FAILED with the reason', { timeout: 30_000 }, async () => {
-    const body = startupBody({ callee: 'far', sipPort: t.env.SIPP_AUTH_PORT, sipLogin: t.env.FAR_AUTH_USER, sipPassword: 'wrong-password' });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
+    const { callId, key } = await placeCall({ callee: 'far', sipPort: t.env.SIPP_AUTH_PORT, sipLogin: t.env.FAR_AUTH_USER, sipPassword: 'wrong-password' });
     const fin = await t.waitStatus(callId, ['FAILED', 'ESTABLISHED', 'FINISH']);
     assert.equal(fin.status, 'FAILED');
     assert.equal(fin.sipStatus, 403);
@@ -125,11 +130,8 @@ describe('call outcomes', () => {
   });
 
   test('sipRegisterRequired: REGISTER (digest) to the registrar first, then the call', { timeout: 30_000 }, async () => {
-    const body = startupBody({ callee: 'far', sipDomain: `127.0.0.1:${t.env.SIPP_REGISTRAR_PORT}`, sipPort: undefined,
+    const { callId, key } = await placeCall({ callee: 'far', sipDomain: `127.0.0.1:${t.env.SIPP_REGISTRAR_PORT}`, sipPort: undefined,
       sipLogin: t.env.FAR_AUTH_USER, sipPassword: t.env.FAR_AUTH_PASSWORD, sipRegisterRequired: 'true' });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
     const est = await t.waitStatus(callId, ['ESTABLISHED', 'FAILED']);
     assert.equal(est.status, 'ESTABLISHED', est.info);
     const types = est.events.map((e) => e.type);
@@ -140,11 +142,8 @@ describe('call outcomes', () => {
   });
 
   test('sipRegisterRequired with a wrong password → FAILED, AUTHENTICATION_FAIL, no INVITE', { timeout: 30_000 }, async () => {
-    const body = startupBody({ callee: 'far', sipDomain: `127.0.0.1:${t.env.SIPP_REGISTRAR_PORT}`, sipPort: undefined,
+    const { callId, key } = await placeCall({ callee: 'far', sipDomain: `127.0.0.1:${t.env.SIPP_REGISTRAR_PORT}`, sipPort: undefined,
       sipLogin: t.env.FAR_AUTH_USER, sipPassword: 'wrong', sipRegisterRequired: 'true' });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
     const fin = await t.waitStatus(callId, ['FAILED', 'ESTABLISHED'], 20_000);
     assert.equal(fin.status, 'FAILED');
     assert.equal(fin.reason, 'AUTHENTICATION_FAIL', fin.info);
@@ -153,10 +152,7 @@ describe('call outcomes', () => {
   });
 
   test('busy callee → BUSY with sipStatus 486', { timeout: 30_000 }, async () => {
-    const body = startupBody({ callee: 'busy', sipPort: t.env.SIPP_BUSY_PORT });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
+    const { callId, key } = await placeCall({ callee: 'busy', sipPort: t.env.SIPP_BUSY_PORT });
     const fin = await t.waitStatus(callId, ['BUSY', 'FAILED', 'ESTABLISHED']);
     assert.equal(fin.status, 'BUSY');
     assert.equal(fin.sipStatus, 486);
@@ -165,10 +161,7 @@ describe('call outcomes', () => {
 
   test('unreachable callee → FAILED (no answer to the INVITE: SIP timer B, 32 s)', { timeout: 60_000 }, async () => {
     // Nothing listens on this UDP port, so the INVITE is never answered.
-    const body = startupBody({ callee: 'nobody', sipDomain: '127.0.0.1', sipPort: '5999' });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
+    const { callId, key } = await placeCall({ callee: 'nobody', sipDomain: '127.0.0.1', sipPort: '5999' });
     const fin = await t.waitStatus(callId, ['FAILED', 'BUSY', 'ESTABLISHED'], 45_000);
     assert.equal(fin.status, 'FAILED', fin.info);
     assert.equal(fin.reason, 'FAILED_BY_REQUEST_TIMEOUT', fin.info);
@@ -176,10 +169,7 @@ describe('call outcomes', () => {
   });
 
   test('callee hangs up → FINISH and the stream is unpublished', { timeout: 30_000 }, async () => {
-    const body = startupBody({ callee: 'hangup', sipPort: t.env.SIPP_HANGUP_PORT });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
+    const { callId, key } = await placeCall({ callee: 'hangup', sipPort: t.env.SIPP_HANGUP_PORT });
     await t.waitStatus(callId, ['ESTABLISHED']);
     const fin = await t.waitStatus(callId, ['FINISH', 'FAILED'], 15_000);
     assert.equal(fin.status, 'FINISH', fin.info);
@@ -190,10 +180,7 @@ describe('call outcomes', () => {
 
   for (const [what, url] of [['an unknown RTMP app', 'rtmp://127.0.0.1:1935/nosuchapp'], ['an on_publish hook that denies', 'rtmp://127.0.0.1:1935/protected']] as const) {
     test(`RTMP refused (${what}) → FAILED_BY_RTMP_WRITER_ERROR and the call is hung up`, { timeout: 30_000 }, async () => {
-      const body = startupBody({ callee: 'answer', sipPort: t.env.SIPP_ANSWER_PORT, rtmpUrl: url });
-      const callId = body.callId as string;
-      assert.equal((await t.post('/call/startup', body)).status, 200);
-      const key = keyOf(callId);
+      const { callId, key } = await placeCall({ callee: 'answer', sipPort: t.env.SIPP_ANSWER_PORT, rtmpUrl: url });
       const fin = await t.waitStatus(callId, ['FAILED', 'FINISH'], 20_000);
       assert.equal(fin.status, 'FAILED');
       assert.equal(fin.reason, 'FAILED_BY_RTMP_WRITER_ERROR');
@@ -206,13 +193,10 @@ describe('call outcomes', () => {
 
 test('rtmpTransponderFullUrl: the URL is used as given (no prefix); credentials in it never show', { timeout: 30_000 }, async () => {
   const name = uniqueId('fullurl');
-  const body = startupBody({
+  const { callId, key } = await placeCall({
     callee: 'answer', sipPort: t.env.SIPP_ANSWER_PORT,
     rtmpUrl: `rtmp://streamer:pa55word@127.0.0.1:1935/live/${name}`, rtmpStream: undefined, rtmpTransponderFullUrl: 'true',
   });
-  const callId = body.callId as string;
-  assert.equal((await t.post('/call/startup', body)).status, 200);
-  const key = keyOf(callId);
   await waitFor(async () => (await t.find(callId))?.rtmpStreamStatus === 'PUBLISHING', 10_000, 'PUBLISHING');
   assert.ok(await isPublished(t.env.RTMP_STAT_URL!, name), `published as ${name}, without the rtmp_ prefix`);
   const v = await t.find(callId);
@@ -266,10 +250,7 @@ describe('REST contract', () => {
   });
 
   test('409 for a duplicate callId and for a busy rtmpUrl+stream; 404s', { timeout: 30_000 }, async () => {
-    const body = startupBody({ callee: 'answer', sipPort: t.env.SIPP_ANSWER_PORT });
-    const callId = body.callId as string;
-    assert.equal((await t.post('/call/startup', body)).status, 200);
-    const key = keyOf(callId);
+    const { body, callId, key } = await placeCall({ callee: 'answer', sipPort: t.env.SIPP_ANSWER_PORT });
     const dup = await t.post('/call/startup', body);
     assert.equal(dup.status, 409);
     assert.equal((dup.json as { field: string }).field, 'callId');

@@ -39,12 +39,10 @@ const fds = () => readdirSync('/proc/self/fd').length;
 const appFds = () => fds() - ariKeepAlive();
 const ariKeepAlive = () => {
   const ari = Number(new URL(t.env.ARI_URL!).port);
-  const m = /"tcp \d+->(\d+) st01":(\d+)/g;
-  let n = 0;
-  for (const [, port, count] of socketTable().matchAll(m)) if (Number(port) === ari) n += Number(count);
+  const n = socketTable().filter((k) => k.proto === 'tcp' && k.remote === ari && k.state === '01').length; // 01: ESTABLISHED
   return Math.max(0, n - 1); // the event WebSocket is not idle
 };
-/** Socket fds by protocol, local and remote port (from /proc/net): what an extra fd is. */
+/** This process's sockets, from /proc/net: what an extra fd is. */
 const socketTable = () => {
   const inodes = new Set<string>();
   for (const f of readdirSync('/proc/self/fd')) {
@@ -53,18 +51,15 @@ const socketTable = () => {
       if (m) inodes.add(m[1]!);
     } catch {}
   }
-  const out: Record<string, number> = {};
-  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6', 'unix']) {
+  const port = (hex?: string) => (hex ? parseInt(hex.split(':')[1] ?? '0', 16) : 0);
+  const out: { proto: string; local: number; remote: number; state: string }[] = [];
+  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6']) {
     for (const line of readFileSync(`/proc/net/${proto}`, 'utf8').split('\n').slice(1)) {
       const c = line.trim().split(/\s+/);
-      const inode = proto === 'unix' ? c[6] : c[9];
-      if (!inode || !inodes.has(inode)) continue;
-      const port = (hex?: string) => (hex ? parseInt(hex.split(':')[1] ?? '0', 16) : 0);
-      const k = proto === 'unix' ? 'unix' : `${proto} ${port(c[1])}->${port(c[2])} st${c[3]}`;
-      out[k] = (out[k] ?? 0) + 1;
+      if (c[9] && inodes.has(c[9])) out.push({ proto, local: port(c[1]), remote: port(c[2]), state: c[3] ?? '' });
     }
   }
-  return JSON.stringify(out);
+  return out;
 };
 const fdKinds = () => {
   const kinds: Record<string, number> = {};
