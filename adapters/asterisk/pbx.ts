@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AmiClient, AmiMessage } from '../ami/client.js';
-import type { AriClient } from '../ari/client.js';
+import type { AriClient, OriginateParams } from '../ari/client.js';
 import { AriError } from '../ari/errors.js';
 import type { AriEventSocket } from '../ari/events.js';
 import type { AriEvent, ConfigTuple } from '../ari/types.js';
@@ -31,6 +31,10 @@ interface Registration {
 export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   private baseFields: Promise<ConfigTuple[]> | undefined;
   private readonly registrations = new Map<string, Registration>();
+  /** Channels we originate: every other channel entering the app is an inbound call from the dialplan. */
+  private readonly dialled = new Set<string>();
+  /** Inbound channels in the app, with the cause of a hangup request once one came. */
+  private readonly inbound = new Map<string, { cause?: number }>();
   readonly waitRegistered?: (id: string, timeoutMs: number) => Promise<void>;
 
   constructor(
@@ -65,15 +69,34 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
         else if (e.dialstatus === 'PROGRESS') out = { kind: 'progress', channelId: e.peer.id };
         break;
       case 'StasisStart':
+      {
+        const incoming = !this.dialled.has(e.channel.id);
+        if (incoming) this.inbound.set(e.channel.id, {});
         out = {
-          kind: 'answered', channelId: e.channel.id, args: e.args,
+          kind: 'answered', channelId: e.channel.id, args: e.args, incoming,
           caller: e.channel.caller.number, callerName: e.channel.caller.name, exten: e.channel.dialplan.exten,
         };
         break;
-      case 'StasisEnd':
-        out = { kind: 'left', channelId: e.channel.id };
+      }
+      case 'ChannelHangupRequest': {
+        const rec = this.inbound.get(e.channel.id);
+        if (rec && e.cause !== undefined) rec.cause = e.cause;
         break;
+      }
+      case 'StasisEnd': {
+        // An inbound channel that leaves the app goes back to the dialplan, which destroys it out of our
+        // sight (no ChannelDestroyed reaches us): for us, that is its hangup. Outbound channels are ours to
+        // the end, and their ChannelDestroyed carries the cause.
+        const rec = this.inbound.get(e.channel.id);
+        if (!rec) break;
+        this.inbound.delete(e.channel.id);
+        const cause = rec.cause ?? 16;
+        out = { kind: 'hangup', channelId: e.channel.id, cause, causeText: cause === 16 ? 'Normal Clearing' : `cause ${cause}` };
+        break;
+      }
       case 'ChannelDestroyed':
+        this.dialled.delete(e.channel.id);
+        this.inbound.delete(e.channel.id);
         out = {
           kind: 'hangup', channelId: e.channel.id, cause: e.cause, causeText: e.cause_txt,
           ...(e.tech_cause ? { sipStatus: e.tech_cause } : {}),
@@ -190,9 +213,8 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   async dial(p: { channelId: string; accountId: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void> {
     // Asterisk offers video only when originate's `formats` names it: the base endpoint's codecs, plus h264.
     const formats = p.video ? await this.videoFormats() : undefined;
-    await this.ari.channels.originate({
+    await this.originate(p.channelId, {
       endpoint: `PJSIP/${p.accountId}/${p.target}`,
-      channelId: p.channelId,
       ...(formats ? { formats } : {}),
       timeout: p.timeoutSec,
       ...(p.callerId ? { callerId: p.callerId } : {}),
@@ -200,7 +222,18 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async dialMediaLeg(p: { channelId: string; uri: string; formats: string }): Promise<void> {
-    await this.ari.channels.originate({ endpoint: `PJSIP/${this.opts.mediaEndpoint}/${p.uri}`, channelId: p.channelId, formats: p.formats, timeout: 10 });
+    await this.originate(p.channelId, { endpoint: `PJSIP/${this.opts.mediaEndpoint}/${p.uri}`, formats: p.formats, timeout: 10 });
+  }
+
+  /** Originate with our own channel id, remembered as ours (not inbound) until the channel is destroyed. */
+  private async originate(channelId: string, p: Omit<OriginateParams, 'channelId'>): Promise<void> {
+    this.dialled.add(channelId);
+    try {
+      await this.ari.channels.originate({ ...p, channelId });
+    } catch (err) {
+      this.dialled.delete(channelId);
+      throw err;
+    }
   }
 
   async hangup(channelId: string, reason?: 'normal' | 'busy' | 'congestion' | 'no_answer'): Promise<void> {

@@ -391,8 +391,7 @@ export class CallService {
   private onPbxEvent(e: PbxEvent): void {
     const entry = this.byChannel.get(e.channelId);
     if (!entry) {
-      // Channels we dial all have ids from our keys; any other entering the app is an inbound call.
-      if (e.kind === 'answered' && !e.channelId.startsWith('sar-')) void this.incoming(e);
+      if (e.kind === 'answered' && e.incoming) void this.incoming(e);
       return;
     }
     const { call, leg } = entry;
@@ -414,14 +413,6 @@ export class CallService {
         call.answeredAtMs = monotonicNow();
         call.setStatus('ESTABLISHED', 'Answered', 200);
         void this.startMedia(call).catch((err: unknown) => this.end(call, failure(err)));
-        break;
-      case 'left':
-        // An inbound channel that hangs up leaves the app back to the dialplan, which destroys it out of
-        // our sight. (Outbound channels are ours to the end: their ChannelDestroyed carries the cause.)
-        if (call.incoming && !call.ending) {
-          this.byChannel.delete(e.channelId);
-          void this.end(call, answeredOutcome(false, 16, 'Normal Clearing'));
-        }
         break;
       case 'hangup': {
         this.byChannel.delete(e.channelId);

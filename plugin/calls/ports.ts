@@ -30,12 +30,10 @@ export type PbxEvent =
    * The channel entered our Stasis app: one we dialled was answered, or (a channel id we don't know) an
    * inbound call the dialplan handed over with Stasis(app,args...).
    */
-  | { kind: 'answered'; channelId: string; args: string[]; caller?: string; callerName?: string; exten?: string }
+  | { kind: 'answered'; channelId: string; args: string[]; incoming?: boolean; caller?: string; callerName?: string; exten?: string }
   /** The channel is gone. `sipStatus`: the SIP code that ended it when known (486, 403, ...). */
   | { kind: 'hangup'; channelId: string; cause: number; causeText: string; sipStatus?: number }
   | { kind: 'dtmf'; channelId: string; digit: string; durationMs: number }
-  /** The channel left our Stasis app (for a dialplan channel, the last we hear of it: no ChannelDestroyed follows). */
-  | { kind: 'left'; channelId: string }
   | { kind: 'hold'; channelId: string }
   | { kind: 'unhold'; channelId: string };
 
