@@ -12,6 +12,7 @@ import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
 import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
 import { encodeBlackGop } from '../adapters/ffmpeg/black-gop.js';
 import { decodePcm } from '../adapters/ffmpeg/pcm-decode.js';
+import { NativeAacEncoder } from './media/aac/audio-encoder.js';
 import { SoundLibrary } from './media/sounds.js';
 import { NoHooks, RestHooks, type Hooks } from './hooks/rest-hooks.js';
 import type { GeneratedVideo } from './media/video-output.js';
@@ -68,7 +69,7 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     pbx,
     uas,
     ports,
-    encoderFactory: (o) => new FfmpegAacEncoder(o),
+    encoderFactory: config.media.aacEncoder === 'ffmpeg' ? (o) => new FfmpegAacEncoder(o) : (o) => new NativeAacEncoder(o),
     generatedVideo,
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
     publisherFactory: (target) => new RtmpPublisher({

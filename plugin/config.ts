@@ -26,7 +26,7 @@ export interface Config {
   media: {
     /** Playout delay and jitter-buffer depth (WCS rtp_in_buffer), ms. */
     jitterDepthMs: number;
-    /** Output clock period: PCM goes to the encoder this often, ms. */
+    /** Output clock period: PCM goes to the encoder this often, ms; 0 = one AAC frame. */
     tickMs: number;
     /** Codecs accepted on the media leg, in order of preference (slin16 = L16/16000, ulaw, alaw). */
     legCodecs: string[];
@@ -39,6 +39,8 @@ export interface Config {
     generatedVideoSize: string;
     aacChannels: number;
     aacSampleRate: number;
+    /** native: the in-process AAC-LC encoder (plugin/media/aac); ffmpeg: one ffmpeg child per call. */
+    aacEncoder: 'native' | 'ffmpeg';
     /**
      * WCS generate_av_for_ua: send silence and black video toward callees whose User-Agent (or Server)
      * header in the 200 OK contains one of these (lower case); "all" for every callee; empty: none.
@@ -98,7 +100,7 @@ const SPEC = {
   RTP_PORT_MIN: { path: ['rtp', 'portMin'], kind: 'port', def: '20000' },
   RTP_PORT_MAX: { path: ['rtp', 'portMax'], kind: 'port', def: '20999' },
   JITTER_DEPTH_MS: { path: ['media', 'jitterDepthMs'], kind: 'int:0:2000', def: '60' },
-  TICK_MS: { path: ['media', 'tickMs'], kind: 'int:5:200', def: '20' },
+  TICK_MS: { path: ['media', 'tickMs'], kind: 'int:0:200', def: '0' },
   MEDIA_LEG_CODECS: { path: ['media', 'legCodecs'], kind: 'codecs', def: 'slin16,ulaw,alaw' },
   MAX_KEYFRAME_INTERVAL_MS: { path: ['media', 'maxKeyframeIntervalMs'], kind: 'int:500:10000', def: '2000' },
   VIDEO_IDLE_MS: { path: ['media', 'videoIdleMs'], kind: 'int:100:10000', def: '1000' },
@@ -106,6 +108,7 @@ const SPEC = {
   AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },
+  AAC_ENCODER: { path: ['media', 'aacEncoder'], kind: 'enum:native:ffmpeg', def: 'native' },
   GENERATE_AV_FOR_UA: { path: ['media', 'generateAvForUa'], kind: 'list', def: '' },
   SOUNDS_DIR: { path: ['media', 'soundsDir'], kind: 'any', def: '/var/lib/sip-as-rtmp/sounds' },
   RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },

@@ -19,8 +19,8 @@ import type { GeneratedVideo } from '../media/video-output.js';
 import { monotonicNow } from '../lib/clock.js';
 import { TokenBucket } from '../lib/rate-limit.js';
 import { describeTarget, parseRtmpUrl, type RtmpTarget } from '../rtmp/url.js';
-import { answerLegOffer, type LegMedia } from '../sip/negotiate.js';
-import type { CodecPreference, SdpSession } from '../sip/sdp.js';
+import { answerLegOffer, LEG_CODECS, type LegMedia } from '../sip/negotiate.js';
+import type { SdpSession } from '../sip/sdp.js';
 import { Call } from './call.js';
 import { answeredOutcome, unansweredOutcome, type Outcome } from './causes.js';
 import type { AacClip, AacClipFormat, AudioEncoderFactory, InviteAnswer, MediaLegServer, Pbx, PbxEvent, RtpPortSource, SoundSource } from './ports.js';
@@ -70,12 +70,6 @@ const DTMF_DIGIT_MS = 200;
 /** Margin after the last digit, before the next DTMF request of the same call (ms). */
 const DTMF_SETTLE_MS = 300;
 
-const LEG_CODECS: Record<string, CodecPreference> = {
-  slin16: { encoding: 'L16', clockRate: 16000 },
-  ulaw: { encoding: 'PCMU', clockRate: 8000 },
-  alaw: { encoding: 'PCMA', clockRate: 8000 },
-};
-
 export class CallService {
   /** Live and recently ended calls, by the client's callId. */
   private readonly calls = new Map<string, Call>();
@@ -91,7 +85,8 @@ export class CallService {
   private readonly startups: TokenBucket;
 
   constructor(private readonly d: CallServiceDeps) {
-    this.ticker = new MediaTicker(d.config.media.tickMs);
+    // Default period: one AAC frame (1024 samples), so frames leave as soon as they are complete.
+    this.ticker = new MediaTicker(d.config.media.tickMs || (1024 * 1000) / d.config.media.aacSampleRate);
     const rate = d.config.calls.startupRatePerSec;
     this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
     d.pbx.on('event', (e) => this.onPbxEvent(e));
@@ -446,7 +441,8 @@ export class CallService {
 
     let negotiated: LegMedia | undefined;
     let version = 0;
-    const prefs = config.media.legCodecs.map((c) => LEG_CODECS[c]!);
+    const codecs = await this.legCodecs(call);
+    const prefs = codecs.map((c) => LEG_CODECS[c]!);
     // A re-INVITE (hold, codec change) gets a fresh answer; the pipeline keeps the first codec.
     const forget = uas.expect(call.legToken, (offer: SdpSession): InviteAnswer => {
       const a = answerLegOffer(offer, {
@@ -475,7 +471,7 @@ export class CallService {
     });
     this.byChannel.set(call.legChannelId, { call, leg: true });
     call.resources.add('media leg channel', () => pbx.hangup(call.legChannelId));
-    const legFormats = [...config.media.legCodecs, ...(call.req.hasVideo ? ['h264'] : [])].join(',');
+    const legFormats = [...codecs, ...(call.req.hasVideo ? ['h264'] : [])].join(',');
     await pbx.dialMediaLeg({ channelId: call.legChannelId, uri: uas.uriFor(call.legToken), formats: legFormats });
     await legUp;
     if (call.ending) return;
@@ -509,7 +505,8 @@ export class CallService {
       expectedSource: viaRelay(negotiated.source, audioRelay),
       jitterDepthMs: config.media.jitterDepthMs,
       ticker: this.ticker,
-      ...(call.answeredAtMs ? { startMs: call.answeredAtMs } : {}),
+      // Time zero on the ticker's grid: each AAC frame then completes exactly on a tick (ticker.ts).
+      startMs: this.ticker.alignUp(call.answeredAtMs ?? monotonicNow()),
       ...(video ? { video } : {}),
       publishAudio: call.req.hasAudio,
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
@@ -520,6 +517,19 @@ export class CallService {
 
     // Pushes asked for before the answer start now, the primary first.
     await Promise.all(call.pushes.map((cp) => this.attachPush(call, media, cp)));
+  }
+
+  /**
+   * The media leg's codecs: ours (MEDIA_LEG_CODECS), with the callee's own codec first when it is one of
+   * them. Asterisk then relays the callee's audio as is instead of transcoding it (ulaw → slin16 measured
+   * at 0.13-0.16 CPU-s per call-minute in Asterisk, 0.05-0.07 without), and nothing is lost: a ulaw call
+   * carries no more than ulaw. A wideband callee (G.722, Opus) still gets slin16.
+   */
+  private async legCodecs(call: Call): Promise<string[]> {
+    const list = this.d.config.media.legCodecs;
+    const v = await this.d.pbx.getVariables?.(call.channelId, ['CHANNEL(audionativeformat)']).catch(() => undefined);
+    const native = /\w+/.exec(v?.['CHANNEL(audionativeformat)'] ?? '')?.[0];
+    return native && list.includes(native) ? [native, ...list.filter((c) => c !== native)] : list;
   }
 
   /** WCS generate_av_for_ua: does this callee get silence and black video from us? */

@@ -107,9 +107,10 @@ export class AudioTimeline {
     return Math.max(0, this.writeEnd - this.cursor);
   }
 
-  push(rtpTimestamp: number, samples: Int16Array, arrivalMs: number): void {
+  /** Place a packet; returns one past its last sample's position (behind samplesOut: it came too late). */
+  push(rtpTimestamp: number, samples: Int16Array, arrivalMs: number): number {
     const n = samples.length;
-    if (n === 0) return;
+    if (n === 0) return this.cursor;
     const s = this.stats;
     s.packets++;
     const target = Math.round(((arrivalMs - this.startMs + this.delayMs) * this.rate) / 1000);
@@ -141,6 +142,7 @@ export class AudioTimeline {
     s.driftMs = driftMs;
     if (Math.abs(driftMs) > s.maxAbsDriftMs) s.maxAbsDriftMs = Math.abs(driftMs);
     this.write(pos, samples);
+    return pos + n;
   }
 
   /**

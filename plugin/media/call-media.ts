@@ -12,6 +12,7 @@ import { AudioTimeline } from './audio-timeline.js';
 import { CallerFeed } from './caller-feed.js';
 import { alawToPcm, ulawToPcm } from './g711.js';
 import { JitterBuffer } from './jitter-buffer.js';
+import { AudioLatency } from './latency.js';
 import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
 import { RtpGate } from './rtp-gate.js';
@@ -85,6 +86,7 @@ export class CallMedia {
   private readonly audioSkew = new SkewTracker(1000);
   private readonly senderReports: SenderReportCheck;
   private readonly feed: CallerFeed | undefined;
+  private latency: AudioLatency | undefined;
 
   constructor(private readonly sockets: RtpSocketPair, private readonly opts: CallMediaOptions) {
     const decode = DECODERS[opts.audio.encoding];
@@ -172,9 +174,11 @@ export class CallMedia {
     this.encoder = e.factory({ inputRate: this.opts.audio.clockRate, outputRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
     this.stream.setAudioFormat({ audioSpecificConfig: this.encoder.audioSpecificConfig, sampleRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
     const outRate = this.encoder.outputRate;
+    const latency = (this.latency = new AudioLatency(this.opts.audio.clockRate, outRate, AAC_FRAME));
     this.encoder.on('frame', ({ raw, index }) => {
       // Timestamp from the sample count: 1024 samples per AAC frame.
       this.stream.audioFrame(Math.round((index * AAC_FRAME * 1000) / outRate), raw);
+      latency.frameOut(index, this.now());
     });
     this.encoder.on('error', (err) => this.onError?.(err));
     this.sockets.rtp.on('message', this.onRtp);
@@ -213,7 +217,8 @@ export class CallMedia {
       if (this.opts.publishAudio === false) continue;
       const samples = this.decode(p.payload, this.scratch);
       const reanchors = this.timeline.stats.reanchors;
-      this.timeline.push(p.timestamp, samples, now);
+      const end = this.timeline.push(p.timestamp, samples, now);
+      if (end > this.timeline.samplesOut) this.latency?.placed(end - samples.length, now);
       // Only a video track needs to know where the audio lands.
       if (this.videoOut) this.trackAudioSkew(reanchors !== this.timeline.stats.reanchors, now);
     }
@@ -258,6 +263,7 @@ export class CallMedia {
       jitter: this.jitter.toJSON(),
       timeline: this.timeline.stats,
       stream: this.stream.stats,
+      ...(this.latency ? { latencyMs: this.latency.histogram.toJSON() } : {}),
       encoderPid: this.encoder?.pid,
       ...(this.feed ? { toCaller: this.feed.stats } : {}),
       ...(this.videoOut ? { video: { source: this.videoOut.current, output: this.videoOut.counters, ...(this.video ? this.video.toJSON() : {}) } } : {}),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { isPublished } from '../helpers/audio-analysis.js';
-import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
+import { ffmpegChildren, startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { impairmentRelay } from '../helpers/impair.js';
 import { SANDBOX_RUN, sandboxCmd, uniqueId } from '../helpers/sandbox.js';
 
@@ -141,6 +141,21 @@ test('no RTP for RTP_TIMEOUT_SEC: FAILED, FAILED_BY_RTP_ACTIVITY, everything rel
     assert.match(ended.info, /no RTP/);
     await app.assertNoLeaks([key]);
   }, { mediaRelay: relay.relay });
+});
+
+test('AAC_ENCODER=ffmpeg: one ffmpeg child per call publishes; killed mid-call, the call is FAILED with the reason and everything released', { timeout: 60_000 }, async () => {
+  await withApp({ AAC_ENCODER: 'ffmpeg' }, async (app) => {
+    const { callId, key } = await startCall(app);
+    const children = ffmpegChildren();
+    assert.equal(children.length, 1, 'one encoder child for the call');
+    await sleep(2000);
+    assert.ok(((await app.find(callId))?.media as { stream: { audioFrames: number } }).stream.audioFrames > 50, 'frames come from the child');
+    process.kill(children[0]!, 'SIGKILL');
+    const ended = await app.waitStatus(callId, ['FAILED', 'FINISH'], 10_000);
+    assert.equal(ended.reason, 'FAILED_BY_ERROR');
+    assert.match(ended.info, /audio encoder failed: ffmpeg AAC encoder exited/);
+    await app.assertNoLeaks([key]);
+  });
 });
 
 test('a flood of startups gets 429 with the reason; beyond MAX_CALLS, 503; nothing leaks', { timeout: 60_000 }, async () => {

@@ -55,7 +55,8 @@ test('toStream + two pushes (rtmp and rtmps): one encoder, each with its own mut
   assert.equal((dup.json as { field: string }).field, 'rtmpUrl');
 
   await waitFor(async () => (await t.post('/push/find', { streamName: stream })).text.split('"PUBLISHING"').length === 3, 10_000, 'both pushes PUBLISHING');
-  assert.deepEqual(ffmpegChildren().length, 1, 'one AAC encoder for the call, whatever the number of pushes');
+  // Encoded once, in-process (the native AAC encoder): no encoder process at all, whatever the number of pushes.
+  assert.deepEqual(ffmpegChildren().length, 0, 'no ffmpeg child for the call');
   const all = (await t.post('/push/find_all')).json as PushView[];
   assert.ok(all.some((p) => p.mediaSessionId === pa.mediaSessionId) && all.some((p) => p.mediaSessionId === pb.mediaSessionId));
 

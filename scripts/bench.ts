@@ -1,0 +1,408 @@
+/**
+ * npm run bench: cost per call and capacity, against the real sandbox, side by side with the naive
+ * pipeline (one ffmpeg per call reading the RTP and publishing RTMP itself; scripts/lib/naive-relay.ts).
+ *
+ * For each N (--n 1,10,25,50,100) and pipeline (--pipelines plugin,naive): N calls to sipp far ends
+ * (speech-like audio; --video-share of them also send H.264), each relayed to the local nginx-rtmp. Once
+ * every call is up and its stream is seen at the server, a window of --seconds is measured:
+ *  - CPU per component from /proc (the app or the naive controller; encoders = their child processes;
+ *    Asterisk; nginx; the sipp far ends and this process, which watches every stream, shown apart);
+ *  - memory per call (app RSS growth; encoder PSS; Asterisk RSS growth);
+ *  - added latency inside the app (RTP arrival → FLV tag written; the app's own per-call histograms);
+ *  - answer → first media at the server, and whether every stream stayed real time, judged from the
+ *    server's side by one light RTMP player per stream (scripts/lib/rtmp-watch.ts).
+ * --video-n N adds all-video runs at that N (the video vs audio cost). --profile profiles the app at the
+ * highest N whose calls all stayed real time (a separate run: profiling slows it) and sums it by stage.
+ * Writes <out>/<base>.json, .md, .svg and .png (--out docs, --base bench).
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { MsHistogram } from '../plugin/media/latency.js';
+import type { CallView } from '../plugin/calls/types.js';
+import { writeReport, type BenchReport, type BenchRun, type MachineInfo, type ProfileSummary, type Quantiles } from './lib/bench-report.js';
+import { summarizeProfile } from './lib/cpu-profile.js';
+import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
+import { cpuSeconds, descendants, machineJiffies, pssMb, rssMb } from './lib/proc.js';
+import { postRest } from './lib/rest.js';
+import { RtmpWatcher } from './lib/rtmp-watch.js';
+import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Settings: flags, else BENCH_* environment, else defaults.
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1] !== undefined && !process.argv[i + 1]!.startsWith('--')) return process.argv[i + 1]!;
+  if (i >= 0) return 'true';
+  return process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? def;
+}
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const S = {
+  ns: list(arg('n', '1,10,25,50,100')).map(Number),
+  pipelines: list(arg('pipelines', 'plugin,naive')) as ('plugin' | 'naive')[],
+  seconds: Number(arg('seconds', '60')),
+  videoShare: Number(arg('video-share', '0')),
+  videoN: Number(arg('video-n', '10')),
+  profile: arg('profile', 'false') === 'true',
+  out: resolve(arg('out', 'docs')),
+  base: arg('base', 'bench'),
+  /** Calls placed per second (both pipelines alike). */
+  rate: Number(arg('rate', '10')),
+  settleSec: Number(arg('settle', '3')),
+};
+for (const n of S.ns) if (!Number.isInteger(n) || n < 1) throw new Error(`--n: "${n}" is not a call count`);
+if (!S.pipelines.every((p) => p === 'plugin' || p === 'naive')) throw new Error('--pipelines: plugin and/or naive');
+
+const env = readSandboxEnv();
+const appEnv = appEnvForSandbox(env);
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
+const REST_PORT = 18181;
+const prefix = process.env.RTMP_STREAM_PREFIX ?? 'rtmp_';
+const log = (...a: unknown[]) => console.error('[bench]', ...a);
+/** The app or naive controller of the current run: never left behind, whatever way this process ends. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+// ---------------------------------------------------------------------------------------------------------
+// The machine and the processes we account for
+
+function firstLine(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? '').split('\n')[0]!.trim() || 'unknown';
+  }
+}
+
+async function machineInfo(): Promise<MachineInfo> {
+  const osRelease = readFileSync('/etc/os-release', 'utf8');
+  let asterisk = 'unknown';
+  try {
+    const r = await fetch(`${env.ARI_URL}/ari/asterisk/info`, { headers: { authorization: `Basic ${Buffer.from(`${env.ARI_USER}:${env.ARI_PASSWORD}`).toString('base64')}` } });
+    asterisk = `Asterisk ${((await r.json()) as { system?: { version?: string } }).system?.version ?? '?'}`;
+  } catch { /* shown as unknown */ }
+  let nginx = 'unknown';
+  try {
+    nginx = execFileSync('nginx', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (err) {
+    nginx = String((err as { stderr?: string }).stderr ?? '').trim() || 'unknown';
+  }
+  if (nginx === '' || nginx === 'unknown') nginx = firstLine('sh', ['-c', 'nginx -v 2>&1']);
+  return {
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    os: /^PRETTY_NAME="?([^"\n]*)/m.exec(osRelease)?.[1] ?? 'Linux',
+    node: process.version,
+    ffmpeg: firstLine('ffmpeg', ['-version']).replace(/ Copyright.*/, ''),
+    asterisk,
+    nginx,
+  };
+}
+
+const pidOf = (name: string): number | undefined => {
+  try {
+    return Number(readFileSync(join(SANDBOX_RUN, 'pids', `${name}.pid`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+};
+
+/** Processes per component; encoders are found again at each snapshot (they come with the calls). */
+interface Parties { main: number; asterisk: number; nginx: number[]; load: number[] }
+
+function parties(main: number): Parties {
+  const nginxMaster = pidOf('nginx')!;
+  const load = ['sipp-bench', 'sipp-bench-video'].map(pidOf).filter((p): p is number => !!p);
+  return { main, asterisk: pidOf('asterisk')!, nginx: [nginxMaster, ...descendants(nginxMaster)], load };
+}
+
+interface Snapshot { at: number; main: number; encoders: Map<number, number>; asterisk: number; nginx: number; load: number; observer: number; machine: { busy: number; total: number } }
+
+function snapshot(p: Parties): Snapshot {
+  const sum = (pids: number[]) => pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
+  const u = process.cpuUsage();
+  return {
+    at: performance.now(),
+    main: cpuSeconds(p.main),
+    encoders: new Map(descendants(p.main).map((pid) => [pid, cpuSeconds(pid)])),
+    asterisk: cpuSeconds(p.asterisk),
+    nginx: sum(p.nginx),
+    load: sum(p.load),
+    observer: (u.user + u.system) / 1e6,
+    machine: machineJiffies(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The two pipelines behind one small interface
+
+interface Placed { id: string; stream: string; answeredAt?: number; failed?: string }
+
+interface Pipeline {
+  pid: number;
+  place(id: string, stream: string, video: boolean): Promise<Placed>;
+  /** The app's per-call latency histograms (plugin only). */
+  latency?(): Promise<MsHistogram>;
+  /** Calls that ended before the end of the window (plugin only: the app says so). */
+  ended?(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Both far ends send the same speech-like audio; the video one adds H.264 (a 60 s pcap). */
+const farEnd = (video: boolean) => ({ callee: video ? 'video' : 'bench', port: Number(video ? env.SIPP_BENCH_VIDEO_PORT : env.SIPP_BENCH_PORT) });
+
+async function startPlugin(profileDir?: string): Promise<Pipeline> {
+  const child = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(root, 'dist/plugin/main.js')], {
+    env: { ...process.env, ...appEnv, REST_PORT: String(REST_PORT), LOG_LEVEL: 'warn', STARTUP_RATE_PER_SEC: '1000', RTMP_STREAM_PREFIX: prefix },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const rest = `http://127.0.0.1:${REST_PORT}/rest-api`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}) at start`);
+    // Any answer will do (find_all is a 404 while there are no calls).
+    if (await postRest(rest, '/call/find_all', {}).then(() => true, () => false)) break;
+    if (i > 100) throw new Error('the app did not start within 20 s');
+    await sleep(200);
+  }
+  const views = async (): Promise<CallView[]> => {
+    const j = (await postRest(rest, '/call/find_all', {})).json;
+    return Array.isArray(j) ? (j as CallView[]) : []; // a 404 when there are none
+  };
+  return {
+    pid: child.pid!,
+    async place(id, stream, video) {
+      const f = farEnd(video);
+      const r = await postRest(rest, '/call/startup', { callId: id, callee: f.callee, sipDomain: '127.0.0.1', sipPort: f.port, hasVideo: video, rtmpUrl: env.RTMP_URL, rtmpStream: stream });
+      if (r.status !== 200) return { id, stream: prefix + stream, failed: `startup ${r.status}: ${r.text}` };
+      for (let i = 0; i < 300; i++) {
+        const v = ((await postRest(rest, '/call/find', { callId: id })).json as CallView[] | undefined)?.[0];
+        if (v?.establishedAt) return { id, stream: prefix + stream, answeredAt: Date.parse(v.establishedAt) };
+        if (v && ['FAILED', 'BUSY', 'FINISH'].includes(v.status)) return { id, stream: prefix + stream, failed: `${v.status}: ${v.info}` };
+        await sleep(100);
+      }
+      return { id, stream: prefix + stream, failed: 'not answered in 30 s' };
+    },
+    async latency() {
+      const h = new MsHistogram();
+      for (const v of await views()) {
+        const l = (v.media as { latencyMs?: { histogram: [number, number][]; max: number } } | undefined)?.latencyMs;
+        if (l) h.merge(l.histogram, l.max);
+      }
+      return h;
+    },
+    async ended() {
+      return (await views()).filter((v) => v.status !== 'ESTABLISHED').map((v) => `${v.callId}: ${v.status} ${v.info ?? ''}`);
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM'); // ends every call cleanly, then exits (and writes its CPU profile)
+      const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+async function startNaive(): Promise<Pipeline> {
+  const child: ChildProcess = fork(join(root, 'dist/scripts/lib/naive-relay.js'), [], {
+    env: { ...process.env, ...appEnv, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const pending = new Map<string, (r: NaiveReply) => void>();
+  let hungUp: (() => void) | undefined;
+  child.on('message', (m: NaiveReply | { type: 'ready' }) => {
+    if (m.type === 'answered' || m.type === 'failed') pending.get(m.id)?.(m);
+    else if (m.type === 'hungUp') hungUp?.();
+  });
+  await new Promise<void>((res, rej) => {
+    child.once('message', () => res());
+    child.once('exit', (code) => rej(new Error(`naive controller exited (${code})`)));
+  });
+  const ask = (m: NaiveRequest) => child.send(m);
+  return {
+    pid: child.pid!,
+    place(id, stream, video) {
+      const f = farEnd(video);
+      return new Promise((res) => {
+        pending.set(id, (r) => res(r.type === 'answered' ? { id, stream, answeredAt: r.answeredAt } : { id, stream, failed: r.type === 'failed' ? r.why : '?' }));
+        ask({ type: 'call', id, target: `sip:${f.callee}@127.0.0.1:${f.port}`, video, rtmpUrl: env.RTMP_URL!, stream });
+      });
+    },
+    async stop() {
+      await new Promise<void>((res) => {
+        hungUp = res;
+        ask({ type: 'hangupAll' });
+        setTimeout(res, 30_000);
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One run: N calls through one pipeline
+
+function quantiles(values: number[]): Quantiles | undefined {
+  if (values.length === 0) return undefined;
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
+  return { p50: Math.round(at(0.5)), p99: Math.round(at(0.99)), max: Math.round(v[v.length - 1]!), count: v.length };
+}
+
+async function run(kind: 'plugin' | 'naive', n: number, videoCalls: number, seconds: number, profileDir?: string): Promise<BenchRun> {
+  log(`${kind}: ${n} calls (${videoCalls} with video), ${seconds} s`);
+  const tag = `${kind[0]}${n}v${videoCalls}-${Date.now().toString(36)}`;
+  const pipe = kind === 'plugin' ? await startPlugin(profileDir) : await startNaive();
+  const p = parties(pipe.pid);
+  await sleep(1000);
+  const idle = { main: rssMb(pipe.pid), asterisk: rssMb(p.asterisk) };
+
+  // Place the calls at a steady rate; each stream's player starts before its call is answered.
+  const watchers = new Map<string, RtmpWatcher>();
+  const placing: Promise<Placed>[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `${tag}-${i}`;
+    const stream = `bench-${tag}-${i}`;
+    const w = new RtmpWatcher(env.RTMP_URL!, (kind === 'plugin' ? prefix : '') + stream, { now: Date.now });
+    w.start();
+    watchers.set(id, w);
+    placing.push(pipe.place(id, stream, i < videoCalls));
+    await sleep(1000 / S.rate);
+  }
+  const placed = await Promise.all(placing);
+  // Every answered call's stream seen at the server (or 15 s), then a few seconds to settle.
+  for (let i = 0; i < 150 && placed.some((c) => c.answeredAt && watchers.get(c.id)!.stats().firstMediaAt === undefined); i++) await sleep(100);
+  await sleep(S.settleSec * 1000);
+
+  // Real time is judged over the measured window; how far a stream's start ran ahead of the clock (a
+  // pipeline that probes, then bursts) is kept apart.
+  let startupDrift = 0;
+  for (const w of watchers.values()) {
+    startupDrift = Math.max(startupDrift, w.stats().maxDriftMs);
+    w.measureFrom();
+  }
+  const a = snapshot(p);
+  await sleep(seconds * 1000);
+  const b = snapshot(p);
+  const ended = (await pipe.ended?.()) ?? [];
+  const latency = await pipe.latency?.();
+  const encoderPids = [...b.encoders.keys()];
+  const mem = {
+    main: rssMb(pipe.pid),
+    encoders: encoderPids.reduce((s, pid) => s + pssMb(pid), 0),
+    asterisk: rssMb(p.asterisk),
+  };
+  const established = placed.filter((c) => c.answeredAt !== undefined);
+  const failures: string[] = placed.filter((c) => c.failed).map((c) => `${c.id}: ${c.failed}`);
+  failures.push(...ended);
+  let realtime = 0;
+  let maxDrift = 0;
+  let maxStall = 0;
+  const firstMedia: number[] = [];
+  for (const c of established) {
+    const w = watchers.get(c.id)!;
+    const s = w.stats();
+    if (s.firstMediaAt !== undefined) firstMedia.push(s.firstMediaAt - c.answeredAt!);
+    maxDrift = Math.max(maxDrift, s.maxDriftMs);
+    maxStall = Math.max(maxStall, s.maxStallMs);
+    const rt = w.realtime();
+    if (rt.ok && !ended.some((e) => e.startsWith(`${c.id}:`))) realtime++;
+    else if (!rt.ok) failures.push(`${c.id}: ${rt.why}`);
+  }
+  await pipe.stop();
+  for (const w of watchers.values()) w.close();
+
+  const callMin = (n * (b.at - a.at)) / 60_000;
+  const per = (x: number) => Math.round((x / callMin) * 1000) / 1000;
+  const encCpu = [...b.encoders].reduce((s, [pid, cpu]) => s + cpu - (a.encoders.get(pid) ?? 0), 0);
+  const r: BenchRun = {
+    pipeline: kind, n, videoCalls, seconds: Math.round((b.at - a.at) / 100) / 10,
+    cpuPerCallMinute: {
+      plugin: per(b.main - a.main),
+      encoders: per(encCpu),
+      asterisk: per(b.asterisk - a.asterisk),
+      nginx: per(b.nginx - a.nginx),
+      loadGenerators: per(b.load - a.load),
+      observer: per(b.observer - a.observer),
+    },
+    memPerCallMb: {
+      plugin: Math.round(((mem.main - idle.main) / n) * 100) / 100,
+      encoders: Math.round((mem.encoders / n) * 100) / 100,
+      asterisk: Math.round(((mem.asterisk - idle.asterisk) / n) * 100) / 100,
+    },
+    ...(latency && latency.count > 0 ? { latencyMs: { p50: latency.quantile(0.5)!, p99: latency.quantile(0.99)!, max: Math.round(latency.max), count: latency.count } } : {}),
+    ...(quantiles(firstMedia) ? { firstMediaMs: quantiles(firstMedia)! } : {}),
+    calls: { placed: n, established: established.length, realtime, failed: n - realtime, failures: failures.slice(0, 20) },
+    outputs: { maxDriftMs: Math.round(maxDrift), maxStallMs: Math.round(maxStall), startupDriftMs: Math.round(startupDrift) },
+    machineCpuPct: Math.round(((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)) * 1000) / 10,
+  };
+  log(JSON.stringify(r));
+  // Let the far ends and Asterisk finish the hang-ups before the next run.
+  await sleep(3000);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const report: BenchReport = {
+  createdAt: new Date().toISOString(),
+  machine: await machineInfo(),
+  settings: {
+    seconds: S.seconds, calls: S.ns.join(','), videoShare: S.videoShare, videoN: S.videoN, callsPerSecond: S.rate,
+    farEnd: 'sipp, PCMU, speech-like audio (looped); video calls add H.264 from a pcap (sipp play_pcap_video)',
+    legCodecs: process.env.MEDIA_LEG_CODECS ?? 'slin16,ulaw,alaw',
+    aac: `${process.env.AAC_SAMPLE_RATE ?? 48000} Hz, ${process.env.AAC_CHANNELS ?? 1} ch, ${process.env.AAC_BITRATE ?? 64000} b/s`,
+    encoder: process.env.AAC_ENCODER ?? 'native',
+    jitterDepthMs: Number(process.env.JITTER_DEPTH_MS ?? 60),
+  },
+  runs: [],
+  notes: [
+    'CPU is utime+stime from /proc over the measured window, divided by calls × minutes.',
+    'naive: "plugin" is its controller (ARI + SIP signalling only); encoders are the per-call ffmpeg processes.',
+    'Load generators (sipp) and the observer (this process, one RTMP player per stream) run on the same cores and are shown apart.',
+    'A run at 100 % machine CPU is saturated: its CPU per call-minute is what the starved processes got, not what they needed, and its streams fell behind (see real-time calls).',
+  ],
+};
+
+for (const n of S.ns) {
+  for (const kind of S.pipelines) report.runs.push(await run(kind, n, Math.round(n * S.videoShare), S.seconds));
+}
+if (S.videoN > 0) {
+  // Video calls cost: the same N, every call with H.264 (the far end's pcap lasts 60 s: a shorter window).
+  for (const kind of S.pipelines) report.runs.push(await run(kind, S.videoN, S.videoN, Math.min(S.seconds, 45)));
+}
+if (S.profile && S.pipelines.includes('plugin')) {
+  const held = report.runs.filter((r) => r.pipeline === 'plugin' && r.videoCalls === 0 && r.calls.realtime === r.n).map((r) => r.n);
+  const n = Math.max(0, ...held);
+  if (n > 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
+    await run('plugin', n, 0, Math.min(S.seconds, 30), dir);
+    const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))[0];
+    if (file) {
+      const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')));
+      const profile: ProfileSummary = { n, pipeline: 'plugin', ...s };
+      report.profile = profile;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const files = await writeReport(report, S.out, S.base);
+log('wrote', Object.values(files).filter(Boolean).join(', '));

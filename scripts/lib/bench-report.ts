@@ -1,0 +1,658 @@
+/**
+ * The benchmark's report: its data types, a markdown write-up, an SVG plot (and a PNG of it via headless
+ * Chromium), and writeReport() that puts them all in a directory.
+ *
+ * Everything here except writeReport()/renderPng() is pure.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memGiB: number;
+  kernel: string;
+  os: string;
+  node: string;
+  ffmpeg: string;
+  asterisk: string;
+  nginx: string;
+}
+export interface Quantiles {
+  p50: number;
+  p99: number;
+  max: number;
+  count: number;
+}
+export interface BenchRun {
+  pipeline: 'plugin' | 'naive';
+  n: number; // concurrent calls asked for
+  videoCalls: number; // how many of them send H.264 too
+  seconds: number; // measured window (all calls up)
+  /** CPU seconds per call-minute from /proc, per component. plugin = the app's Node process (absent for naive). encoders = its ffmpeg children (naive: the per-call ffmpegs). */
+  cpuPerCallMinute: { plugin?: number; encoders: number; asterisk: number; nginx: number; loadGenerators: number; observer: number };
+  /** Memory per call in MB: plugin = (RSS at N - RSS idle)/N; encoders = summed PSS of the encoder processes / N; asterisk = RSS growth / N. */
+  memPerCallMb: { plugin?: number; encoders: number; asterisk: number };
+  /** RTP arrival at the plugin → FLV tag written (plugin only). */
+  latencyMs?: Quantiles;
+  /** Answer → first media at the RTMP server, per call. */
+  firstMediaMs?: Quantiles;
+  calls: { placed: number; established: number; realtime: number; failed: number; failures: string[] };
+  /**
+   * Over the measured window. startupDriftMs: before it, how far a stream ran ahead of or behind the clock
+   * (a pipeline that buffers at start, then bursts, delivers everything that much late).
+   */
+  outputs: { maxDriftMs: number; maxStallMs: number; startupDriftMs?: number };
+  /** Whole-machine CPU use during the window, % of all cores (from /proc/stat). */
+  machineCpuPct: number;
+}
+export interface StageShare {
+  stage: string;
+  selfMs: number;
+  /** % of the whole profile. */
+  pct: number;
+  /** % of the profile's busy (non-idle) time; absent for the 'idle' stage. */
+  pctBusy?: number;
+}
+export interface ProfileSummary {
+  n: number;
+  pipeline: 'plugin';
+  totalMs: number;
+  stages: StageShare[];
+  topFunctions: { name: string; url: string; selfMs: number; pct: number; line?: number; stage?: string }[];
+  /** totalMs minus idle time. */
+  busyMs?: number;
+}
+export interface BenchReport {
+  createdAt: string;
+  machine: MachineInfo;
+  settings: Record<string, string | number | boolean>;
+  runs: BenchRun[];
+  profile?: ProfileSummary;
+  notes?: string[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Derived numbers
+
+/** CPU-s per call-minute of the relaying we own: the app's Node process + its encoders (naive: the per-call ffmpegs). */
+export function pipelineCost(run: BenchRun): number {
+  return (run.cpuPerCallMinute.plugin ?? 0) + run.cpuPerCallMinute.encoders;
+}
+
+/** CPU-s per call-minute of everything that serves the calls: relay + Asterisk + nginx (not the load generators or observer). */
+export function totalCost(run: BenchRun): number {
+  const c = run.cpuPerCallMinute;
+  return (c.plugin ?? 0) + c.encoders + c.asterisk + c.nginx;
+}
+
+/** MB per call of the relay: the app's share + its encoders (naive: the per-call ffmpegs). */
+export function relayMemPerCall(run: BenchRun): number {
+  return (run.memPerCallMb.plugin ?? 0) + run.memPerCallMb.encoders;
+}
+
+/** True if every call asked for stayed real-time. */
+export function allRealtime(run: BenchRun): boolean {
+  return run.calls.realtime >= run.n;
+}
+
+/** Audio-only in the plots' sense: not every call sends video. */
+export function isAudioRun(run: BenchRun): boolean {
+  return run.videoCalls < run.n;
+}
+
+const PIPELINE_ORDER: Record<BenchRun['pipeline'], number> = { plugin: 0, naive: 1 };
+
+/** Runs sorted by N, then pipeline (plugin first), then number of video calls. */
+export function sortRuns(runs: readonly BenchRun[]): BenchRun[] {
+  return [...runs].sort((a, b) => a.n - b.n || PIPELINE_ORDER[a.pipeline] - PIPELINE_ORDER[b.pipeline] || a.videoCalls - b.videoCalls);
+}
+
+/** plugin relay cost ÷ naive relay cost, per N and number of video calls (both runs must exist). */
+export function costRatios(runs: readonly BenchRun[]): { n: number; videoCalls: number; plugin: BenchRun; naive: BenchRun; relay: number; total: number }[] {
+  const out: { n: number; videoCalls: number; plugin: BenchRun; naive: BenchRun; relay: number; total: number }[] = [];
+  for (const p of sortRuns(runs)) {
+    if (p.pipeline !== 'plugin') continue;
+    if (out.some((r) => r.n === p.n && r.videoCalls === p.videoCalls)) continue;
+    const q = runs.find((r) => r.pipeline === 'naive' && r.n === p.n && r.videoCalls === p.videoCalls);
+    if (!q) continue;
+    out.push({ n: p.n, videoCalls: p.videoCalls, plugin: p, naive: q, relay: ratio(pipelineCost(p), pipelineCost(q)), total: ratio(totalCost(p), totalCost(q)) });
+  }
+  return out;
+}
+
+/** Video-call cost ÷ audio-only cost at the same N and pipeline (runs with videoCalls == n vs videoCalls == 0). */
+export function videoRatios(runs: readonly BenchRun[]): { n: number; pipeline: BenchRun['pipeline']; audio: BenchRun; video: BenchRun; relay: number; total: number }[] {
+  const out: { n: number; pipeline: BenchRun['pipeline']; audio: BenchRun; video: BenchRun; relay: number; total: number }[] = [];
+  for (const v of sortRuns(runs)) {
+    if (v.videoCalls !== v.n || v.n === 0) continue;
+    if (out.some((r) => r.n === v.n && r.pipeline === v.pipeline)) continue;
+    const a = runs.find((r) => r.pipeline === v.pipeline && r.n === v.n && r.videoCalls === 0);
+    if (!a) continue;
+    out.push({ n: v.n, pipeline: v.pipeline, audio: a, video: v, relay: ratio(pipelineCost(v), pipelineCost(a)), total: ratio(totalCost(v), totalCost(a)) });
+  }
+  return out;
+}
+
+function ratio(a: number, b: number): number {
+  return b > 0 ? a / b : Number.NaN;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Markdown
+
+const DASH = '—';
+const ok = (x: number | undefined): x is number => typeof x === 'number' && Number.isFinite(x);
+/** CPU seconds: 2 decimals. */
+export const fmtCpu = (x: number | undefined): string => (ok(x) ? x.toFixed(2) : DASH);
+/** MB: 1 decimal. */
+export const fmtMb = (x: number | undefined): string => (ok(x) ? x.toFixed(1) : DASH);
+/** ms: integer. */
+export const fmtMs = (x: number | undefined): string => (ok(x) ? String(Math.round(x)) : DASH);
+const fmtPct = (x: number | undefined): string => (ok(x) ? x.toFixed(1) : DASH);
+const fmtRatio = (x: number | undefined): string => (ok(x) ? x.toFixed(2) : DASH);
+/** Escape a value for a markdown table cell. */
+const cell = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+function table(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
+  const sep = head.map((_, i) => ((align?.[i] ?? 'l') === 'r' ? '---:' : '---'));
+  return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+/** A URL from a profile, shortened to something readable (project-relative or from node_modules/). */
+export function shortUrl(url: string): string {
+  if (!url) return '(native)';
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm);
+  const dist = url.lastIndexOf('/dist/');
+  if (dist >= 0) return url.slice(dist + 6);
+  return url.replace(/^file:\/\//, '');
+}
+
+const STAGE_HELP: Record<string, string> = {
+  RTP: 'receiving RTP/RTCP (UDP sockets, parsing, gating)',
+  buffer: 'jitter buffer, G.711 decode, audio timeline, A/V sync, tickers',
+  encoder: 'AAC encoding (in-process; or feeding an ffmpeg child with AAC_ENCODER=ffmpeg)',
+  video: 'H.264 depacketising and video output',
+  FLV: 'FLV muxing',
+  RTMP: 'RTMP publishing (chunking, socket writes)',
+  ARI: 'Asterisk control (ARI/AMI, WebSocket)',
+  SIP: 'SIP signalling',
+  REST: 'REST API (fastify)',
+  calls: 'call control and hooks',
+  logging: 'logging (pino)',
+  gc: 'garbage collection',
+  idle: 'nothing to do (idle) or native work outside JS (program)',
+  other: 'everything else (Node internals, timers, …)',
+};
+
+function realtimeCell(run: BenchRun): string {
+  const s = `${run.calls.realtime}/${run.n}`;
+  return allRealtime(run) ? s : `**${s}** ⚠`;
+}
+
+function relayCell(run: BenchRun): string {
+  const c = run.cpuPerCallMinute;
+  const total = fmtCpu(pipelineCost(run));
+  return c.plugin !== undefined ? `${total} (${fmtCpu(c.plugin)} + ${fmtCpu(c.encoders)})` : total;
+}
+
+function memCell(run: BenchRun): string {
+  const m = run.memPerCallMb;
+  const total = fmtMb(relayMemPerCall(run));
+  return m.plugin !== undefined ? `${total} (${fmtMb(m.plugin)} + ${fmtMb(m.encoders)})` : total;
+}
+
+function quantCell(q: Quantiles | undefined, hi: 'p99' | 'max'): string {
+  return q && q.count > 0 ? `${fmtMs(q.p50)} / ${fmtMs(q[hi])}` : DASH;
+}
+
+function dateOf(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+}
+
+/** The whole report as a self-contained markdown document. `plot` is a relative path to an image to embed. */
+export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}): string {
+  const out: string[] = [];
+  const m = report.machine;
+  const runs = sortRuns(report.runs);
+  out.push('# SIP → RTMP relay benchmark', '');
+  out.push(`Run on ${dateOf(report.createdAt)}.`, '');
+  out.push(
+    table(
+      ['CPU', 'cores', 'RAM', 'OS', 'kernel', 'Node', 'ffmpeg', 'Asterisk', 'nginx'],
+      [[m.cpuModel, String(m.cores), `${fmtMb(m.memGiB)} GiB`, m.os, m.kernel, m.node, m.ffmpeg, m.asterisk, m.nginx].map(cell)],
+    ),
+    '',
+  );
+  out.push(
+    'Each run places N concurrent calls and relays every one of them to the RTMP server, either through the app ' +
+      '(**plugin**: one Node process, one small AAC encoder per call) or through the baseline (**naive**: one ffmpeg per call ' +
+      'doing everything). CPU is measured from /proc over the window where all calls are up and is given as ' +
+      '**CPU-seconds per call-minute**: 0.60 means each call costs 1 % of one core (0.6 s of CPU per 60 s of call).',
+    '',
+  );
+
+  const settings = Object.entries(report.settings);
+  if (settings.length) {
+    out.push('## Settings', '');
+    out.push(table(['setting', 'value'], settings.map(([k, v]) => [cell(k), cell(String(v))])), '');
+  }
+
+  if (opts.plot) out.push(`![relay CPU and machine CPU vs concurrent calls](${opts.plot})`, '');
+
+  out.push('## Results', '');
+  if (!runs.length) out.push('No runs.', '');
+  else {
+    out.push(
+      table(
+        [
+          'N',
+          'pipeline',
+          'video calls',
+          'relay CPU-s/call-min (plugin + encoders)',
+          'Asterisk',
+          'nginx',
+          'total',
+          'load gen (not in total)',
+          'MB/call (plugin + encoders)',
+          'latency p50/p99 ms',
+          'first media p50/max ms',
+          'real-time calls',
+          'max drift / stall ms (start-up lag)',
+          'machine CPU %',
+        ],
+        runs.map((r) => [
+          String(r.n),
+          r.pipeline,
+          String(r.videoCalls),
+          relayCell(r),
+          fmtCpu(r.cpuPerCallMinute.asterisk),
+          fmtCpu(r.cpuPerCallMinute.nginx),
+          fmtCpu(totalCost(r)),
+          fmtCpu(r.cpuPerCallMinute.loadGenerators),
+          memCell(r),
+          quantCell(r.latencyMs, 'p99'),
+          quantCell(r.firstMediaMs, 'max'),
+          realtimeCell(r),
+          `${fmtMs(r.outputs.maxDriftMs)} / ${fmtMs(r.outputs.maxStallMs)}${r.outputs.startupDriftMs !== undefined ? ` (${fmtMs(r.outputs.startupDriftMs)})` : ''}`,
+          fmtPct(r.machineCpuPct),
+        ]),
+        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+    out.push(
+      '- **relay**: the CPU we own: for plugin the app process + its encoders (shown in brackets), for naive the per-call ffmpegs.',
+      '- **total** = relay + Asterisk + nginx; the load generators (the fake phones) and the observer run on the same machine but are not counted.',
+      '- **latency**: RTP packet arriving at the app → its FLV tag written (plugin only). **first media**: call answered → first media at the RTMP server.',
+      '- **real-time calls**: calls whose RTMP output kept up with real time for the whole window (timestamps within 100 ms of the clock, no gap over 200 ms, as seen by a player at the server); ⚠ marks runs where some did not.',
+      '- **max drift / stall**: the worst stream in the window; **start-up lag**: how far a stream\'s timestamps ran from the clock before the window (a pipeline that buffers at the start, then bursts, delivers everything that much late).',
+      '- **machine CPU %**: the whole machine, as % of all cores (100 % = every core busy).',
+      '',
+    );
+  }
+
+  const ratios = costRatios(runs);
+  if (ratios.length) {
+    out.push('## Plugin vs naive', '');
+    out.push(
+      table(
+        ['N', 'video calls', 'relay: plugin', 'relay: naive', 'plugin ÷ naive (relay)', 'total: plugin', 'total: naive', 'plugin ÷ naive (total)'],
+        ratios.map((r) => [
+          String(r.n),
+          String(r.videoCalls),
+          fmtCpu(pipelineCost(r.plugin)),
+          fmtCpu(pipelineCost(r.naive)),
+          `**${fmtRatio(r.relay)}**`,
+          fmtCpu(totalCost(r.plugin)),
+          fmtCpu(totalCost(r.naive)),
+          fmtRatio(r.total),
+        ]),
+        ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+      'Below 1 the plugin needs less CPU per call than one ffmpeg per call; 0.25 means a quarter of it.',
+      '',
+    );
+  }
+
+  const video = videoRatios(runs);
+  if (video.length) {
+    out.push('## Video calls vs audio-only calls', '');
+    out.push(
+      table(
+        ['N', 'pipeline', 'relay: audio', 'relay: video', 'video ÷ audio (relay)', 'total: audio', 'total: video', 'video ÷ audio (total)'],
+        video.map((r) => [
+          String(r.n),
+          r.pipeline,
+          fmtCpu(pipelineCost(r.audio)),
+          fmtCpu(pipelineCost(r.video)),
+          `**${fmtRatio(r.relay)}**`,
+          fmtCpu(totalCost(r.audio)),
+          fmtCpu(totalCost(r.video)),
+          fmtRatio(r.total),
+        ]),
+        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+      'Every call sends H.264 video in the video runs, none in the audio-only runs; everything else is the same.',
+      '',
+    );
+  }
+
+  const failed = runs.filter((r) => r.calls.failed > 0 || r.calls.failures.length > 0 || r.calls.established < r.calls.placed);
+  if (failed.length) {
+    out.push('## Failures', '');
+    for (const r of failed) {
+      const reasons = [...new Set(r.calls.failures)];
+      const shown = reasons.slice(0, 5).map((f) => f.replace(/\s+/g, ' ').slice(0, 200));
+      const more = reasons.length > shown.length ? ` (+${reasons.length - shown.length} more)` : '';
+      out.push(
+        `- N=${r.n} ${r.pipeline}${r.videoCalls ? ` (${r.videoCalls} video)` : ''}: ${r.calls.placed} placed, ${r.calls.established} established, ${r.calls.failed} failed` +
+          (shown.length ? `: ${shown.join('; ')}${more}` : ''),
+      );
+    }
+    out.push('');
+  }
+
+  const p = report.profile;
+  if (p) {
+    const busy = p.busyMs ?? p.totalMs - (p.stages.find((s) => s.stage === 'idle')?.selfMs ?? 0);
+    out.push(`## Where the app's CPU goes (profile, N = ${p.n}, ${p.pipeline})`, '');
+    out.push(
+      `The app's main thread was profiled for ${(p.totalMs / 1000).toFixed(1)} s and was busy for ${(busy / 1000).toFixed(1)} s of it ` +
+        `(${fmtPct(p.totalMs > 0 ? (100 * busy) / p.totalMs : undefined)} %). Time spent in library or Node code is counted ` +
+        'to the stage of the project code that called it.',
+      '',
+    );
+    out.push(
+      table(
+        ['stage', 'what', 'self ms', '% of busy', '% of profile'],
+        p.stages.map((s) => [
+          s.stage,
+          STAGE_HELP[s.stage] ?? '',
+          fmtMs(s.selfMs),
+          s.stage === 'idle' ? DASH : fmtPct(s.pctBusy ?? (busy > 0 ? (100 * s.selfMs) / busy : undefined)),
+          fmtPct(s.pct),
+        ]),
+        ['l', 'l', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+    const top = p.topFunctions.slice(0, 10);
+    if (top.length) {
+      out.push('Top functions by self time:', '');
+      out.push(
+        table(
+          ['#', 'function', 'file', 'stage', 'self ms', '% of profile'],
+          top.map((f, i) => [
+            String(i + 1),
+            cell(`\`${f.name}\``),
+            cell(shortUrl(f.url) + (f.line !== undefined && f.url ? `:${f.line + 1}` : '')),
+            f.stage ?? DASH,
+            fmtMs(f.selfMs),
+            fmtPct(f.pct),
+          ]),
+          ['r', 'l', 'l', 'l', 'r', 'r'],
+        ),
+        '',
+      );
+    }
+  }
+
+  if (report.notes?.length) {
+    out.push('## Notes', '');
+    for (const n of report.notes) out.push(`- ${n}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SVG plot
+
+const W = 960;
+const H = 540;
+const COLORS: Record<BenchRun['pipeline'], string> = { plugin: '#1f6fb4', naive: '#e07b00' };
+const FONT = "DejaVu Sans, Helvetica, Arial, sans-serif";
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const num = (x: number): string => (Math.round(x * 10) / 10).toString();
+
+/** Round tick step (1, 2, 2.5, 5 × 10^k) giving about `count` ticks from 0 to max. */
+function niceTicks(max: number, count = 5): number[] {
+  if (!(max > 0)) max = 1;
+  const raw = max / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 2.5, 5, 10].find((m) => m * mag >= raw) ?? 10) * mag;
+  const ticks: number[] = [];
+  for (let v = 0; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toFixed(10)));
+  if (ticks[ticks.length - 1]! < max) ticks.push(Number((ticks[ticks.length - 1]! + step).toFixed(10)));
+  return ticks;
+}
+
+function tickLabel(v: number): string {
+  if (v === 0) return '0';
+  if (Math.abs(v) >= 10) return String(Math.round(v));
+  return String(Number(v.toPrecision(3)));
+}
+
+interface Panel {
+  x0: number;
+  x1: number;
+  y0: number; // top
+  y1: number; // bottom
+  title: string;
+  yLabel: string;
+  value: (r: BenchRun) => number;
+  /** Horizontal reference line. */
+  ref?: { value: number; label: string };
+}
+
+function renderPanel(p: Panel, series: Map<BenchRun['pipeline'], BenchRun[]>, ns: number[]): string {
+  const parts: string[] = [];
+  const all = [...series.values()].flat();
+  const vals = all.map(p.value).filter((v) => Number.isFinite(v));
+  const dataMax = Math.max(0, ...vals, p.ref ? p.ref.value : 0);
+  const ticks = niceTicks(dataMax * 1.08 || 1);
+  const yMax = ticks[ticks.length - 1]!;
+  const X = (n: number) => p.x0 + ((ns.indexOf(n) + 0.5) * (p.x1 - p.x0)) / Math.max(1, ns.length);
+  const Y = (v: number) => p.y1 - (Math.max(0, v) / yMax) * (p.y1 - p.y0);
+
+  parts.push(`<text x="${num((p.x0 + p.x1) / 2)}" y="${p.y0 - 14}" text-anchor="middle" font-size="14" font-weight="bold">${esc(p.title)}</text>`);
+  parts.push(`<rect x="${p.x0}" y="${p.y0}" width="${p.x1 - p.x0}" height="${p.y1 - p.y0}" fill="#fafafa" stroke="#bbb"/>`);
+  for (const t of ticks) {
+    const y = num(Y(t));
+    if (t > 0) parts.push(`<line x1="${p.x0}" x2="${p.x1}" y1="${y}" y2="${y}" stroke="#e3e3e3"/>`);
+    parts.push(`<text x="${p.x0 - 6}" y="${y}" dy="4" text-anchor="end" font-size="11" fill="#444">${tickLabel(t)}</text>`);
+  }
+  for (const n of ns) {
+    const x = num(X(n));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${p.y1}" y2="${p.y1 + 4}" stroke="#888"/>`);
+    parts.push(`<text x="${x}" y="${p.y1 + 17}" text-anchor="middle" font-size="11" fill="#444">${n}</text>`);
+  }
+  parts.push(`<text x="${num((p.x0 + p.x1) / 2)}" y="${p.y1 + 36}" text-anchor="middle" font-size="12">concurrent calls (N)</text>`);
+  const ly = (p.y0 + p.y1) / 2;
+  parts.push(`<text x="${p.x0 - 44}" y="${num(ly)}" text-anchor="middle" font-size="12" transform="rotate(-90 ${p.x0 - 44} ${num(ly)})">${esc(p.yLabel)}</text>`);
+  if (p.ref) {
+    const y = num(Y(p.ref.value));
+    parts.push(`<line class="ref" x1="${p.x0}" x2="${p.x1}" y1="${y}" y2="${y}" stroke="#c00" stroke-width="1.5" stroke-dasharray="7 5"/>`);
+    parts.push(`<text x="${p.x0 + 6}" y="${y}" dy="-5" font-size="11" fill="#c00">${esc(p.ref.label)}</text>`);
+  }
+  for (const [pipeline, runs] of series) {
+    const pts = runs.filter((r) => Number.isFinite(p.value(r))).map((r) => ({ r, x: X(r.n), y: Y(p.value(r)) }));
+    const color = COLORS[pipeline];
+    parts.push(`<g class="series" data-pipeline="${pipeline}">`);
+    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((q) => `${num(q.x)},${num(q.y)}`).join(' ')}"/>`);
+    for (const q of pts) {
+      const title = `<title>${esc(`${pipeline}, N=${q.r.n}: ${tickLabel(p.value(q.r))}${allRealtime(q.r) ? '' : ` (${q.r.calls.realtime}/${q.r.n} real-time)`}`)}</title>`;
+      if (allRealtime(q.r)) parts.push(`<circle cx="${num(q.x)}" cy="${num(q.y)}" r="5" fill="${color}" stroke="#fff" stroke-width="1.5">${title}</circle>`);
+      else parts.push(`<circle class="not-realtime" cx="${num(q.x)}" cy="${num(q.y)}" r="6.5" fill="#fff" stroke="#d00" stroke-width="2.5">${title}</circle>`);
+    }
+    parts.push('</g>');
+  }
+  return parts.join('\n');
+}
+
+/** The plot: relay CPU per call-minute (left) and whole-machine CPU % (right) vs N, audio-only runs. */
+export function renderSvg(report: BenchReport): string {
+  const audio = sortRuns(report.runs.filter(isAudioRun));
+  // One point per (pipeline, N): the run with the fewest video calls.
+  const series = new Map<BenchRun['pipeline'], BenchRun[]>();
+  for (const r of audio) {
+    const list = series.get(r.pipeline) ?? [];
+    if (!list.some((x) => x.n === r.n)) list.push(r);
+    series.set(r.pipeline, list);
+  }
+  const ns = [...new Set(audio.map((r) => r.n))].sort((a, b) => a - b);
+  const m = report.machine;
+  const parts: string[] = [];
+  const title = `SIP → RTMP relay: plugin vs one ffmpeg per call — ${m.cpuModel}, ${m.cores} cores`;
+  const titleSize = Math.max(10, Math.min(18, Math.floor((W - 40) / (0.64 * title.length))));
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}" fill="#222">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${W / 2}" y="28" text-anchor="middle" font-size="${titleSize}" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${W / 2}" y="47" text-anchor="middle" font-size="12" fill="#555">${esc(`audio-only calls · ${dateOf(report.createdAt)}`)}</text>`,
+  );
+  const top = 92;
+  const bottom = 440;
+  if (!ns.length) {
+    parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="16" fill="#888">no audio-only runs to plot</text>`);
+  } else {
+    parts.push(
+      renderPanel({ x0: 90, x1: 450, y0: top, y1: bottom, title: 'relay CPU-s per call-minute vs concurrent calls', yLabel: 'CPU-s per call-minute (plugin + encoders)', value: pipelineCost }, series, ns),
+      renderPanel(
+        { x0: 570, x1: 930, y0: top, y1: bottom, title: 'whole-machine CPU % vs concurrent calls', yLabel: `% of all ${m.cores} cores`, value: (r) => r.machineCpuPct, ref: { value: 100, label: '100 % = all cores busy' } },
+        series,
+        ns,
+      ),
+    );
+  }
+  // Legend.
+  const ly = 510;
+  const items: string[] = [];
+  let x = 180;
+  for (const pipeline of ['plugin', 'naive'] as const) {
+    if (!series.has(pipeline)) continue;
+    const label = pipeline === 'plugin' ? 'plugin (this app)' : 'naive (one ffmpeg per call)';
+    items.push(
+      `<line x1="${x}" x2="${x + 30}" y1="${ly}" y2="${ly}" stroke="${COLORS[pipeline]}" stroke-width="2.5"/>`,
+      `<circle cx="${x + 15}" cy="${ly}" r="5" fill="${COLORS[pipeline]}" stroke="#fff" stroke-width="1.5"/>`,
+      `<text x="${x + 38}" y="${ly}" dy="4" font-size="12">${esc(label)}</text>`,
+    );
+    x += pipeline === 'plugin' ? 170 : 230;
+  }
+  items.push(
+    `<circle cx="${x + 15}" cy="${ly}" r="6.5" fill="#fff" stroke="#d00" stroke-width="2.5"/>`,
+    `<text x="${x + 28}" y="${ly}" dy="4" font-size="12">not every call real-time</text>`,
+  );
+  parts.push(`<g class="legend">${items.join('')}</g>`);
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Files
+
+/** Headless Chromium to use: `explicit` if given (and present), else $CHROMIUM, /usr/bin/chromium or /usr/bin/chromium-browser. */
+export function findChromium(explicit?: string): string | undefined {
+  const candidates = explicit !== undefined ? [explicit] : [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  return candidates.find((c): c is string => !!c && existsSync(c));
+}
+
+export interface PngOptions {
+  /** Chromium binary to use instead of searching (tests). */
+  chromium?: string;
+  /** Give up after this long (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** Render an SVG file to a 960×540 PNG with headless Chromium. Never throws. */
+export async function renderPng(svgPath: string, pngPath: string, opts: PngOptions = {}): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const png = resolve(pngPath);
+  await rm(png, { force: true }).catch(() => undefined); // never leave a stale plot behind
+  const chromium = findChromium(opts.chromium);
+  if (!chromium) return { ok: false, reason: opts.chromium ? `Chromium not found at ${opts.chromium}` : 'Chromium not found (set CHROMIUM, or install /usr/bin/chromium)' };
+  let profileDir: string | undefined;
+  try {
+    profileDir = await mkdtemp(join(tmpdir(), 'bench-chromium-'));
+    const args = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      `--window-size=${W},${H}`,
+      '--force-device-scale-factor=1',
+      '--no-first-run',
+      '--no-default-browser-check',
+      `--user-data-dir=${profileDir}`,
+      `--screenshot=${png}`,
+      pathToFileURL(resolve(svgPath)).href,
+    ];
+    const result = await new Promise<{ code: number | null; signal: string | null; stderr: string; timedOut: boolean; error?: Error }>((done) => {
+      let stderr = '';
+      let timedOut = false;
+      const child = spawn(chromium, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      const killGroup = (sig: NodeJS.Signals) => {
+        if (child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* already gone */
+        }
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup('SIGKILL');
+      }, timeoutMs);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-4000);
+      });
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        done({ code: null, signal: null, stderr, timedOut, error });
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        killGroup('SIGTERM'); // helpers (crashpad, zygote) it may have left behind
+        done({ code, signal, stderr, timedOut });
+      });
+    });
+    const size = await stat(png).then((s) => s.size).catch(() => 0);
+    if (size > 0) return { ok: true };
+    const why = result.error
+      ? result.error.message
+      : result.timedOut
+        ? `timed out after ${timeoutMs} ms`
+        : `exit ${result.code ?? result.signal}, no screenshot (${result.stderr.trim().split('\n').slice(-2).join(' / ') || 'no output'})`;
+    return { ok: false, reason: `Chromium (${chromium}) failed: ${why}` };
+  } catch (e) {
+    return { ok: false, reason: `Chromium (${chromium}) failed: ${(e as Error).message}` };
+  } finally {
+    if (profileDir) await rm(profileDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 200 }).catch(() => undefined);
+  }
+}
+
+/**
+ * Write <base>.json, <base>.svg, <base>.png (if Chromium can render it) and <base>.md (which embeds the
+ * PNG, or the SVG without it) into dir. If the PNG can't be made, a note says why in the JSON and markdown.
+ */
+export async function writeReport(report: BenchReport, dir: string, baseName = 'bench', opts: PngOptions = {}): Promise<{ json: string; md: string; svg: string; png?: string }> {
+  const abs = resolve(dir);
+  await mkdir(abs, { recursive: true });
+  const paths = { json: join(abs, `${baseName}.json`), md: join(abs, `${baseName}.md`), svg: join(abs, `${baseName}.svg`), png: join(abs, `${baseName}.png`) };
+  await writeFile(paths.svg, renderSvg(report));
+  const rendered = await renderPng(paths.svg, paths.png, opts);
+  let out = report;
+  if (!rendered.ok) out = { ...report, notes: [...(report.notes ?? []), `No PNG plot (${rendered.reason}); see ${baseName}.svg.`] };
+  await writeFile(paths.json, JSON.stringify(out, null, 2) + '\n');
+  await writeFile(paths.md, renderMarkdown(out, { plot: basename(rendered.ok ? paths.png : paths.svg) }));
+  return rendered.ok ? { json: paths.json, md: paths.md, svg: paths.svg, png: paths.png } : { json: paths.json, md: paths.md, svg: paths.svg };
+}
