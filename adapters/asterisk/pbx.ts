@@ -241,7 +241,10 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async createBridge(bridgeId: string): Promise<void> {
-    await this.ari.bridges.create({ bridgeId, type: 'mixing', name: bridgeId });
+    // dtmf_events: without it, two legs in the same codec are bridged natively (packets passed through
+    // undecoded), and Asterisk then neither reports the callee's DTMF nor sends ours (measured: no
+    // ChannelDtmfReceived). Still no transcoding: the frames only pass through the core.
+    await this.ari.bridges.create({ bridgeId, type: 'mixing,dtmf_events', name: bridgeId });
   }
 
   async addToBridge(bridgeId: string, channelIds: string[]): Promise<void> {
