@@ -15,13 +15,13 @@
  * highest N whose calls all stayed real time (a separate run: profiling slows it) and sums it by stage.
  * Writes <out>/<base>.json, .md, .svg and .png (--out docs, --base bench).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { AriClient } from '../adapters/ari/client.js';
 import { MsHistogram } from '../plugin/media/latency.js';
 import type { CallView } from '../plugin/calls/types.js';
 import { writeReport, type BenchReport, type BenchRun, type MachineInfo, type ProfileSummary, type Quantiles } from './lib/bench-report.js';
@@ -66,6 +66,11 @@ const prefix = process.env.RTMP_STREAM_PREFIX ?? 'rtmp_';
 const log = (...a: unknown[]) => console.error('[bench]', ...a);
 /** The app or naive controller of the current run: never left behind, whatever way this process ends. */
 const children = new Set<ChildProcess>();
+function track<C extends ChildProcess>(child: C): C {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
@@ -84,18 +89,8 @@ function firstLine(cmd: string, args: string[]): string {
 
 async function machineInfo(): Promise<MachineInfo> {
   const osRelease = readFileSync('/etc/os-release', 'utf8');
-  let asterisk = 'unknown';
-  try {
-    const r = await fetch(`${env.ARI_URL}/ari/asterisk/info`, { headers: { authorization: `Basic ${Buffer.from(`${env.ARI_USER}:${env.ARI_PASSWORD}`).toString('base64')}` } });
-    asterisk = `Asterisk ${((await r.json()) as { system?: { version?: string } }).system?.version ?? '?'}`;
-  } catch { /* shown as unknown */ }
-  let nginx = 'unknown';
-  try {
-    nginx = execFileSync('nginx', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (err) {
-    nginx = String((err as { stderr?: string }).stderr ?? '').trim() || 'unknown';
-  }
-  if (nginx === '' || nginx === 'unknown') nginx = firstLine('sh', ['-c', 'nginx -v 2>&1']);
+  const asterisk = await new AriClient({ url: env.ARI_URL!, user: env.ARI_USER!, password: env.ARI_PASSWORD!, app: 'bench' }).asterisk.info()
+    .then((i) => `Asterisk ${i.system?.version ?? '?'}`, () => 'unknown');
   return {
     cpuModel: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
@@ -105,7 +100,7 @@ async function machineInfo(): Promise<MachineInfo> {
     node: process.version,
     ffmpeg: firstLine('ffmpeg', ['-version']).replace(/ Copyright.*/, ''),
     asterisk,
-    nginx,
+    nginx: firstLine('sh', ['-c', 'nginx -v 2>&1']), // nginx prints its version on stderr
   };
 }
 
@@ -162,12 +157,10 @@ interface Pipeline {
 const farEnd = (video: boolean) => ({ callee: video ? 'video' : 'bench', port: Number(video ? env.SIPP_BENCH_VIDEO_PORT : env.SIPP_BENCH_PORT) });
 
 async function startPlugin(profileDir?: string): Promise<Pipeline> {
-  const child = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(root, 'dist/plugin/main.js')], {
+  const child = track(spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(root, 'dist/plugin/main.js')], {
     env: { ...process.env, ...appEnv, REST_PORT: String(REST_PORT), LOG_LEVEL: 'warn', STARTUP_RATE_PER_SEC: '1000', RTMP_STREAM_PREFIX: prefix },
     stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  }));
   const rest = `http://127.0.0.1:${REST_PORT}/rest-api`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}) at start`);
@@ -216,12 +209,10 @@ async function startPlugin(profileDir?: string): Promise<Pipeline> {
 }
 
 async function startNaive(): Promise<Pipeline> {
-  const child: ChildProcess = fork(join(root, 'dist/scripts/lib/naive-relay.js'), [], {
+  const child = track(fork(join(root, 'dist/scripts/lib/naive-relay.js'), [], {
     env: { ...process.env, ...appEnv, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  }));
   const pending = new Map<string, (r: NaiveReply) => void>();
   let hungUp: (() => void) | undefined;
   child.on('message', (m: NaiveReply | { type: 'ready' }) => {

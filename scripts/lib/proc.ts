@@ -8,13 +8,29 @@ const HZ = 100; // USER_HZ on Linux
 const PAGE = 4096;
 
 function statFields(pid: number): string[] | undefined {
+  return procStat(pid)?.fields;
+}
+
+/**
+ * One process's /proc/<pid>/stat: its command name, state, parent, process group, and the raw fields
+ * after the name (fields[0] = state, as in proc(5) from field 3 on). Undefined once it is gone.
+ */
+export function procStat(pid: number): { comm: string; state: string; ppid: number; pgrp: number; fields: string[] } | undefined {
+  let stat: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined; // gone
   }
+  // The command name may hold spaces and parentheses: fields start after the last ')'.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]), fields };
+}
+
+/** Every live process id. */
+export function pids(): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
 }
 
 /** utime + stime of a live process, in seconds (0 if it is gone). */
@@ -42,14 +58,12 @@ export function pssMb(pid: number): number {
 /** Every live descendant of `pid` (children, grandchildren...). */
 export function descendants(pid: number): number[] {
   const parent = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const f = statFields(Number(name));
-    if (!f) continue;
-    const ppid = Number(f[1]);
-    const list = parent.get(ppid) ?? [];
-    list.push(Number(name));
-    parent.set(ppid, list);
+  for (const p of pids()) {
+    const st = procStat(p);
+    if (!st) continue;
+    const list = parent.get(st.ppid) ?? [];
+    list.push(p);
+    parent.set(st.ppid, list);
   }
   const out: number[] = [];
   const walk = (p: number) => {

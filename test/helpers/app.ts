@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createApp, type App } from '../../plugin/app.js';
 import { loadConfig } from '../../plugin/config.js';
@@ -12,6 +12,7 @@ import { createLogger } from '../../plugin/lib/log.js';
 import { AriError } from '../../adapters/ari/errors.js';
 import type { CallView } from '../../plugin/calls/types.js';
 import type { CallServiceDeps } from '../../plugin/calls/call-service.js';
+import { pids, procStat } from '../../scripts/lib/proc.js';
 import { postRest } from '../../scripts/lib/rest.js';
 import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';
@@ -113,20 +114,15 @@ export async function startTestApp(
 
 /** PIDs of the app's ffmpeg encoder children (ADTS output; recorders a test started are not counted). */
 export function ffmpegChildren(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+  return pids().filter((pid) => {
+    const st = procStat(pid);
+    if (st?.comm !== 'ffmpeg' || st.ppid !== process.pid || st.state === 'Z') return false;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (comm !== 'ffmpeg' || Number(ppid) !== process.pid || state === 'Z') continue;
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('adts')) out.push(Number(d));
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('adts');
     } catch {
-      /* gone */
+      return false; // gone
     }
-  }
-  return out;
+  });
 }
 
 /** Local UDP ports in a range that some socket has bound (from /proc/net/udp). */

@@ -3,9 +3,10 @@
  * nothing mounted; a warm up then takes under 15 s. Runs last (zz-): it restarts the whole sandbox.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { pids, procStat } from '../../scripts/lib/proc.js';
 import { SANDBOX_RUN, sandboxCmd, sandboxEnv } from '../helpers/sandbox.js';
 
 const COMPONENTS = ['asterisk', 'nginx', 'sipp-answer', 'sipp-busy', 'sipp-auth', 'sipp-hangup', 'sipp-registrar', 'sipp-video', 'baresip'];
@@ -16,20 +17,11 @@ function startedPids(): number[] {
 
 /** PIDs of live processes whose process group is one of `groups` (a component and all its children). */
 function processesInGroups(groups: Set<number>): number[] {
-  const found: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      // Fields after "(comm)": state ppid pgrp ...
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // A zombie has exited; only its parent's reaping is left.
-      if (state !== 'Z' && groups.has(Number(pgrp))) found.push(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return found;
+  // A zombie has exited; only its parent's reaping is left.
+  return pids().filter((pid) => {
+    const st = procStat(pid);
+    return !!st && st.state !== 'Z' && groups.has(st.pgrp);
+  });
 }
 
 function mountsUnder(dir: string): string[] {
