@@ -22,6 +22,10 @@ import { CallService, type CallServiceDeps } from './calls/call-service.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './lib/log.js';
 import { buildRestServer } from './rest/server.js';
+import { registerOperations } from './rest/operations.js';
+import { registerConsole } from './console/routes.js';
+import type { LiveFeed } from './console/live-feed.js';
+import { AppMetrics } from './metrics/metrics.js';
 import { RtmpPublisher } from './rtmp/publisher.js';
 
 export interface App {
@@ -33,6 +37,8 @@ export interface App {
   ports: RtpPortPool;
   rest: FastifyInstance;
   events: AriEventSocket;
+  metrics: AppMetrics;
+  feed: LiveFeed;
   /** The REST base URL once started, e.g. http://127.0.0.1:8081/rest-api */
   restUrl: string;
   start(): Promise<void>;
@@ -77,14 +83,21 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
       tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
     }),
   });
-  const rest = buildRestServer({ prefix: config.rest.prefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken });
+  const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
+  const rest = buildRestServer({
+    prefix: config.rest.prefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken,
+    onAnswered: (m, route, code, s) => metrics.observeRest(m, route, code, s),
+  });
+  const tokenRequired = config.rest.apiToken !== '';
+  const feed = registerConsole(rest, { prefix: config.rest.prefix, calls, log: log.child({ component: 'console' }), tokenRequired, streamPrefix: config.calls.streamPrefix });
+  registerOperations(rest, { prefix: config.rest.prefix, apiToken: config.rest.apiToken, metrics });
 
   events.on('close', ({ code, retryInMs }) => log.warn({ code, retryInMs }, 'ARI event socket closed'));
   events.on('open', ({ reconnect }) => log.info({ reconnect }, 'ARI event socket open'));
   uas.on('protocolError', ({ reason }) => log.warn({ reason }, 'media-leg SIP protocol error'));
 
   const app: App = {
-    config, log, calls, uas, ports, rest, events, hooks,
+    config, log, calls, uas, ports, rest, events, hooks, metrics, feed,
     restUrl: '',
     async start() {
       await uas.listen();
@@ -103,6 +116,7 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     },
     async stop() {
       await calls.close();
+      feed.close();
       await rest.close();
       await hooks.close();
       events.close();

@@ -27,7 +27,7 @@ import type { CallView } from '../plugin/calls/types.js';
 import { writeReport, type BenchReport, type BenchRun, type MachineInfo, type ProfileSummary, type Quantiles } from './lib/bench-report.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
-import { cpuSeconds, descendants, machineJiffies, pssMb, rssMb } from './lib/proc.js';
+import { cpuSeconds, descendants, machineJiffies, pssMb, rssMb } from '../plugin/lib/proc.js';
 import { postRest } from './lib/rest.js';
 import { RtmpWatcher } from './lib/rtmp-watch.js';
 import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';

@@ -2,7 +2,8 @@
  * npm run demo — the main job on the sandbox (which `npm run demo` brings up first):
  * starts sip-as-rtmp, asks it over its own WCS REST API to call the sandbox softphone (baresip, which
  * answers and sends a 1 kHz tone) and relay the call to the sandbox RTMP server, prints the URL to watch
- * and the call's status as it changes. Ctrl-C hangs up, unpublishes and exits cleanly.
+ * and a live progress view (status, timeline, stream, media counters; redrawn in place on a terminal,
+ * a line per change otherwise) with the console's URL. Ctrl-C hangs up, unpublishes and exits cleanly.
  *
  *   DEMO_SECONDS=30 npm run demo     end by itself after 30 s (default: run until Ctrl-C)
  *   DEMO_RTMP=rtmps npm run demo     publish over RTMPS (the sandbox's TLS front)
@@ -12,6 +13,8 @@ import { createApp } from '../plugin/app.js';
 import { loadConfig } from '../plugin/config.js';
 import { createLogger } from '../plugin/lib/log.js';
 import type { CallView } from '../plugin/calls/types.js';
+import { consoleView } from '../plugin/console/live-feed.js';
+import { renderProgress, TerminalBlock } from './lib/progress-view.js';
 import { postRest } from './lib/rest.js';
 import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
 
@@ -42,33 +45,46 @@ if (r.status !== 200) {
   process.exit(1);
 }
 const watch = `${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`;
+const origin = new URL(app.restUrl).origin;
+const consoleUrl = `${origin}/console/?${new URLSearchParams({ callee: 'softphone', sipDomain: '127.0.0.1', sipPort: env.BARESIP_PORT!, rtmpUrl })}`;
 
-let last = '';
+// The view follows the call in-process: status changes as they happen, stats twice a second.
+const tty = process.stdout.isTTY === true;
+const block = new TerminalBlock(process.stdout);
+let lastStatus = '';
 let stopping = false;
-const poll = setInterval(async () => {
-  const f = await rest('/call/find', { callId });
-  if (f.status !== 200) return;
-  const c = (f.json as CallView[])[0]!;
-  const line = `call ${c.status} (SIP ${c.sipStatus ?? '-'}): ${c.info}; stream ${c.rtmpStreamStatus}`;
-  if (line !== last) {
-    say(line);
-    if (c.rtmpStreamStatus === 'PUBLISHING' && !last.includes('PUBLISHING')) {
-      say(`watch it:  ffplay ${watch}    (or VLC: Media > Open Network Stream > ${watch})`);
+const render = () => {
+  const call = app.calls.get(callId);
+  const view = call ? consoleView(call, config.rest.prefix) : undefined;
+  if (tty) {
+    block.draw(renderProgress({ elapsedS: (Date.now() - t0) / 1000, call: view, stats: app.feed.stats().calls[callId], watchUrl: watch, consoleUrl }, true));
+  } else if (view) {
+    // A log file or a pipe: one line per change, no redraws.
+    const line = `call ${view.status} (SIP ${view.sipStatus ?? '-'}): ${view.info}; stream ${view.rtmpStreamStatus}`;
+    if (line !== lastStatus) {
+      say(line);
+      if (view.rtmpStreamStatus === 'PUBLISHING' && !lastStatus.includes('PUBLISHING')) say(`watch it:  ffplay ${watch}    console: ${consoleUrl}`);
+      lastStatus = line;
     }
-    last = line;
   }
-  if (['FINISH', 'FAILED', 'BUSY'].includes(c.status)) void stop(c.status === 'FINISH' ? 0 : 1);
-}, 250);
+  if (view && ['FINISH', 'FAILED', 'BUSY'].includes(view.status)) void stop(view.status === 'FINISH' ? 0 : 1);
+};
+app.calls.changes.on('changed', (c) => {
+  if (c.req.callId === callId) render();
+});
+const redraw = setInterval(render, 500);
+render();
 
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  clearInterval(poll);
   const f = await rest('/call/find', { callId });
   if (f.status === 200 && !['FINISH', 'FAILED', 'BUSY'].includes((f.json as CallView[])[0]!.status)) {
     await rest('/call/terminate', { callId });
     say('POST /call/terminate');
   }
+  render();
+  clearInterval(redraw);
   await app.stop();
   say('stopped: call ended, stream unpublished, everything released');
   process.exit(code);

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { EventEmitter } from 'node:events';
 import type { Config } from '../config.js';
 import type { Logger } from '../lib/log.js';
 import { CallMedia } from '../media/call-media.js';
@@ -70,7 +71,21 @@ const DTMF_DIGIT_MS = 200;
 /** Margin after the last digit, before the next DTMF request of the same call (ms). */
 const DTMF_SETTLE_MS = 300;
 
+/**
+ * What observers (the console's live feed, /metrics) hear, without reaching into a call's internals:
+ * `changed` for anything a Call object or its pushes show, `released` once a call holds nothing more
+ * (its counters are final), `pushClosed` for an output removed from a live call, `removed` when a call
+ * leaves the list (ENDED_TTL_SEC after its end).
+ */
+export interface CallServiceEvents {
+  changed: [Call];
+  released: [Call];
+  pushClosed: [CallPush];
+  removed: [Call];
+}
+
 export class CallService {
+  readonly changes = new EventEmitter<CallServiceEvents>();
   /** Live and recently ended calls, by the client's callId. */
   private readonly calls = new Map<string, Call>();
   /** Live calls by channel id (the call's and its media leg's), for routing PBX events. */
@@ -181,6 +196,7 @@ export class CallService {
   private register(call: Call, primary: CallPush | undefined): void {
     if (primary) this.addPush(call, primary);
     this.calls.set(call.req.callId, call);
+    call.on('note', () => this.changes.emit('changed', call));
     call.on('status', ({ status, info }) => {
       this.d.log.info({ callId: call.req.callId, status, info, incoming: call.incoming }, 'call status');
       this.hook('CallStatusEvent', call.hookView());
@@ -233,6 +249,11 @@ export class CallService {
 
   get(callId: string): Call | undefined {
     return this.calls.get(callId);
+  }
+
+  /** Live and recently ended calls, oldest first. */
+  list(): Call[] {
+    return [...this.calls.values()];
   }
 
   /** Hang up. Throws ApiError 404 for an unknown or already ended call. */
@@ -562,6 +583,7 @@ export class CallService {
     if (cp.primary) call.setStreamStatus('CONNECTING', call.safeRtmpUrl());
     push.on('state', ({ state, reason }) => {
       this.d.log.info({ ...log, state, reason }, 'push state');
+      this.changes.emit('changed', call);
       this.hook('StreamStatusEvent', { ...cp.view(), stats: undefined });
       if (!cp.primary || call.ending) return;
       if (state === 'PUBLISHING' || state === 'RECONNECTING') call.setStreamStatus(state, reason);
@@ -627,6 +649,7 @@ export class CallService {
     if (call.ending) throw new ApiError(404, `call ${call.req.callId} has ended`, 'streamName');
     this.addPush(call, cp);
     if (call.media) void this.attachPush(call, call.media, cp);
+    this.changes.emit('changed', call);
     return cp.view();
   }
 
@@ -650,21 +673,32 @@ export class CallService {
       if (cp.primary && !call.ending) call.setStreamStatus('UNPUBLISHED', 'push terminated');
     }
     await cp.push?.close();
+    this.changes.emit('pushClosed', cp);
+    if (call) this.changes.emit('changed', call);
   }
 
   async pushMute(id: string, on: boolean): Promise<void> {
     const cp = this.pushById(id);
     if (on) cp.mute(await this.silentFrame());
     else cp.unmute();
+    this.pushChanged(cp);
   }
 
   async pushSound(id: string, soundFile: string, loop: boolean): Promise<void> {
     const cp = this.pushById(id);
     cp.playSound(soundFile, (await this.soundClip(soundFile)).frames, loop);
+    this.pushChanged(cp);
   }
 
   pushSoundOff(id: string): void {
-    this.pushById(id).stopSound();
+    const cp = this.pushById(id);
+    cp.stopSound();
+    this.pushChanged(cp);
+  }
+
+  private pushChanged(cp: CallPush): void {
+    const call = this.calls.get(cp.callId);
+    if (call) this.changes.emit('changed', call);
   }
 
   private pushById(id: string): CallPush {
@@ -711,10 +745,14 @@ export class CallService {
     for (const f of failures) this.d.log.warn({ callId: call.req.callId, step: f.name, err: String((f.error as Error)?.message ?? f.error) }, 'release step failed');
     if (!first) return;
     call.emit('ended', { call });
+    this.changes.emit('released', call);
     const ttl = this.d.config.calls.endedTtlSec * 1000;
     const timer = setTimeout(() => {
       this.ttlTimers.delete(timer);
-      if (this.calls.get(call.req.callId) === call) this.calls.delete(call.req.callId);
+      if (this.calls.get(call.req.callId) === call) {
+        this.calls.delete(call.req.callId);
+        this.changes.emit('removed', call);
+      }
     }, ttl);
     timer.unref();
     this.ttlTimers.add(timer);

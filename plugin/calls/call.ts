@@ -14,6 +14,8 @@ import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type 
 export interface CallEvents {
   status: [{ call: Call; status: CallStatus; info: string }];
   ended: [{ call: Call }];
+  /** A new entry in its history (every status change is one). */
+  note: [CallEvent];
 }
 
 const MAX_EVENTS = 50;
@@ -83,6 +85,7 @@ export class Call extends EventEmitter<CallEvents> {
   note(type: string, detail?: string): void {
     this.events.push({ at: new Date().toISOString(), type, ...(detail ? { detail } : {}) });
     if (this.events.length > MAX_EVENTS) this.events.shift();
+    this.emit('note', this.events[this.events.length - 1]!);
   }
 
   /** Move to a non-final status (ignored once final, and for repeats). */

@@ -12,13 +12,22 @@ export class Disposer {
   private readonly steps: { name: string; fn: () => unknown }[] = [];
   private disposing: Promise<DisposeFailure[]> | undefined;
 
-  /** Register a release step. If already disposed, runs it at once (the resource came in too late). */
-  add(name: string, fn: () => unknown): void {
+  /**
+   * Register a release step. If already disposed, runs it at once (the resource came in too late).
+   * Returns a function that drops the step unrun: for a resource released before the call ends (a
+   * preview viewer leaving), so the list doesn't grow for the whole call.
+   */
+  add(name: string, fn: () => unknown): () => void {
     if (this.disposing) {
       void this.disposing.then(() => run(name, fn));
-      return;
+      return () => {};
     }
-    this.steps.push({ name, fn });
+    const step = { name, fn };
+    this.steps.push(step);
+    return () => {
+      const i = this.steps.indexOf(step);
+      if (i >= 0) this.steps.splice(i, 1);
+    };
   }
 
   /** What is held now, by name (for stats and leak tests). */

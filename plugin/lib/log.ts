@@ -1,6 +1,6 @@
 /**
  * The app's logger: pino (NDJSON, cheap per line), with secrets redacted by key wherever they sit in a
- * logged object, and a helper that strips credentials and stream keys from URLs before they are logged.
+ * logged object. The URL and secret masks are in redact.ts (no Node imports: the console page uses them).
  */
 import { pino, type Logger } from 'pino';
 
@@ -21,29 +21,5 @@ export function createLogger(opts: { level?: string; name?: string; destination?
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
-/**
- * A URL as it may be logged: no user:password, no query string (where keys and tokens travel), and for
- * RTMP the last path segment (the stream name/key) masked.
- */
-export function redactUrl(raw: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return '[unparseable url]';
-  }
-  if (u.username || u.password) {
-    u.username = '***';
-    u.password = '';
-  }
-  if (u.search) u.search = '?***';
-  return u.toString();
-}
-
-/**
- * A secret shown only by its first characters, so a person can tell which one it was: "abcdefgh" →
- * "abcd***". Its length is not revealed; a short one shows nothing.
- */
-export function maskSecret(s: string, keep = 4): string {
-  return s.length <= keep * 2 ? '***' : `${s.slice(0, keep)}***`;
-}
+// URL and secret masking live apart from pino so browser code (the console) can import them too.
+export { maskSecret, redactUrl } from './redact.js';

@@ -16,6 +16,8 @@ import { AudioLatency } from './latency.js';
 import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
 import { RtpGate } from './rtp-gate.js';
+import { trackHealth, type MediaHealth } from './health.js';
+import { InterarrivalJitter } from './interarrival.js';
 import { SenderReportCheck, SkewTracker } from './sync.js';
 import type { MediaTicker } from './ticker.js';
 import { VideoIngest } from './video-ingest.js';
@@ -85,6 +87,7 @@ export class CallMedia {
   /** The audio's placement minus its arrival-based place (ms), least-delayed over 1 s: video follows it. */
   private readonly audioSkew = new SkewTracker(1000);
   private readonly senderReports: SenderReportCheck;
+  private readonly arrivalJitter: InterarrivalJitter;
   private readonly feed: CallerFeed | undefined;
   private latency: AudioLatency | undefined;
 
@@ -102,6 +105,7 @@ export class CallMedia {
     this.activeSince = this.now();
     this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.startMs);
     this.senderReports = new SenderReportCheck(opts.audio.clockRate);
+    this.arrivalJitter = new InterarrivalJitter(opts.audio.clockRate);
     const v = opts.video;
     // One SSRC for the video we send (feedCaller) and our keyframe requests about the caller's.
     const videoSsrc = (Math.random() * 2 ** 32) >>> 0;
@@ -197,6 +201,8 @@ export class CallMedia {
     const now = this.now();
     this.lastPacketAt = now;
     this.senderReports.rtp(p.timestamp, now);
+    // An RFC 4733 event repeats its start timestamp: not a clock to measure jitter on.
+    if (p.payloadType === this.opts.audio.payloadType) this.arrivalJitter.add(p.timestamp, now);
     // telephone-event packets share the audio's sequence numbers: they go through the jitter buffer too,
     // or each would look like a lost packet; they are dropped after it (DTMF is reported through ARI).
     this.jitter.push(p, now);
@@ -255,10 +261,29 @@ export class CallMedia {
     return now - last;
   }
 
+  health(): MediaHealth {
+    const s = this.stream.stats;
+    const l = this.latency?.histogram;
+    const p50 = l?.quantile(0.5);
+    return {
+      audio: trackHealth(this.gate, this.jitter, this.arrivalJitter),
+      video: this.video ? this.video.health() : null,
+      output: { audioBytes: s.audioBytes, videoBytes: s.videoBytes, keyframeIntervalMs: s.keyframeIntervalMs || null },
+      avOffsetMs: this.video?.avOffsetMs ?? null,
+      latencyMs: p50 === undefined ? null : { p50, p99: l!.quantile(0.99)! },
+      jitterDepthMs: this.opts.jitterDepthMs,
+    };
+  }
+
+  /** The encoder's child process, when it runs in one (AAC_ENCODER=ffmpeg). */
+  get encoderPid(): number | undefined {
+    return this.encoder?.pid;
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       codec: `${this.opts.audio.encoding}/${this.opts.audio.clockRate}`,
-      rtp: { ...this.gate.toJSON(), ...this.counters },
+      rtp: { ...this.gate.toJSON(), ...this.counters, interarrivalJitterMs: this.arrivalJitter.ms },
       rtcp: this.senderReports.stats,
       jitter: this.jitter.toJSON(),
       timeline: this.timeline.stats,

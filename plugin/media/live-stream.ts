@@ -36,7 +36,8 @@ export class LiveStream {
   /** Each track's last timestamp: a header re-sent mid-stream goes out at its own track's time. */
   private lastAudioTs = 0;
   private lastVideoTs = 0;
-  readonly stats = { audioFrames: 0, audioBytes: 0, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0 };
+  readonly stats = { audioFrames: 0, audioBytes: 0, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0, keyframeIntervalMs: 0 };
+  private lastKeyframeTs: number | undefined;
 
   /** The audio track's format; sends the new metadata and header to every sink. */
   setAudioFormat(f: AudioFormat): void {
@@ -110,7 +111,12 @@ export class LiveStream {
     this.lastVideoTs = timestampMs;
     this.stats.videoFrames++;
     this.stats.videoBytes += body.length;
-    if (keyframe) this.stats.keyframes++;
+    if (keyframe) {
+      this.stats.keyframes++;
+      // What a player joining now waits at most for a picture: the output's GOP length, caller's or generated.
+      if (this.lastKeyframeTs !== undefined) this.stats.keyframeIntervalMs = timestampMs - this.lastKeyframeTs;
+      this.lastKeyframeTs = timestampMs;
+    }
     for (const s of this.sinks) s.writeVideo(timestampMs, body);
   }
 }

@@ -20,6 +20,8 @@ import { AvcConfigTracker, H264Depacketizer, toAvcc, type AccessUnit } from './h
 import { JitterBuffer } from './jitter-buffer.js';
 import { buildKeyframeRequest } from './rtcp.js';
 import { RtpGate } from './rtp-gate.js';
+import { trackHealth, type TrackHealth } from './health.js';
+import { InterarrivalJitter } from './interarrival.js';
 import { SenderReportCheck, SkewTracker } from './sync.js';
 import { tsDiff } from './seq.js';
 import type { VideoOutput } from './video-output.js';
@@ -54,6 +56,7 @@ export class VideoIngest {
   private anchor: { rtp: number; ms: number } | undefined;
   private readonly skew = new SkewTracker(SKEW_WINDOW_MS);
   readonly senderReports = new SenderReportCheck(RTP_CLOCK);
+  private readonly arrivalJitter = new InterarrivalJitter(RTP_CLOCK);
   private lastKeyframeAt: number | undefined;
   private lastRequestAt = -Infinity;
   private pendingRequest = false;
@@ -104,6 +107,7 @@ export class VideoIngest {
     this.lastPacketAt = now;
     this.mediaSsrc = p.ssrc;
     this.senderReports.rtp(p.timestamp, now);
+    this.arrivalJitter.add(p.timestamp, now);
     this.jitter.push(p, now);
     this.release(now);
   };
@@ -187,13 +191,24 @@ export class VideoIngest {
 
   toJSON(): Record<string, unknown> {
     return {
-      rtp: { ...this.gate.toJSON(), ...this.counters },
+      rtp: { ...this.gate.toJSON(), ...this.counters, interarrivalJitterMs: this.arrivalJitter.ms },
       rtcp: this.senderReports.stats,
       jitter: this.jitter.toJSON(),
       depacketizer: this.depacketizer.toJSON(),
       width: this.config.width,
       height: this.config.height,
     };
+  }
+
+  /** Counters an operator watches (console, /metrics). */
+  health(): TrackHealth {
+    return trackHealth(this.gate, this.jitter, this.arrivalJitter);
+  }
+
+  /** How far the video's placement is from the audio-following target now (ms; corrected past ±MAX_SKEW_MS). */
+  get avOffsetMs(): number | null {
+    const lead = this.skew.max(this.opts.now());
+    return lead === undefined ? null : Math.round(lead);
   }
 
   close(): void {

@@ -104,6 +104,19 @@ function underPrefix(req: FastifyRequest, isUnder: (path: string) => boolean): b
   return route !== undefined && isUnder(route);
 }
 
+/**
+ * The same token check for a route outside the prefix (/metrics): a hook answering 401 without it.
+ * No token configured: everything passes (loopback only, see config.ts).
+ */
+export function requireToken(apiToken: string): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  const expected = apiToken ? sha256(apiToken) : undefined;
+  return async (req, reply) => {
+    if (!expected || hasToken(req, expected)) return undefined;
+    reply.header('www-authenticate', 'Bearer');
+    return sendError(reply, 401, 'missing or wrong API token (X-Api-Token header or Authorization: Bearer)');
+  };
+}
+
 function hasToken(req: FastifyRequest, expected: Buffer): boolean {
   const candidates: string[] = [];
   const x = req.headers['x-api-token'];

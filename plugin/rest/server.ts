@@ -20,6 +20,8 @@ export interface RestOptions {
   apiToken?: string;
   /** Largest accepted request body (bytes). */
   bodyLimit?: number;
+  /** Told of every answered request (the REST latency metric); route is the matched pattern. */
+  onAnswered?: (method: string, route: string, code: number, seconds: number) => void;
 }
 
 export function buildRestServer(o: RestOptions): FastifyInstance {
@@ -29,6 +31,11 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     bodyLimit: o.bodyLimit ?? 64 * 1024,
   });
   registerAccess(app, { prefix: o.prefix, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '' });
+  const onAnswered = o.onAnswered;
+  if (onAnswered) {
+    // The matched pattern, never the raw URL: ids in paths would make a label per call.
+    app.addHook('onResponse', async (req, reply) => onAnswered(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000));
+  }
 
   // WCS clients post JSON; an empty body (find_all) is an empty object, not an error.
   app.removeContentTypeParser('application/json');

@@ -4,7 +4,7 @@
  * Parsed by hand rather than with WHATWG URL: stream keys carry characters (`?`, `&`, `=`, `%`) and
  * queries (Facebook's `?s_bl=1&...`) that must reach the server byte for byte, not re-encoded.
  */
-import { maskSecret } from '../lib/log.js';
+import { maskSecret } from '../lib/redact.js';
 
 export interface RtmpTarget {
   /** rtmps:// (RTMP inside TLS). */

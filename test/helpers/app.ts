@@ -12,7 +12,7 @@ import { createLogger } from '../../plugin/lib/log.js';
 import { AriError } from '../../adapters/ari/errors.js';
 import type { CallView } from '../../plugin/calls/types.js';
 import type { CallServiceDeps } from '../../plugin/calls/call-service.js';
-import { pids, procStat } from '../../scripts/lib/proc.js';
+import { pids, procStat } from '../../plugin/lib/proc.js';
 import { postRest } from '../../scripts/lib/rest.js';
 import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { sandboxAri, sandboxEnv, SANDBOX_RUN } from './sandbox.js';

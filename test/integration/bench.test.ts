@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../../scripts/lib/bench-report.js';
-import { descendants } from '../../scripts/lib/proc.js';
+import { descendants } from '../../plugin/lib/proc.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 

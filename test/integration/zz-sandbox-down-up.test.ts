@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pids, procStat } from '../../scripts/lib/proc.js';
+import { pids, procStat } from '../../plugin/lib/proc.js';
 import { SANDBOX_RUN, sandboxCmd, sandboxEnv } from '../helpers/sandbox.js';
 
 const COMPONENTS = ['asterisk', 'nginx', 'sipp-answer', 'sipp-busy', 'sipp-auth', 'sipp-hangup', 'sipp-registrar', 'sipp-video', 'baresip'];

@@ -1,5 +1,5 @@
 /**
- * Process and machine accounting from /proc (Linux), for the measuring scripts: CPU time is read from
+ * Process and machine accounting from /proc (Linux), for the measuring scripts and /metrics: CPU time is read from
  * the kernel's counters, never inferred from wall time.
  */
 import { readdirSync, readFileSync } from 'node:fs';

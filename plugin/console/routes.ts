@@ -1,0 +1,118 @@
+/**
+ * The operator console on the REST port:
+ *  - the page (/console/: plain HTML, CSS and an ES module; no build step, no CDN), its player
+ *    (mpegts.js from node_modules) and the very validators the API runs (compiled plugin modules, so a
+ *    form field shows the message the API would answer);
+ *  - {prefix}/events: the live feed (SSE, live-feed.ts);
+ *  - {prefix}/preview/<callId>.flv: HTTP-FLV of what the call publishes (preview-sink.ts).
+ * The page itself holds no secrets and is public; the feed and the preview are under the prefix, so the
+ * API token (when set) guards them like every API method.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { CallService } from '../calls/call-service.js';
+import { ApiError } from '../calls/call-service.js';
+import type { Logger } from '../lib/log.js';
+import { LiveFeed } from './live-feed.js';
+import { FlvPreviewSink } from './preview-sink.js';
+
+export interface ConsoleOptions {
+  prefix: string;
+  calls: CallService;
+  log: Logger;
+  tokenRequired: boolean;
+  streamPrefix: string;
+  /** Viewers per call (each is one more copy of the stream on the wire). */
+  maxPreviewsPerCall?: number;
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** dist/plugin/console → the repository: the page's files are not compiled, they are served as written. */
+const STATIC_DIR = join(HERE, '../../../plugin/console/static');
+/** The compiled plugin tree (dist/plugin): the browser imports these modules as they are. */
+const PLUGIN_DIR = join(HERE, '..');
+/** Browser-safe modules (no Node imports), the validators and what they import. */
+const SHARED_MODULES = ['calls/validate.js', 'rtmp/url.js', 'lib/redact.js'];
+
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+
+export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFeed {
+  const feed = new LiveFeed(o.calls, { prefix: o.prefix });
+  const files = new Map<string, string>([
+    ['/console/', join(STATIC_DIR, 'index.html')],
+    ['/console/console.js', join(STATIC_DIR, 'console.js')],
+    ['/console/console.css', join(STATIC_DIR, 'console.css')],
+    ['/console/vendor/mpegts.js', join(dirname(createRequire(import.meta.url).resolve('mpegts.js/package.json')), 'dist/mpegts.js')],
+    ...SHARED_MODULES.map((m) => [`/console/lib/${m}`, join(PLUGIN_DIR, m)] as [string, string]),
+  ]);
+  for (const [url, file] of files) {
+    const type = TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream';
+    // Read per request: small files, rare requests, and an edited page shows on reload.
+    app.get(url, async (_req, reply) => reply.type(type).header('cache-control', 'no-cache').send(readFileSync(file)));
+  }
+  const toConsole = async (_req: unknown, reply: FastifyReply) => reply.redirect('/console/');
+  app.get('/', toConsole);
+  app.get('/console', toConsole);
+  app.get('/console/config.json', async () => ({ restPrefix: o.prefix, tokenRequired: o.tokenRequired, streamPrefix: o.streamPrefix }));
+
+  app.get(`${o.prefix}/events`, async (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      // nginx and friends buffer responses by default: this one must flow.
+      'x-accel-buffering': 'no',
+    });
+    const client = { write: (s: string) => res.write(s), get writableLength() { return res.writableLength; }, end: () => res.end() };
+    req.raw.on('close', () => feed.detach(client));
+    feed.attach(client);
+  });
+
+  const viewers = new Map<string, number>();
+  const maxViewers = o.maxPreviewsPerCall ?? 4;
+  app.get(`${o.prefix}/preview/:file`, async (req, reply) => {
+    const file = (req.params as { file: string }).file;
+    if (!file.endsWith('.flv')) throw new ApiError(404, 'preview URLs end in .flv', 'callId');
+    const callId = file.slice(0, -4);
+    const call = o.calls.get(callId);
+    if (!call || call.final || call.ending) throw new ApiError(404, `no live call ${callId}`, 'callId');
+    if (!call.media) throw new ApiError(409, `call ${callId} has no media yet (status ${call.status})`, 'callId');
+    const n = viewers.get(call.key) ?? 0;
+    if (n >= maxViewers) throw new ApiError(429, `call ${callId} already has ${n} preview viewers`, 'callId');
+    viewers.set(call.key, n + 1);
+
+    const stream = call.media.stream;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    const sink = new FlvPreviewSink(res, {
+      hasAudio: true, // the AAC track is always there (silent when hasAudio is false)
+      hasVideo: call.req.hasVideo,
+      onOverflow: () => {
+        o.log.warn({ callId }, 'preview viewer too slow: disconnected');
+        res.destroy();
+      },
+    });
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      stream.removeSink(sink);
+      viewers.set(call.key, (viewers.get(call.key) ?? 1) - 1);
+      if (viewers.get(call.key)! <= 0) viewers.delete(call.key);
+      forget();
+    };
+    // The call's end closes the viewer's response, like every other resource the call holds.
+    const forget = call.resources.add('preview viewer', () => {
+      leave();
+      res.end();
+    });
+    res.on('close', leave);
+    stream.addSink(sink);
+  });
+  return feed;
+}

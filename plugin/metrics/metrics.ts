@@ -1,0 +1,163 @@
+/**
+ * Prometheus metrics (prom-client, on the app's own registry). Call-level numbers are read from the
+ * calls at scrape time, so the media path pays nothing per packet. Counters must never go down, though
+ * calls come and go: a call's (or a removed push's) final counts move into `retired` when it is released,
+ * and from then on only that total carries them; live ones are summed fresh at each scrape.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Call } from '../calls/call.js';
+import type { CallService } from '../calls/call-service.js';
+import type { CallPush } from '../calls/pushes.js';
+import type { CallStatus } from '../calls/types.js';
+import { cpuSeconds } from '../lib/proc.js';
+import { nativeEncoderTime } from '../media/aac/audio-encoder.js';
+import type { TrackHealth } from '../media/health.js';
+
+const P = 'sip_as_rtmp_';
+const STATUSES: CallStatus[] = ['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED'];
+const PUSH_STATES = ['PENDING', 'CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'CLOSED'];
+const MEDIA = ['audio', 'video'] as const;
+type Media = (typeof MEDIA)[number];
+type RtpTotals = Record<Media, { received: number; lost: number; rejected: number }>;
+
+const zeroRtp = (): RtpTotals => ({ audio: { received: 0, lost: 0, rejected: 0 }, video: { received: 0, lost: 0, rejected: 0 } });
+
+export class AppMetrics {
+  readonly registry = new Registry();
+  private readonly retiredCalls = new WeakSet<Call>();
+  private readonly retired = { rtp: zeroRtp(), reconnects: 0, ffmpegCpu: 0 };
+  /** Last CPU seconds read per encoder child: what it had used when it was last seen alive. */
+  private readonly encoderCpu = new Map<number, number>();
+  private readonly restLatency: Histogram<'method' | 'route' | 'code'>;
+
+  constructor(private readonly calls: CallService, opts: { jitterDepthMs: number }) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: P });
+    const started = new Counter({ name: `${P}calls_started_total`, help: 'Calls accepted, by direction', labelNames: ['direction'], registers: [r] });
+    const ended = new Counter({ name: `${P}calls_ended_total`, help: 'Calls ended, by final status and reason', labelNames: ['status', 'reason'], registers: [r] });
+    const seen = new WeakSet<Call>();
+    calls.changes.on('changed', (call) => {
+      if (seen.has(call)) return;
+      seen.add(call);
+      started.inc({ direction: call.incoming ? 'inbound' : 'outbound' });
+    });
+    calls.changes.on('released', (call) => {
+      ended.inc({ status: call.status, reason: call.reason ?? 'NONE' });
+      this.retire(call);
+    });
+    calls.changes.on('pushClosed', (cp) => (this.retired.reconnects += reconnects(cp)));
+
+    const live = () => this.calls.list().filter((c) => !this.retiredCalls.has(c));
+    gauge(r, 'calls', 'Calls in the list by status (ended ones stay ENDED_TTL_SEC)', ['status'], (g) => {
+      for (const s of STATUSES) g.set({ status: s }, 0);
+      for (const c of this.calls.list()) g.inc({ status: c.status });
+    });
+    gauge(r, 'pushes', 'RTMP outputs of live calls, by state', ['state'], (g) => {
+      for (const s of PUSH_STATES) g.set({ state: s }, 0);
+      for (const c of live()) for (const p of c.pushes) g.inc({ state: p.view().status });
+    });
+    gauge(r, 'pushes_active', 'RTMP outputs connecting, publishing or reconnecting', [], (g) => {
+      g.set(live().reduce((n, c) => n + c.pushes.filter((p) => ['CONNECTING', 'PUBLISHING', 'RECONNECTING'].includes(p.view().status)).length, 0));
+    });
+    counter(r, 'rtmp_reconnects_total', 'RTMP reconnections, all outputs', [], (set) => {
+      set({}, this.retired.reconnects + live().reduce((n, c) => n + c.pushes.reduce((m, p) => m + reconnects(p), 0), 0));
+    });
+    for (const [key, help] of [['received', 'RTP packets accepted'], ['lost', 'RTP packets never received (sequence gaps)'], ['rejected', 'RTP packets dropped: garbage, wrong source or payload type']] as const) {
+      counter(r, `rtp_packets_${key}_total`, help, ['media'], (set) => {
+        const t = this.liveRtp(live());
+        for (const m of MEDIA) set({ media: m }, this.retired.rtp[m][key] + t[m][key]);
+      });
+    }
+    gauge(r, 'jitter_buffer_packets', 'Packets held in jitter buffers now, all calls', ['media'], (g) => {
+      for (const m of MEDIA) g.set({ media: m }, live().reduce((n, c) => n + (track(c, m)?.buffered ?? 0), 0));
+    });
+    gauge(r, 'jitter_buffer_delay_seconds', 'Jitter buffer playout delay (JITTER_DEPTH_MS)', [], (g) => g.set(opts.jitterDepthMs / 1000));
+    gauge(r, 'rtp_jitter_max_seconds', 'Largest RFC 3550 interarrival jitter among live calls', ['media'], (g) => {
+      for (const m of MEDIA) g.set({ media: m }, live().reduce((x, c) => Math.max(x, track(c, m)?.jitterMs ?? 0), 0) / 1000);
+    });
+    gauge(r, 'encoder_processes', 'Encoder child processes (AAC_ENCODER=ffmpeg: one per call; 0 with the native encoder)', [], (g) => {
+      g.set(live().filter((c) => c.media?.encoderPid !== undefined).length);
+    });
+    counter(r, 'encoder_cpu_seconds_total', 'CPU time spent encoding audio: in-process (native) or in encoder children (ffmpeg, sampled at scrape)', ['encoder'], (set) => {
+      set({ encoder: 'native' }, nativeEncoderTime.seconds);
+      set({ encoder: 'ffmpeg' }, this.ffmpegCpu(live()));
+    });
+    this.restLatency = new Histogram({
+      name: `${P}rest_request_duration_seconds`,
+      help: 'REST requests, from arrival to the answer sent',
+      labelNames: ['method', 'route', 'code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [r],
+    });
+  }
+
+  observeRest(method: string, route: string, code: number, seconds: number): void {
+    this.restLatency.observe({ method, route, code: String(code) }, seconds);
+  }
+
+  private retire(call: Call): void {
+    if (this.retiredCalls.has(call)) return;
+    this.retiredCalls.add(call);
+    const t = this.liveRtp([call]);
+    for (const m of MEDIA) for (const k of ['received', 'lost', 'rejected'] as const) this.retired.rtp[m][k] += t[m][k];
+    this.retired.reconnects += call.pushes.reduce((n, p) => n + reconnects(p), 0);
+  }
+
+  private liveRtp(calls: Call[]): RtpTotals {
+    const t = zeroRtp();
+    for (const c of calls) {
+      for (const m of MEDIA) {
+        const h = track(c, m);
+        if (!h) continue;
+        t[m].received += h.received;
+        t[m].lost += h.lost;
+        t[m].rejected += h.rejected;
+      }
+    }
+    return t;
+  }
+
+  /** Children seen before and now gone keep their last reading in the retired total. */
+  private ffmpegCpu(calls: Call[]): number {
+    const alive = new Set<number>();
+    for (const c of calls) {
+      const pid = c.media?.encoderPid;
+      if (pid === undefined) continue;
+      const s = cpuSeconds(pid);
+      if (s > 0) this.encoderCpu.set(pid, s);
+      alive.add(pid);
+    }
+    for (const [pid, s] of this.encoderCpu) {
+      if (alive.has(pid)) continue;
+      this.retired.ffmpegCpu += s;
+      this.encoderCpu.delete(pid);
+    }
+    let sum = this.retired.ffmpegCpu;
+    for (const s of this.encoderCpu.values()) sum += s;
+    return sum;
+  }
+}
+
+function track(c: Call, m: Media): TrackHealth | null {
+  const h = c.media?.health();
+  return h ? h[m] : null;
+}
+
+function reconnects(p: CallPush): number {
+  return p.push?.stats.reconnects ?? 0;
+}
+
+function gauge<L extends string>(r: Registry, name: string, help: string, labelNames: L[], collect: (g: Gauge<L>) => void): void {
+  new Gauge<L>({ name: `${P}${name}`, help, labelNames, registers: [r], collect() { collect(this); } });
+}
+
+/** A counter whose value is computed at scrape: reset, then set to the (monotonic) total. */
+function counter<L extends string>(r: Registry, name: string, help: string, labelNames: L[], collect: (set: (labels: Partial<Record<L, string>>, v: number) => void) => void): void {
+  new Counter<L>({
+    name: `${P}${name}`, help, labelNames, registers: [r],
+    collect() {
+      this.reset();
+      collect((labels, v) => this.inc(labels as never, v));
+    },
+  });
+}

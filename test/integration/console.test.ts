@@ -1,0 +1,133 @@
+/**
+ * The operator console in real Chromium (Debian's, driven by playwright-core) against the real sandbox:
+ * a person's path through the page. The form refuses a bad field with the API's own message; a call
+ * placed from the form to the sandbox's video far end reaches ESTABLISHED on the live feed; the preview
+ * plays what the call publishes (its clock advances, and the far end's white flashes show up as bright
+ * frames); a DTMF key pressed in the page reaches the far end (sipp logs the INFO digit); a second push
+ * is added from the page and publishes; Hang up ends it as FINISH, and the call holds nothing more.
+ * A screenshot at each step goes to test-artifacts/console/ (not committed).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
+import { REPO_ROOT, SANDBOX_RUN, uniqueId } from '../helpers/sandbox.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = join(REPO_ROOT, 'test-artifacts', 'console');
+
+let t: TestApp;
+let browser: Browser;
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/sandbox up installs Debian's chromium`);
+  mkdirSync(SHOTS, { recursive: true });
+  t = await startTestApp({});
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] });
+});
+after(async () => {
+  await browser?.close();
+  await t?.stop();
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`# screenshot ${file}`);
+}
+
+/**
+ * Brightest mean luma (0-255) of the preview's frames over `ms` (the far end flashes white every 2 s,
+ * black between). Browser code, as a string: this project's TypeScript has no DOM types.
+ */
+function brightestFrame(page: Page, ms: number): Promise<number> {
+  return page.evaluate(`(async () => {
+    const video = document.querySelector('#preview');
+    const canvas = document.createElement('canvas');
+    canvas.width = 64;
+    canvas.height = 36;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    let best = 0;
+    for (const end = performance.now() + ${ms}; performance.now() < end; ) {
+      if (video.videoWidth > 0) {
+        ctx.drawImage(video, 0, 0, 64, 36);
+        const px = ctx.getImageData(0, 0, 64, 36).data;
+        let sum = 0;
+        for (let i = 0; i < px.length; i += 4) sum += 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+        best = Math.max(best, sum / (px.length / 4));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return best;
+  })()`);
+}
+
+const currentTime = (page: Page) => page.locator('#preview').evaluate((v) => (v as unknown as { currentTime: number }).currentTime);
+
+test('console: form → ESTABLISHED → preview playing with a picture → DTMF at the far end → second push → Hang up → FINISH', { timeout: 120_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const stream = uniqueId('console');
+  const prefill = new URLSearchParams({ callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT!, hasVideo: 'true', rtmpUrl: t.env.RTMP_URL!, rtmpStream: stream });
+  await page.goto(`${new URL(t.app.restUrl).origin}/console/?${prefill}`);
+  await page.waitForSelector('#feed-state:has-text("connected")');
+  await shot(page, '01-form');
+
+  // A bad field: the page shows the message the API gives for the same body.
+  await page.fill('#sipPort', '99999');
+  await page.click('#call-btn');
+  const api = await t.post('/call/startup', { callId: 'x', callee: 'video', sipDomain: '127.0.0.1', sipPort: '99999' });
+  assert.equal(api.status, 400);
+  const apiMessage = (api.json as { error: string }).error;
+  await page.waitForSelector('.field-error[data-field="sipPort"]:not(:empty)');
+  assert.equal((await page.textContent('.field-error[data-field="sipPort"]'))?.trim(), apiMessage);
+  await shot(page, '02-validation');
+  await page.fill('#sipPort', t.env.SIPP_VIDEO_PORT!);
+
+  // The call, from the form; its status arrives over the live feed.
+  await page.click('#call-btn');
+  await page.waitForSelector('#call-status:text-is("ESTABLISHED")', { timeout: 15_000 });
+  const call = t.app.calls.list().find((c) => c.req.rtmpStream === stream);
+  assert.ok(call, 'the app has the call the page placed');
+  const callId = call.req.callId;
+  await page.waitForSelector('#timeline li:has-text("ESTABLISHED")');
+  await shot(page, '03-established');
+
+  // The preview: plays (its clock advances) and shows the far end's picture (a white flash every 2 s).
+  await waitFor(async () => (await currentTime(page)) > 0.5, 15_000, 'the preview plays');
+  const t1 = await currentTime(page);
+  const luma = await brightestFrame(page, 4500);
+  const t2 = await currentTime(page);
+  console.log(`# preview: currentTime ${t1.toFixed(2)} → ${t2.toFixed(2)} s over 4.5 s; brightest frame mean luma ${luma.toFixed(0)}/255`);
+  assert.ok(t2 - t1 > 3, 'currentTime advances in real time');
+  assert.ok(luma > 128, `a bright (non-black) frame was shown: ${luma}`);
+  // The calls list shows the call's live stats (a bitrate once two samples exist).
+  await waitFor(async () => /\d/.test((await page.textContent(`#calls tr[data-call-id="${callId}"] [data-col="kbps"]`)) ?? ''), 5000, 'bitrate in the calls list');
+  await shot(page, '04-preview');
+
+  // DTMF from the keypad, as SIP INFO: sipp logs the digit it received.
+  const infoLog = join(SANDBOX_RUN, 'logs', 'sipp-video-info.log');
+  const from = existsSync(infoLog) ? statSync(infoLog).size : 0;
+  await page.selectOption('#dtmf-type', 'INFO');
+  await page.click('#keypad [data-digit="5"]');
+  await waitFor(async () => existsSync(infoLog) && readFileSync(infoLog).subarray(from).toString().includes('digit=5'), 5000, 'the far end received INFO digit 5');
+  await page.waitForSelector('#timeline li:has-text("DTMF_SENT")');
+  await shot(page, '05-dtmf');
+
+  // A second output, added from the page; it publishes alongside the first.
+  await page.fill('#push-rtmpUrl', t.env.RTMP_URL!.replace(/\/live$/, '/recorded'));
+  await page.click('#push-add');
+  await waitFor(async () => (await page.locator('#pushes tr[data-push-id]').count()) === 2, 5000, 'two pushes listed');
+  await waitFor(async () => call.pushes.filter((p) => p.view().status === 'PUBLISHING').length === 2, 10_000, 'both pushes publishing');
+  await waitFor(async () => (await page.locator('#pushes tr[data-push-id]:has-text("PUBLISHING")').count()) === 2, 5000, 'the page shows both publishing');
+  await shot(page, '06-second-push');
+
+  await page.click('#hangup-btn');
+  await page.waitForSelector('#call-status:text-is("FINISH")', { timeout: 10_000 });
+  await shot(page, '07-finish');
+  await t.assertNoLeaks([call.key]);
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  await page.close();
+});
