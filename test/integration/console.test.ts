@@ -4,7 +4,8 @@
  * placed from the form to the sandbox's video far end reaches ESTABLISHED on the live feed; the preview
  * plays what the call publishes (its clock advances, and the far end's white flashes show up as bright
  * frames); a DTMF key pressed in the page reaches the far end (sipp logs the INFO digit); a second push
- * is added from the page and publishes; Hang up ends it as FINISH, and the call holds nothing more.
+ * is added from the page and publishes, is muted, gets a sound, and is removed; Hang up ends the call as
+ * FINISH, and it holds nothing more.
  * A screenshot at each step goes to test-artifacts/console/ (not committed).
  */
 import assert from 'node:assert/strict';
@@ -23,7 +24,7 @@ let browser: Browser;
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/sandbox up installs Debian's chromium`);
   mkdirSync(SHOTS, { recursive: true });
-  t = await startTestApp({});
+  t = await startTestApp({}, { sounds: { 'hello.wav': 'sine=frequency=440:sample_rate=44100:duration=1.5' } });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] });
 });
 after(async () => {
@@ -65,7 +66,7 @@ function brightestFrame(page: Page, ms: number): Promise<number> {
 
 const currentTime = (page: Page) => page.locator('#preview').evaluate((v) => (v as unknown as { currentTime: number }).currentTime);
 
-test('console: form → ESTABLISHED → preview playing with a picture → DTMF at the far end → second push → Hang up → FINISH', { timeout: 120_000 }, async () => {
+test('console: form → ESTABLISHED → preview playing with a picture → DTMF at the far end → second push (mute, sound, remove) → Hang up → FINISH', { timeout: 120_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -124,9 +125,22 @@ test('console: form → ESTABLISHED → preview playing with a picture → DTMF 
   await waitFor(async () => (await page.locator('#pushes tr[data-push-id]:has-text("PUBLISHING")').count()) === 2, 5000, 'the page shows both publishing');
   await shot(page, '06-second-push');
 
+  // Its controls: mute, a sound file played into it, then remove it; the primary goes on.
+  const second = call.pushes.find((p) => !p.primary)!;
+  const row = page.locator(`#pushes tr[data-push-id="${second.id}"]`);
+  await row.locator('.push-mute').click();
+  await waitFor(async () => second.view().muted, 5000, 'the second push muted');
+  await row.locator('.push-sound-file').fill('hello.wav');
+  await row.locator('.push-sound-on').click();
+  await waitFor(async () => second.view().soundEnabled && second.view().soundFile === 'hello.wav', 5000, 'a sound plays into the second push');
+  await shot(page, '07-push-controls');
+  await row.locator('.push-remove').click();
+  await waitFor(async () => (await page.locator('#pushes tr[data-push-id]').count()) === 1, 5000, 'the second push removed from the page');
+  assert.deepEqual(call.pushes.map((p) => [p.primary, p.view().status]), [[true, 'PUBLISHING']]);
+
   await page.click('#hangup-btn');
   await page.waitForSelector('#call-status:text-is("FINISH")', { timeout: 10_000 });
-  await shot(page, '07-finish');
+  await shot(page, '08-finish');
   await t.assertNoLeaks([call.key]);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   await page.close();

@@ -6,6 +6,7 @@
  *    add a push, find it and hang it up.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { after, before, test } from 'node:test';
 import { startTestApp, udpPortsInRange, waitFor, type TestApp } from '../helpers/app.js';
@@ -119,5 +120,79 @@ test('/docs: Swagger UI lists every method; the examples, as given, call the san
   const end = await t.post('/call/terminate', example(doc, '/call/terminate'));
   assert.equal(end.status, 200, end.text);
   await t.waitStatus(callId, ['FINISH']);
+  await t.assertNoLeaks([t.app.calls.get(callId)!.key]);
+});
+
+/** Reads an SSE stream into [event, data] pairs until `until` holds or the time is up. */
+async function readFeed(url: string, until: (events: [string, unknown][]) => boolean, ms: number, during: () => Promise<void>): Promise<[string, unknown][]> {
+  const ctl = new AbortController();
+  const res = await fetch(url, { signal: ctl.signal });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const events: [string, unknown][] = [];
+  const reading = (async () => {
+    let buf = '';
+    const dec = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += dec.decode(chunk, { stream: true });
+        for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
+          const m = /^event: (\w+)\ndata: (.*)$/s.exec(buf.slice(0, i));
+          if (m) events.push([m[1]!, JSON.parse(m[2]!)]);
+        }
+        if (until(events)) break;
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  await during();
+  await Promise.race([reading, new Promise((r) => setTimeout(r, ms))]);
+  ctl.abort();
+  return events;
+}
+
+test('the live feed: a snapshot, then each status change as it happens, and stats once a second', { timeout: 60_000 }, async () => {
+  const callId = uniqueId('feed');
+  const statuses = (evs: [string, unknown][]) =>
+    [...new Set(evs.filter(([e, d]) => e === 'call' && (d as { callId: string }).callId === callId).map(([, d]) => (d as { status: string }).status))];
+  const events = await readFeed(`${t.app.restUrl}/events`, (evs) => statuses(evs).includes('FINISH'), 20_000, async () => {
+    assert.equal((await t.post('/call/startup', { callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: t.env.BARESIP_PORT, toStream: callId })).status, 200);
+    await t.waitStatus(callId, ['ESTABLISHED']);
+    await new Promise((r) => setTimeout(r, 2200));
+    assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  });
+  assert.equal(events[0]?.[0], 'snapshot');
+  assert.deepEqual(statuses(events), ['TRYING', 'RING', 'ESTABLISHED', 'FINISH'].filter((s) => statuses(events).includes(s)));
+  assert.ok(statuses(events).includes('ESTABLISHED') && statuses(events).at(-1) === 'FINISH', statuses(events).join(' → '));
+  const stats = events.filter(([e, d]) => e === 'stats' && (d as { calls: Record<string, unknown> }).calls[callId]);
+  assert.ok(stats.length >= 2, `${stats.length} stats events for the call`);
+  const last = (stats.at(-1)![1] as { calls: Record<string, { audioKbps: number; audio: { received: number } }> }).calls[callId]!;
+  assert.ok(last.audio.received > 50 && last.audioKbps > 0, JSON.stringify(last));
+  await t.assertNoLeaks([t.app.calls.get(callId)!.key]);
+});
+
+test('the preview: 404 for an unknown call; HTTP-FLV that ffprobe reads (AAC + H.264); it ends with the call', { timeout: 60_000 }, async () => {
+  const unknown = await fetch(`${t.app.restUrl}/preview/nope.flv`);
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { field: string }).field, 'callId');
+  const callId = uniqueId('preview');
+  assert.equal((await t.post('/call/startup', { callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true', toStream: callId })).status, 200);
+  await t.waitStatus(callId, ['ESTABLISHED']);
+  await waitFor(async () => t.app.calls.get(callId)?.media !== undefined, 5000, 'media');
+  const url = `${t.app.restUrl}/preview/${callId}.flv`;
+  const probe = await new Promise<string>((res) =>
+    execFile('ffprobe', ['-v', 'error', '-read_intervals', '%+3', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', url], { timeout: 20_000 }, (_e, out) => res(out)),
+  );
+  // (ffprobe also lists a "text" stream: the onMetaData sent again when the caller's video replaced the
+  // generated one, as the RTMP outputs get it too.)
+  assert.deepEqual(probe.trim().split('\n').filter((c) => c !== 'text').sort(), ['aac', 'h264']);
+  // A viewer still connected when the call ends: its response ends, and it holds nothing.
+  const viewer = await fetch(url);
+  const body = viewer.arrayBuffer();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  const bytes = (await body).byteLength;
+  assert.ok(bytes > 1000, `${bytes} bytes before the end`);
   await t.assertNoLeaks([t.app.calls.get(callId)!.key]);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { registerAccess } from '../../plugin/rest/access.js';
+import { registerAccess, requireToken } from '../../plugin/rest/access.js';
 
 const PAGE = 'https://demo.example.com';
 const OTHER = 'https://evil.example.net';
@@ -256,4 +256,19 @@ test('empty prefix: the whole server is under it', async () => {
   assert.equal((await preflight(app, PAGE, 'content-type', '/call/find_all')).statusCode, 204);
   assert.equal((await post(app, {}, '/call/find_all')).statusCode, 401);
   assert.equal((await post(app, { 'x-api-token': TOKEN }, '/call/find_all')).statusCode, 200);
+});
+
+test('requireToken guards a route outside the prefix (/metrics): 401 without, 200 with X-Api-Token or a bearer token', async () => {
+  const app = Fastify({ logger: false });
+  app.get('/metrics', { onRequest: requireToken(TOKEN) }, async () => 'ok');
+  const open = Fastify({ logger: false });
+  open.get('/metrics', { onRequest: requireToken('') }, async () => 'ok');
+  const none = await app.inject({ method: 'GET', url: '/metrics' });
+  assert.equal(none.statusCode, 401);
+  assert.equal(none.headers['www-authenticate'], 'Bearer');
+  assert.doesNotMatch(none.body, new RegExp(TOKEN));
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { 'x-api-token': TOKEN } })).statusCode, 200);
+  assert.equal((await open.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, 'no token configured: open');
 });
