@@ -13,6 +13,7 @@ import { createApp } from '../plugin/app.js';
 import { loadConfig } from '../plugin/config.js';
 import { createLogger } from '../plugin/lib/log.js';
 import type { CallView } from '../plugin/calls/types.js';
+import { CallStatsSampler, type CallStats } from '../plugin/console/call-stats.js';
 import { consoleView } from '../plugin/console/live-feed.js';
 import { renderProgress, TerminalBlock } from './lib/progress-view.js';
 import { postRest } from './lib/rest.js';
@@ -23,7 +24,12 @@ const config = loadConfig({ ...process.env, ...appEnvForSandbox(env) });
 const logFile = `${SANDBOX_RUN}/logs/demo-app.log`;
 const app = createApp(config, { log: createLogger({ level: 'debug', destination: createWriteStream(logFile, { flags: 'a' }) }) });
 const t0 = Date.now();
-const say = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)} s] ${s}`);
+const tty = process.stdout.isTTY === true;
+const block = new TerminalBlock(process.stdout);
+const say = (s: string) => {
+  block.release(); // a log line goes below the live view, which is redrawn under it
+  console.log(`[${((Date.now() - t0) / 1000).toFixed(2).padStart(6)} s] ${s}`);
+};
 
 const rest = (method: string, body: unknown) => postRest(app.restUrl, method, body);
 
@@ -48,16 +54,21 @@ const watch = `${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`;
 const origin = new URL(app.restUrl).origin;
 const consoleUrl = `${origin}/console/?${new URLSearchParams({ callee: 'softphone', sipDomain: '127.0.0.1', sipPort: env.BARESIP_PORT!, rtmpUrl })}`;
 
-// The view follows the call in-process: status changes as they happen, stats twice a second.
-const tty = process.stdout.isTTY === true;
-const block = new TerminalBlock(process.stdout);
+// The view follows the call in-process: status changes as they happen, stats once a second.
 let lastStatus = '';
 let stopping = false;
+// Its own sampler: the console feed's bitrate windows stay its own.
+const sampler = new CallStatsSampler();
+let stats: CallStats | undefined;
+const sample = () => {
+  const call = app.calls.get(callId);
+  if (call && !call.final) stats = sampler.sample(call.key, call.media?.health(), call.pushes.map((p) => p.view()), Date.now());
+};
 const render = () => {
   const call = app.calls.get(callId);
   const view = call ? consoleView(call, config.rest.prefix) : undefined;
   if (tty) {
-    block.draw(renderProgress({ elapsedS: (Date.now() - t0) / 1000, call: view, stats: app.feed.stats().calls[callId], watchUrl: watch, consoleUrl }, true));
+    block.draw(renderProgress({ elapsedS: (Date.now() - t0) / 1000, call: view, stats, watchUrl: watch, consoleUrl }, true));
   } else if (view) {
     // A log file or a pipe: one line per change, no redraws.
     const line = `call ${view.status} (SIP ${view.sipStatus ?? '-'}): ${view.info}; stream ${view.rtmpStreamStatus}`;
@@ -72,7 +83,10 @@ const render = () => {
 app.calls.changes.on('changed', (c) => {
   if (c.req.callId === callId) render();
 });
-const redraw = setInterval(render, 500);
+const redraw = setInterval(() => {
+  sample();
+  render();
+}, 1000);
 render();
 
 async function stop(code: number): Promise<void> {
@@ -80,8 +94,8 @@ async function stop(code: number): Promise<void> {
   stopping = true;
   const f = await rest('/call/find', { callId });
   if (f.status === 200 && !['FINISH', 'FAILED', 'BUSY'].includes((f.json as CallView[])[0]!.status)) {
-    await rest('/call/terminate', { callId });
     say('POST /call/terminate');
+    await rest('/call/terminate', { callId });
   }
   render();
   clearInterval(redraw);

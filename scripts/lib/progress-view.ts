@@ -41,7 +41,7 @@ export function renderProgress(s: ProgressState, color: boolean): string[] {
   }
   lines.push(`  watch     ffplay ${s.watchUrl}`);
   lines.push(`  console   ${s.consoleUrl}`);
-  lines.push('  Ctrl-C hangs up and exits');
+  if (!['FINISH', 'FAILED', 'BUSY'].includes(c.status)) lines.push('  Ctrl-C hangs up and exits');
   return lines;
 }
 
@@ -50,6 +50,11 @@ export class TerminalBlock {
   private lastLines = 0;
 
   constructor(private readonly out: NodeJS.WriteStream) {}
+
+  /** Lines printed below the block since: leave it as it is and draw the next one below them. */
+  release(): void {
+    this.lastLines = 0;
+  }
 
   draw(lines: string[]): void {
     const up = this.lastLines > 0 ? `\x1b[${this.lastLines}F` : '';
