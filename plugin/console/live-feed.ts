@@ -53,7 +53,9 @@ export class LiveFeed {
 
   constructor(private readonly calls: CallService, private readonly o: LiveFeedOptions) {
     this.now = o.now ?? Date.now;
-    const onChanged = (call: Call) => this.broadcast('call', consoleView(call, o.prefix));
+    const onChanged = (call: Call) => {
+      if (this.clients.size > 0) this.broadcast('call', consoleView(call, o.prefix));
+    };
     const onRemoved = (call: Call) => {
       this.sampler.forget(call.key);
       this.broadcast('removed', { callId: call.req.callId });
