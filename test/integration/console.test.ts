@@ -145,3 +145,30 @@ test('console: form → ESTABLISHED → preview playing with a picture → DTMF 
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   await page.close();
 });
+
+test('/docs in Chromium: Swagger UI shows one block per documented method; "Execute" on the /call/startup example places the call', { timeout: 30_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${new URL(t.app.restUrl).origin}/docs`);
+  await page.waitForSelector('.opblock');
+  const doc = (await (await fetch(`${new URL(t.app.restUrl).origin}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const documented = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+  const blocks = await page.locator('.opblock').count();
+  console.log(`# Swagger UI: ${blocks} operation blocks for ${documented} documented methods`);
+  assert.equal(blocks, documented);
+  // "Try it out" → "Execute" on /call/startup, with the example as the page shows it: a call to the sandbox.
+  const startup = page.locator('.opblock').filter({ has: page.locator('.opblock-summary-path', { hasText: /\/rest-api\/call\/startup$/ }) });
+  await startup.locator('.opblock-summary').click();
+  const tryOut = startup.locator('button.try-out__btn');
+  if ((await tryOut.textContent())?.includes('Try it out')) await tryOut.click();
+  await startup.locator('button.execute').click();
+  await startup.locator('.live-responses-table tr.response td.response-col_status').first().waitFor();
+  assert.equal((await startup.locator('.live-responses-table tr.response td.response-col_status').first().textContent())?.trim(), '200');
+  const example = (doc.paths['/rest-api/call/startup']!.post as { requestBody: { content: Record<string, { example: { callId: string } }> } }).requestBody.content['application/json']!.example;
+  const view = await t.waitStatus(example.callId, ['ESTABLISHED']);
+  console.log(`# Swagger UI "Execute" on the /call/startup example: 200, call ${view.callId} ${view.status}`);
+  await shot(page, '09-docs');
+  assert.equal((await t.post('/call/terminate', { callId: example.callId })).status, 200);
+  await t.waitStatus(example.callId, ['FINISH']);
+  await t.assertNoLeaks([t.app.calls.get(example.callId)!.key]);
+  await page.close();
+});
