@@ -12,7 +12,7 @@ import { AudioTimeline } from './audio-timeline.js';
 import { CallerFeed } from './caller-feed.js';
 import { alawToPcm, ulawToPcm } from './g711.js';
 import { JitterBuffer } from './jitter-buffer.js';
-import { AudioLatency } from './latency.js';
+import { AudioLatency, type MsHistogram } from './latency.js';
 import { LiveStream } from './live-stream.js';
 import { l16ToPcm } from './pcm.js';
 import { RtpGate } from './rtp-gate.js';
@@ -273,6 +273,11 @@ export class CallMedia {
       latencyMs: p50 === undefined ? null : { p50, p99: l!.quantile(0.99)! },
       jitterDepthMs: this.opts.jitterDepthMs,
     };
+  }
+
+  /** The audio latency histogram (1 ms bins) so far; /metrics sums them over calls. */
+  get latencyHistogram(): MsHistogram | undefined {
+    return this.latency?.histogram;
   }
 
   /** The encoder's child process, when it runs in one (AAC_ENCODER=ffmpeg). */

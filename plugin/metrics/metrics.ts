@@ -12,6 +12,7 @@ import type { CallStatus } from '../calls/types.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { nativeEncoderTime } from '../media/aac/audio-encoder.js';
 import type { TrackHealth } from '../media/health.js';
+import { MsHistogram } from '../media/latency.js';
 
 const P = 'sip_as_rtmp_';
 const STATUSES: CallStatus[] = ['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED'];
@@ -25,7 +26,7 @@ const zeroRtp = (): RtpTotals => ({ audio: { received: 0, lost: 0, rejected: 0 }
 export class AppMetrics {
   readonly registry = new Registry();
   private readonly retiredCalls = new WeakSet<Call>();
-  private readonly retired = { rtp: zeroRtp(), reconnects: 0, ffmpegCpu: 0 };
+  private readonly retired = { rtp: zeroRtp(), reconnects: 0, ffmpegCpu: 0, latency: new MsHistogram() };
   /** Last CPU seconds read per encoder child: what it had used when it was last seen alive. */
   private readonly encoderCpu = new Map<number, number>();
   private readonly restLatency: Histogram<'method' | 'route' | 'code'>;
@@ -82,6 +83,13 @@ export class AppMetrics {
       set({ encoder: 'native' }, nativeEncoderTime.seconds);
       set({ encoder: 'ffmpeg' }, this.ffmpegCpu(live()));
     });
+    registerLatencyHistogram(r, () => {
+      const h = new MsHistogram();
+      const add = (x: MsHistogram | undefined) => x && h.merge(x.sparse(), x.max);
+      add(this.retired.latency);
+      for (const c of live()) add(c.media?.latencyHistogram);
+      return h;
+    });
     this.restLatency = new Histogram({
       name: `${P}rest_request_duration_seconds`,
       help: 'REST requests, from arrival to the answer sent',
@@ -101,6 +109,8 @@ export class AppMetrics {
     const t = this.liveRtp([call]);
     for (const m of MEDIA) for (const k of ['received', 'lost', 'rejected'] as const) this.retired.rtp[m][k] += t[m][k];
     this.retired.reconnects += call.pushes.reduce((n, p) => n + reconnects(p), 0);
+    const l = call.media?.latencyHistogram;
+    if (l) this.retired.latency.merge(l.sparse(), l.max);
   }
 
   private liveRtp(calls: Call[]): RtpTotals {
@@ -160,4 +170,37 @@ function counter<L extends string>(r: Registry, name: string, help: string, labe
       collect((labels, v) => this.inc(labels as never, v));
     },
   });
+}
+
+/** Bucket bounds (s) for the audio latency: around the jitter depth + one AAC frame, where it lives. */
+const LATENCY_BUCKETS_MS = [20, 40, 60, 70, 80, 90, 100, 120, 150, 200, 300, 500, 1000];
+
+/**
+ * sip_as_rtmp_audio_latency_seconds as a Prometheus histogram, built at scrape from the calls' own 1 ms
+ * histograms (CallMedia keeps them for /call/find anyway): no per-frame observe() on the media path.
+ * prom-client's Histogram can only be fed observations, so this registers a collector of its own shape.
+ */
+function registerLatencyHistogram(r: Registry, read: () => MsHistogram): void {
+  const name = `${P}audio_latency_seconds`;
+  const help = 'Added audio latency: RTP arrival to the FLV tag carrying its first sample, all calls since start';
+  const metric = {
+    name, help, type: 'histogram', aggregator: 'sum',
+    reset() {},
+    async get() {
+      const h = read();
+      const bins = h.sparse();
+      const values = LATENCY_BUCKETS_MS.map((le) => ({
+        metricName: `${name}_bucket`,
+        labels: { le: le / 1000 },
+        value: bins.reduce((n, [ms, c]) => (ms <= le ? n + c : n), 0),
+      }));
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' as unknown as number }, value: h.count });
+      const sum = bins.reduce((s, [ms, c]) => s + ms * c, 0) / 1000;
+      return {
+        name, help, type: 'histogram', aggregator: 'sum',
+        values: [...values, { metricName: `${name}_sum`, labels: {}, value: sum }, { metricName: `${name}_count`, labels: {}, value: h.count }],
+      };
+    },
+  };
+  r.registerMetric(metric as never);
 }

@@ -38,7 +38,7 @@ async function scrape(): Promise<Map<string, number>> {
 }
 const v = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
 
-test('/metrics during a call: calls by status, pushes, RTP received and rejected, encoder CPU, REST latency', { timeout: 60_000 }, async () => {
+test('/metrics during a call: calls by status, pushes, RTP received and rejected, encoder CPU, audio and REST latency', { timeout: 60_000 }, async () => {
   const before = await scrape();
   const callId = uniqueId('metrics');
   const stream = uniqueId('metrics');
@@ -71,6 +71,9 @@ test('/metrics during a call: calls by status, pushes, RTP received and rejected
   assert.ok(v(during2, 'sip_as_rtmp_encoder_cpu_seconds_total{encoder="native"}') > v(before, 'sip_as_rtmp_encoder_cpu_seconds_total{encoder="native"}'), 'the in-process encoder\'s time');
   assert.equal(v(during, 'sip_as_rtmp_encoder_processes'), 0, 'no encoder children with the native encoder');
   assert.equal(v(during, 'sip_as_rtmp_jitter_buffer_delay_seconds'), 0.06);
+  const lat = 'sip_as_rtmp_audio_latency_seconds_count';
+  assert.ok(v(during2, lat) > v(during, lat) && v(during, lat) > v(before, lat), 'audio latency observed as frames leave');
+  assert.equal(v(during2, 'sip_as_rtmp_audio_latency_seconds_bucket{le="+Inf"}'), v(during2, lat));
   const startupCount = 'sip_as_rtmp_rest_request_duration_seconds_count{method="POST",route="/rest-api/call/startup",code="200"}';
   assert.equal(v(during, startupCount), v(before, startupCount) + 1, 'REST latency observed per route');
 
