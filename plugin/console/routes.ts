@@ -27,6 +27,8 @@ export interface ConsoleOptions {
   streamPrefix: string;
   /** Viewers per call (each is one more copy of the stream on the wire). */
   maxPreviewsPerCall?: number;
+  /** Live-feed connections at once (each gets every call's stats once a second). */
+  maxFeedClients?: number;
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -58,7 +60,9 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
   app.get('/console', toConsole);
   app.get('/console/config.json', async () => ({ restPrefix: o.prefix, tokenRequired: o.tokenRequired, streamPrefix: o.streamPrefix }));
 
+  const maxFeed = o.maxFeedClients ?? 32;
   app.get(`${o.prefix}/events`, async (req, reply) => {
+    if (feed.clientCount >= maxFeed) throw new ApiError(429, `the live feed already has ${feed.clientCount} listeners`);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

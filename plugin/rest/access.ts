@@ -31,6 +31,11 @@ export interface AccessOptions {
   corsOrigins: string[];
   /** Shared API token; empty means none is required. */
   apiToken: string;
+  /**
+   * Pages a browser loads by navigation, which can carry no token header (the console, /docs): GET and
+   * HEAD at these paths (or below them) skip the token check even when the prefix is "" (the whole server).
+   */
+  publicPages?: string[];
 }
 
 /** Request headers a cross-origin page may send (lower case). */
@@ -50,9 +55,12 @@ export function registerAccess(app: FastifyInstance, opts: AccessOptions): void 
 
   const isUnder = (path: string): boolean => prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
   const isAllowedOrigin = (origin: string): boolean => anyOrigin || origins.has(normalizeOrigin(origin));
+  const pages = opts.publicPages ?? [];
+  const isPublicPage = (path: string): boolean => pages.some((p) => path === p || (p !== '/' && path.startsWith(`${p}/`)));
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!underPrefix(req, isUnder)) return;
+    if ((req.method === 'GET' || req.method === 'HEAD') && isPublicPage(req.url.split('?')[0] ?? '')) return;
     const origin = headerValue(req.headers.origin);
 
     if (req.method === 'OPTIONS') {

@@ -549,7 +549,7 @@ function getOperations(o: OpenApiOptions, p: string): Record<string, Json> {
       description: 'An endless `text/event-stream`.',
       content: { 'text/event-stream': { schema: { type: 'string' }, example: sseExample(p) } },
       'x-events': { snapshot: ref('SnapshotEvent'), call: ref('ConsoleCall'), stats: ref('StatsEvent'), removed: ref('RemovedEvent') },
-    }),
+    }, describedErrors({ 429: 'Too many listeners at once (32).' })),
     [`${p}/preview/{callId}.flv`]: get({
       operationId: 'livePreview', tags: ['Live'], summary: 'Live HTTP-FLV preview of a call',
       description: `${EXT} exactly what the call publishes (the same FLV tags as its RTMP outputs, no re-encode), as an endless FLV file (mpegts.js, ffplay, VLC). A viewer joins at the next keyframe; one too slow to keep up is cut off.`,
@@ -557,7 +557,7 @@ function getOperations(o: OpenApiOptions, p: string): Record<string, Json> {
     }, {
       description: 'An endless FLV stream.',
       content: { 'video/x-flv': { schema: { type: 'string', format: 'binary' } } },
-    }, describedErrors({ 404: 'No such call.', 409: 'The call has no media yet (not answered, or its media is not up).', 429: 'Too many viewers.' })),
+    }, describedErrors({ 404: 'No such call.', 409: 'The call has no media yet (not answered, or its media is not up).', 429: 'Too many viewers (4 per call).' })),
     '/metrics': get({
       operationId: 'metrics', tags: ['Operations'], summary: 'Prometheus metrics',
       description: `${EXT} process, call, media and push metrics in the Prometheus text format. Not under the prefix; needs the token when API_TOKEN is set.`,

@@ -24,13 +24,16 @@ export interface RestOptions {
   onAnswered?: (method: string, route: string, code: number, seconds: number) => void;
 }
 
+/** The console's page and the API docs: public, even with REST_PREFIX="" (the live feed and preview are not). */
+const PUBLIC_PAGES = ['/', '/console', '/docs'];
+
 export function buildRestServer(o: RestOptions): FastifyInstance {
   const app = Fastify({
     // Per-request logging off (warn and up only): a busy WCS page polls find every few seconds.
     loggerInstance: o.log.child({ component: 'rest' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? 64 * 1024,
   });
-  registerAccess(app, { prefix: o.prefix, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '' });
+  registerAccess(app, { prefix: o.prefix, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '', publicPages: PUBLIC_PAGES });
   const onAnswered = o.onAnswered;
   if (onAnswered) {
     // The matched pattern, never the raw URL: ids in paths would make a label per call.

@@ -272,3 +272,19 @@ test('requireToken guards a route outside the prefix (/metrics): 401 without, 20
   assert.equal((await app.inject({ method: 'GET', url: '/metrics', headers: { 'x-api-token': TOKEN } })).statusCode, 200);
   assert.equal((await open.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, 'no token configured: open');
 });
+
+test('public pages (the console, /docs) load without the token even when the prefix is the whole server; the API does not', async () => {
+  const app = Fastify({ logger: false });
+  app.get('/console/', async () => 'page');
+  app.get('/docs/json', async () => '{}');
+  app.get('/events', async () => 'feed');
+  app.post('/console/x', async () => 'no');
+  app.get('/consoles', async () => 'other');
+  registerAccess(app, { prefix: '', corsOrigins: [], apiToken: TOKEN, publicPages: ['/', '/console', '/docs'] });
+  const get = async (url: string, method: 'GET' | 'POST' = 'GET') => (await app.inject({ method, url })).statusCode;
+  assert.equal(await get('/console/'), 200);
+  assert.equal(await get('/docs/json'), 200);
+  assert.equal(await get('/events'), 401, 'the live feed is not a page');
+  assert.equal(await get('/console/x', 'POST'), 401, 'only GET and HEAD');
+  assert.equal(await get('/consoles'), 401, 'a path segment, not a string prefix');
+});
