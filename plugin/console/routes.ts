@@ -39,6 +39,15 @@ const PLUGIN_DIR = join(HERE, '..');
 /** Browser-safe modules (no Node imports), the validators and what they import. */
 const SHARED_MODULES = ['calls/validate.js', 'rtmp/url.js', 'lib/redact.js'];
 
+/**
+ * The page runs only its own files: no inline script, nothing from elsewhere (a call's fields come from SIP
+ * and are only ever set as text). media-src blob: is MSE's object URL for the preview.
+ */
+const PAGE_CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "media-src 'self' blob:",
+  "connect-src 'self'", "worker-src 'self' blob:", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
+].join('; ');
+
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
 export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFeed {
@@ -53,7 +62,12 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
   for (const [url, file] of files) {
     const type = TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream';
     // Read per request: small files, rare requests, and an edited page shows on reload.
-    app.get(url, async (_req, reply) => reply.type(type).header('cache-control', 'no-cache').send(readFileSync(file)));
+    app.get(url, async (_req, reply) => {
+      reply.type(type).header('cache-control', 'no-cache');
+      // The page's URL may carry pre-filled fields: never sent on as a Referer.
+      if (type.startsWith('text/html')) reply.header('content-security-policy', PAGE_CSP).header('referrer-policy', 'no-referrer');
+      return reply.send(readFileSync(file));
+    });
   }
   const toConsole = async (_req: unknown, reply: FastifyReply) => reply.redirect('/console/');
   app.get('/', toConsole);

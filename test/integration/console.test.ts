@@ -70,9 +70,13 @@ test('console: form → ESTABLISHED → preview playing with a picture → DTMF 
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+  });
   const stream = uniqueId('console');
   const prefill = new URLSearchParams({ callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT!, hasVideo: 'true', rtmpUrl: t.env.RTMP_URL!, rtmpStream: stream });
-  await page.goto(`${new URL(t.app.restUrl).origin}/console/?${prefill}`);
+  const res = await page.goto(`${new URL(t.app.restUrl).origin}/console/?${prefill}`);
+  assert.match(res?.headers()['content-security-policy'] ?? '', /script-src 'self'/, 'the page allows only its own scripts');
   await page.waitForSelector('#feed-state:has-text("connected")');
   await shot(page, '01-form');
 
@@ -142,7 +146,7 @@ test('console: form → ESTABLISHED → preview playing with a picture → DTMF 
   await page.waitForSelector('#call-status:text-is("FINISH")', { timeout: 10_000 });
   await shot(page, '08-finish');
   await t.assertNoLeaks([call.key]);
-  assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  assert.deepEqual(pageErrors, [], 'no uncaught errors or CSP violations in the page');
   await page.close();
 });
 
