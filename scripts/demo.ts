@@ -62,7 +62,7 @@ const sampler = new CallStatsSampler();
 let stats: CallStats | undefined;
 const sample = () => {
   const call = app.calls.get(callId);
-  if (call && !call.final) stats = sampler.sample(call.key, call.media?.health(), call.pushes.map((p) => p.view()), Date.now());
+  if (call && !call.final) stats = sampler.sampleCall(call, Date.now());
 };
 const render = () => {
   const call = app.calls.get(callId);

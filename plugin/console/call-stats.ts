@@ -3,6 +3,7 @@
  * Bitrates need two samples, so the sampler keeps each call's previous byte counts (forget() drops them).
  */
 import type { MediaHealth, TrackHealth } from '../media/health.js';
+import type { Call } from '../calls/call.js';
 import type { PushView } from '../calls/pushes.js';
 
 export interface TrackStats {
@@ -60,6 +61,11 @@ export class CallStatsSampler {
       latencyMs: health?.latencyMs ?? null,
       pushes: pushes.map((v) => ({ mediaSessionId: v.mediaSessionId, status: v.status, reconnects: v.stats?.reconnects ?? 0 })),
     };
+  }
+
+  /** A live call's stats now (the console feed and the demo view). */
+  sampleCall(call: Call, nowMs: number): CallStats {
+    return this.sample(call.key, call.media?.health(), call.pushes.map((p) => p.view()), nowMs);
   }
 
   forget(key: string): void {

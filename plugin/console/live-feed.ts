@@ -102,7 +102,7 @@ export class LiveFeed {
     const out: Record<string, CallStats> = {};
     for (const c of this.calls.list()) {
       if (c.final) continue;
-      out[c.req.callId] = this.sampler.sample(c.key, c.media?.health(), c.pushes.map((p) => p.view()), now);
+      out[c.req.callId] = this.sampler.sampleCall(c, now);
     }
     return { at: new Date(now).toISOString(), calls: out };
   }

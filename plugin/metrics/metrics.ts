@@ -11,7 +11,7 @@ import type { CallPush } from '../calls/pushes.js';
 import type { CallStatus } from '../calls/types.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { nativeEncoderTime } from '../media/aac/audio-encoder.js';
-import type { TrackHealth } from '../media/health.js';
+import type { MediaHealth } from '../media/health.js';
 import { MsHistogram } from '../media/latency.js';
 
 const P = 'sip_as_rtmp_';
@@ -30,6 +30,8 @@ export class AppMetrics {
   /** Last CPU seconds read per encoder child: what it had used when it was last seen alive. */
   private readonly encoderCpu = new Map<number, number>();
   private readonly restLatency: Histogram<'method' | 'route' | 'code'>;
+  /** The live calls and their health, read once at the start of a scrape. */
+  private scraping: { calls: Call[]; health: Map<Call, MediaHealth | undefined> } | undefined;
 
   constructor(private readonly calls: CallService, opts: { jitterDepthMs: number }) {
     const r = this.registry;
@@ -48,7 +50,8 @@ export class AppMetrics {
     });
     calls.changes.on('pushClosed', (cp) => (this.retired.reconnects += reconnects(cp)));
 
-    const live = () => this.calls.list().filter((c) => !this.retiredCalls.has(c));
+    const live = () => this.scraping?.calls ?? this.liveCalls();
+    const track = (c: Call, m: Media) => this.healthOf(c)?.[m] ?? null;
     gauge(r, 'calls', 'Calls in the list by status (ended ones stay ENDED_TTL_SEC)', ['status'], (g) => {
       for (const s of STATUSES) g.set({ status: s }, 0);
       for (const c of this.calls.list()) g.inc({ status: c.status });
@@ -99,6 +102,28 @@ export class AppMetrics {
     });
   }
 
+  /**
+   * The exposition text. Each call's health is read once per scrape here: the collectors (a dozen of
+   * them, run one after another by the registry) all read this snapshot instead of asking every call again.
+   */
+  async scrape(): Promise<string> {
+    const calls = this.liveCalls();
+    this.scraping = { calls, health: new Map(calls.map((c) => [c, c.media?.health()])) };
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scraping = undefined;
+    }
+  }
+
+  private liveCalls(): Call[] {
+    return this.calls.list().filter((c) => !this.retiredCalls.has(c));
+  }
+
+  private healthOf(c: Call): MediaHealth | undefined {
+    return this.scraping?.health.get(c) ?? c.media?.health();
+  }
+
   observeRest(method: string, route: string, code: number, seconds: number): void {
     this.restLatency.observe({ method, route, code: String(code) }, seconds);
   }
@@ -116,8 +141,9 @@ export class AppMetrics {
   private liveRtp(calls: Call[]): RtpTotals {
     const t = zeroRtp();
     for (const c of calls) {
+      const health = this.healthOf(c);
       for (const m of MEDIA) {
-        const h = track(c, m);
+        const h = health?.[m];
         if (!h) continue;
         t[m].received += h.received;
         t[m].lost += h.lost;
@@ -146,11 +172,6 @@ export class AppMetrics {
     for (const s of this.encoderCpu.values()) sum += s;
     return sum;
   }
-}
-
-function track(c: Call, m: Media): TrackHealth | null {
-  const h = c.media?.health();
-  return h ? h[m] : null;
 }
 
 function reconnects(p: CallPush): number {

@@ -12,7 +12,7 @@ import { buildOpenApi } from './openapi.js';
 
 export function registerOperations(app: FastifyInstance, o: { prefix: string; apiToken: string; metrics: AppMetrics }): void {
   app.get('/metrics', { onRequest: requireToken(o.apiToken) }, async (_req, reply) => {
-    const body = await o.metrics.registry.metrics();
+    const body = await o.metrics.scrape();
     return reply.type(o.metrics.registry.contentType).send(body);
   });
 

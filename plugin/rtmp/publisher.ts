@@ -13,20 +13,17 @@ import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ChunkReader, ChunkWriter } from './chunk.js';
+import { ClientFlowControl, type ControlReply } from './flow-control.js';
 import { ClientHandshake } from './handshake.js';
 import {
   adobeAuthStep,
-  buildAcknowledgement,
   buildCommand,
   buildConnect,
   buildSetChunkSize,
-  buildUserControl,
-  buildWindowAckSize,
   Csid,
   MessageType,
   parseMessage,
   statusInfo,
-  UserControlEvent,
   type RtmpMessage,
   type StatusInfo,
 } from './messages.js';
@@ -133,10 +130,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   private authAnswered = false;
 
   /** Chunk-stream bytes received (the count acknowledgements report), and where we last acked. */
-  private chunkBytesIn = 0;
-  private ackedAt = 0;
-  private peerWindow = 0;
-  private announcedWindow = 0;
+  private flow = new ClientFlowControl(this.stats);
   private peerChunkSize = 128;
 
   private readonly chunkSize: number;
@@ -206,10 +200,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     this.handshake = new ClientHandshake();
     this.transactions.clear();
     this.nextTransaction = 1;
-    this.chunkBytesIn = 0;
-    this.ackedAt = 0;
-    this.peerWindow = 0;
-    this.announcedWindow = 0;
+    this.flow = new ClientFlowControl(this.stats);
     this.stats.connections++;
 
     let socket: Socket;
@@ -291,18 +282,12 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
         if (done.rest.length === 0) return;
         data = done.rest;
       }
-      this.chunkBytesIn += data.length;
       for (const m of this.reader.push(data)) {
         this.stats.messagesIn++;
         this.onMessage(parseMessage(m));
         if (!this.socket) return; // a message ended the connection
       }
-      // One Acknowledgement each time the received count crosses another window.
-      if (this.peerWindow > 0 && this.chunkBytesIn - this.ackedAt >= this.peerWindow) {
-        this.ackedAt = this.chunkBytesIn;
-        this.stats.acksSent++;
-        this.sendMessage(Csid.Control, MessageType.Acknowledgement, 0, buildAcknowledgement(this.chunkBytesIn));
-      }
+      this.sendControl(this.flow.received(data.length));
     } catch (err) {
       const e = err as Error;
       this.fail(new RtmpError(this.stage, `protocol error from the server: ${this.scrub(e.message)}`, { code: 'EPROTO', cause: err }));
@@ -310,34 +295,16 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   }
 
   private onMessage(m: RtmpMessage): void {
+    this.sendControl(this.flow.onMessage(m)); // acks, windows, pings
     switch (m.kind) {
       case 'setChunkSize':
         this.peerChunkSize = m.size; // the reader already applied it
         return;
-      case 'ack':
-        this.stats.acksReceived++;
-        return;
-      case 'windowAckSize':
-        this.peerWindow = m.size;
-        return;
-      case 'setPeerBandwidth':
-        // The server limits what we send; answer with our window so it acknowledges what we send.
-        if (m.size !== this.announcedWindow) {
-          this.announcedWindow = m.size;
-          this.sendMessage(Csid.Control, MessageType.WindowAckSize, 0, buildWindowAckSize(m.size));
-        }
-        return;
-      case 'userControl':
-        if (m.event === UserControlEvent.PingRequest) {
-          this.stats.pingsAnswered++;
-          this.sendMessage(Csid.Control, MessageType.UserControl, 0, buildUserControl(UserControlEvent.PingResponse, m.value));
-        }
-        return; // Stream Begin / EOF / Dry / IsRecorded: informational for a publisher
       case 'command':
         this.onCommand(m);
         return;
       default:
-        return; // abort (applied by the reader), data, media, unknown types: nothing to do
+        return; // user control (Stream Begin / EOF...: informational for a publisher), abort (applied by the reader), data, media: nothing to do
     }
   }
 
@@ -458,6 +425,10 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     return false;
   }
 
+  private sendControl(r: ControlReply | undefined): void {
+    if (r) this.sendMessage(Csid.Control, r.typeId, 0, r.body);
+  }
+
   private sendMessage(csid: number, typeId: number, streamId: number, payload: Buffer, timestamp = 0): void {
     this.send(this.writer.encode(csid, typeId, streamId, timestamp, payload), 1);
   }
@@ -570,7 +541,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       stage: this.stage,
       streamId: this.streamId,
       peerChunkSize: this.peerChunkSize,
-      peerWindow: this.peerWindow,
+      peerWindow: this.flow.peerWindow,
       bufferedBytes: this.bufferedBytes,
       stats: { ...this.stats },
     };

@@ -158,6 +158,24 @@ const fmtRatio = (x: number | undefined): string => (ok(x) ? x.toFixed(2) : DASH
 /** Escape a value for a markdown table cell. */
 const cell = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
+/** Two runs compared per N: each one's relay and total cost side by side, and their ratio (`ratio`, e.g. "video ÷ audio"). */
+function ratioTable(
+  [first, second]: [string, string],
+  ratio: string,
+  [keyHead, keyAlign]: [string, 'l' | 'r'],
+  rows: { n: number; key: string; first: BenchRun; second: BenchRun; relay: number; total: number }[],
+): string {
+  return table(
+    ['N', keyHead, `relay: ${first}`, `relay: ${second}`, `${ratio} (relay)`, `total: ${first}`, `total: ${second}`, `${ratio} (total)`],
+    rows.map((r) => [
+      String(r.n), r.key,
+      fmtCpu(pipelineCost(r.first)), fmtCpu(pipelineCost(r.second)), `**${fmtRatio(r.relay)}**`,
+      fmtCpu(totalCost(r.first)), fmtCpu(totalCost(r.second)), fmtRatio(r.total),
+    ]),
+    ['r', keyAlign, 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
 function table(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
   const sep = head.map((_, i) => ((align?.[i] ?? 'l') === 'r' ? '---:' : '---'));
   return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -300,49 +318,19 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
 
   const ratios = costRatios(runs);
   if (ratios.length) {
-    out.push('## Plugin vs naive', '');
     out.push(
-      table(
-        ['N', 'video calls', 'relay: plugin', 'relay: naive', 'plugin ÷ naive (relay)', 'total: plugin', 'total: naive', 'plugin ÷ naive (total)'],
-        ratios.map((r) => [
-          String(r.n),
-          String(r.videoCalls),
-          fmtCpu(pipelineCost(r.plugin)),
-          fmtCpu(pipelineCost(r.naive)),
-          `**${fmtRatio(r.relay)}**`,
-          fmtCpu(totalCost(r.plugin)),
-          fmtCpu(totalCost(r.naive)),
-          fmtRatio(r.total),
-        ]),
-        ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-      'Below 1 the plugin needs less CPU per call than one ffmpeg per call; 0.25 means a quarter of it.',
-      '',
+      '## Plugin vs naive', '',
+      ratioTable(['plugin', 'naive'], 'plugin ÷ naive', ['video calls', 'r'], ratios.map((r) => ({ n: r.n, key: String(r.videoCalls), first: r.plugin, second: r.naive, relay: r.relay, total: r.total }))),
+      '', 'Below 1 the plugin needs less CPU per call than one ffmpeg per call; 0.25 means a quarter of it.', '',
     );
   }
 
   const video = videoRatios(runs);
   if (video.length) {
-    out.push('## Video calls vs audio-only calls', '');
     out.push(
-      table(
-        ['N', 'pipeline', 'relay: audio', 'relay: video', 'video ÷ audio (relay)', 'total: audio', 'total: video', 'video ÷ audio (total)'],
-        video.map((r) => [
-          String(r.n),
-          r.pipeline,
-          fmtCpu(pipelineCost(r.audio)),
-          fmtCpu(pipelineCost(r.video)),
-          `**${fmtRatio(r.relay)}**`,
-          fmtCpu(totalCost(r.audio)),
-          fmtCpu(totalCost(r.video)),
-          fmtRatio(r.total),
-        ]),
-        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-      'Every call sends H.264 video in the video runs, none in the audio-only runs; everything else is the same.',
-      '',
+      '## Video calls vs audio-only calls', '',
+      ratioTable(['audio', 'video'], 'video ÷ audio', ['pipeline', 'l'], video.map((r) => ({ n: r.n, key: r.pipeline, first: r.audio, second: r.video, relay: r.relay, total: r.total }))),
+      '', 'Every call sends H.264 video in the video runs, none in the audio-only runs; everything else is the same.', '',
     );
   }
 

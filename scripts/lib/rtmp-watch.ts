@@ -21,14 +21,12 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ChunkReader, ChunkWriter, type ChunkMessage } from '../../plugin/rtmp/chunk.js';
+import { ClientFlowControl, type ControlReply } from '../../plugin/rtmp/flow-control.js';
 import { ClientHandshake } from '../../plugin/rtmp/handshake.js';
 import {
-  buildAcknowledgement,
   buildCommand,
   buildConnect,
   buildSetChunkSize,
-  buildUserControl,
-  buildWindowAckSize,
   Csid,
   MessageType,
   parseMessage,
@@ -338,8 +336,6 @@ export interface RtmpWatcherEvents {
 
 const FLASHVER = 'LNX 9,0,124,2';
 const CHUNK_SIZE = 4096;
-/** Our own window: what the server's acknowledgements would report (we send little, but announce it anyway). */
-const WINDOW = 5_000_000;
 
 export class RtmpWatcher extends EventEmitter<RtmpWatcherEvents> {
   private readonly target: RtmpTarget;
@@ -358,10 +354,7 @@ export class RtmpWatcher extends EventEmitter<RtmpWatcherEvents> {
   private createTx = 0;
   private nextTx = 1;
 
-  private chunkBytesIn = 0;
-  private ackedAt = 0;
-  private peerWindow = 0;
-  private announcedWindow = 0;
+  private readonly flow = new ClientFlowControl();
 
   private bytes = 0;
   private socketBytes = 0;
@@ -458,16 +451,12 @@ export class RtmpWatcher extends EventEmitter<RtmpWatcherEvents> {
         if (done.rest.length === 0) return;
         data = done.rest;
       }
-      this.chunkBytesIn += data.length;
       const msgs = this.reader.push(data);
       for (let i = 0; i < msgs.length; i++) {
         this.onMessage(msgs[i]!, arrival);
         if (this.closed) return;
       }
-      if (this.peerWindow > 0 && this.chunkBytesIn - this.ackedAt >= this.peerWindow) {
-        this.ackedAt = this.chunkBytesIn;
-        this.sendMessage(Csid.Control, MessageType.Acknowledgement, 0, buildAcknowledgement(this.chunkBytesIn));
-      }
+      this.sendControl(this.flow.received(data.length));
     } catch (err) {
       this.finish('EPROTO', (err as Error).message);
     }
@@ -495,20 +484,9 @@ export class RtmpWatcher extends EventEmitter<RtmpWatcherEvents> {
   }
 
   private onControl(m: RtmpMessage): void {
+    this.sendControl(this.flow.onMessage(m)); // acks, windows, pings
     switch (m.kind) {
-      case 'windowAckSize':
-        this.peerWindow = m.size;
-        return;
-      case 'setPeerBandwidth':
-        if (m.size !== this.announcedWindow) {
-          this.announcedWindow = m.size;
-          this.sendMessage(Csid.Control, MessageType.WindowAckSize, 0, buildWindowAckSize(m.size || WINDOW));
-        }
-        return;
       case 'userControl':
-        if (m.event === UserControlEvent.PingRequest) {
-          this.sendMessage(Csid.Control, MessageType.UserControl, 0, buildUserControl(UserControlEvent.PingResponse, m.value));
-        }
         // nginx-rtmp tells players that the publisher left with Stream EOF, and that one arrived with Stream
         // Begin; the onStatus notifications (UnpublishNotify / PublishNotify) come only with publish_notify on.
         if (m.event === UserControlEvent.StreamEof) this.markEnded('unpublished');
@@ -580,6 +558,10 @@ export class RtmpWatcher extends EventEmitter<RtmpWatcherEvents> {
   }
 
   // ----------------------------------------------------------------------------------------- outbound
+
+  private sendControl(r: ControlReply | undefined): void {
+    if (r) this.sendMessage(Csid.Control, r.typeId, 0, r.body);
+  }
 
   private sendMessage(csid: number, typeId: number, streamId: number, payload: Buffer): void {
     this.send(this.writer.encode(csid, typeId, streamId, 0, payload));
