@@ -12,10 +12,11 @@ import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
 import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
 import { encodeBlackGop } from '../adapters/ffmpeg/black-gop.js';
 import { decodePcm } from '../adapters/ffmpeg/pcm-decode.js';
-import { NativeAacEncoder } from './media/aac/audio-encoder.js';
+import { NativeAacEncoder } from './media/encode/aac/audio-encoder.js';
 import { SoundLibrary } from './media/sounds.js';
-import { NoHooks, RestHooks, type Hooks } from './hooks/rest-hooks.js';
-import type { GeneratedVideo } from './media/video-output.js';
+import { RestHooks } from '../adapters/hooks/rest-hooks.js';
+import { NoHooks, type Hooks } from './hooks/hooks.js';
+import type { GeneratedVideo } from './media/timeline/video-output.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
 import { CallService, type CallServiceDeps } from './calls/call-service.js';
@@ -26,7 +27,7 @@ import { registerOperations } from './rest/operations.js';
 import { registerConsole } from './console/routes.js';
 import type { LiveFeed } from './console/live-feed.js';
 import { AppMetrics } from './metrics/metrics.js';
-import { RtmpPublisher } from './rtmp/publisher.js';
+import { RtmpPublisher } from '../adapters/rtmp/publisher.js';
 
 export interface App {
   config: Config;

@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AriClient } from '../adapters/ari/client.js';
-import { MsHistogram } from '../plugin/media/latency.js';
+import { MsHistogram } from '../plugin/media/timeline/latency.js';
 import type { CallView } from '../plugin/calls/types.js';
 import { writeReport, type BenchReport, type BenchRun, type MachineInfo, type ProfileSummary, type Quantiles } from './lib/bench-report.js';
 import { summarizeProfile } from './lib/cpu-profile.js';

@@ -18,7 +18,7 @@ import { once } from 'node:events';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { linearToUlaw } from '../plugin/media/g711.js';
+import { linearToUlaw } from '../plugin/media/encode/g711.js';
 import { writeUdpPcap, type UdpDatagram } from './lib/pcap.js';
 
 export const BEEP_FLASH = {

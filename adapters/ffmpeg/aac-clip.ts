@@ -2,8 +2,8 @@
  * A sound file, or silence, encoded once into raw AAC frames with the live encoder's settings
  * (aac-encoder.ts), so its frames can be spliced into a call's stream under the same sequence header.
  */
-import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/adts.js';
-import type { AacClip, AacClipEncoder } from '../../plugin/calls/ports.js';
+import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/encode/adts.js';
+import type { AacClip, AacClipEncoder } from '../../plugin/media/ports.js';
 import { ffmpegSeconds, MAX_AUDIO_SECONDS, runFfmpeg } from './run.js';
 
 export interface AacClipEncoderOptions {

@@ -6,8 +6,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
-import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/adts.js';
-import type { AudioEncoder, AudioEncoderEvents, AudioEncoderOptions } from '../../plugin/calls/ports.js';
+import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/encode/adts.js';
+import type { AudioEncoder, AudioEncoderEvents, AudioEncoderOptions } from '../../plugin/media/ports.js';
 
 export interface FfmpegAacOptions extends AudioEncoderOptions {
   ffmpegPath?: string;

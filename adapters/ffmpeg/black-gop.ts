@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { GeneratedVideo } from '../../plugin/media/video-output.js';
+import { GeneratedVideo } from '../../plugin/media/timeline/video-output.js';
 
 const run = promisify(execFile);
 

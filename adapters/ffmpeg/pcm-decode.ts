@@ -1,7 +1,7 @@
 /**
  * A sound file (any format ffmpeg reads) decoded to mono s16 PCM, for sounds played toward the SIP side.
  */
-import type { PcmDecoder } from '../../plugin/calls/ports.js';
+import type { PcmDecoder } from '../../plugin/media/ports.js';
 import { MAX_AUDIO_SECONDS, runFfmpeg } from './run.js';
 
 export interface PcmDecoderOptions {

@@ -4,19 +4,15 @@
  * Every pair is owned by whoever allocated it, and release() closes both sockets.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import type { RtpPortSource, RtpSocketPair } from '../../plugin/media/ports.js';
 
-export interface RtpSocketPair {
-  rtpPort: number;
-  rtp: Socket;
-  rtcp: Socket;
-  release(): Promise<void>;
-}
+export type { RtpSocketPair };
 
 export class PortPoolExhaustedError extends Error {
   override readonly name = 'PortPoolExhaustedError';
 }
 
-export class RtpPortPool {
+export class RtpPortPool implements RtpPortSource {
   private readonly inUse = new Set<number>();
   private next: number;
   private readonly first: number;

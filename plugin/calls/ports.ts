@@ -1,10 +1,9 @@
 /**
- * The small interfaces the call core speaks to. Adapters implement them:
- * Pbx → adapters/asterisk/pbx.ts (ARI), MediaLegServer → adapters/sip/uas.ts,
- * RtpPortSource → adapters/rtp/port-pool.ts, AudioEncoderFactory → adapters/ffmpeg/aac-encoder.ts.
+ * The small interfaces the call core speaks to, in call terms. Adapters implement them:
+ * Pbx → adapters/asterisk/pbx.ts (ARI), MediaLegServer → adapters/sip/uas.ts.
+ * The media ports (RTP sockets, encoders, clips) are media's own: media/ports.ts.
  */
 import type { EventEmitter } from 'node:events';
-import type { Socket } from 'node:dgram';
 import type { SdpSession } from '../sip/sdp.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -77,7 +76,7 @@ export interface Pbx extends EventEmitter<PbxEvents> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Media leg and RTP
+// Media leg
 
 export type InviteAnswer = { sdp: string } | { status: number; reason: string };
 
@@ -86,82 +85,4 @@ export interface MediaLegServer {
   uriFor(token: string): string;
   /** Expect one INVITE for `token`; the handler answers it. Returns "forget it". */
   expect(token: string, handler: (offer: SdpSession, info: { reinvite: boolean }) => InviteAnswer | Promise<InviteAnswer>): () => void;
-}
-
-export interface RtpSocketPair {
-  rtpPort: number;
-  rtp: Socket;
-  rtcp: Socket;
-  release(): Promise<void>;
-}
-
-export interface RtpPortSource {
-  allocate(): Promise<RtpSocketPair>;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Audio encoder (AAC)
-
-export interface EncodedAudioFrame {
-  /** Raw AAC access unit (no ADTS header). */
-  raw: Buffer;
-  /** 0, 1, 2, ... in encoder output order: its timestamp is index × 1024 / outputRate. */
-  index: number;
-}
-
-export interface AudioEncoderEvents {
-  frame: [EncodedAudioFrame];
-  /** The encoder died or misbehaved; the stream can't go on without a new one. */
-  error: [Error];
-}
-
-export interface AudioEncoder extends EventEmitter<AudioEncoderEvents> {
-  /** AudioSpecificConfig of the output (for the FLV sequence header). */
-  readonly audioSpecificConfig: Buffer;
-  readonly outputRate: number;
-  /** Mono s16 samples at the input rate. The encoder takes the array over: don't reuse it. */
-  write(pcm: Int16Array): void;
-  /** No more input: encode what was written, emit the last frames, then stop (at most timeoutMs). */
-  finish(timeoutMs: number): Promise<void>;
-  /** Stop now, dropping what is still inside. */
-  close(): Promise<void>;
-  readonly pid: number | undefined;
-}
-
-export interface AudioEncoderOptions {
-  inputRate: number;
-  outputRate: number;
-  channels: number;
-  bitrate: number;
-}
-
-export type AudioEncoderFactory = (o: AudioEncoderOptions) => AudioEncoder;
-
-// ---------------------------------------------------------------------------------------------------------
-// Pre-encoded audio (per-push mute and sounds) and decoded sounds (injected toward the SIP side)
-
-/** A sound (or silence) encoded once as raw AAC frames (no ADTS headers), 1024 samples each. */
-export interface AacClip {
-  audioSpecificConfig: Buffer;
-  frames: Buffer[];
-}
-
-export interface AacClipFormat {
-  sampleRate: number;
-  channels: number;
-  bitrate: number;
-}
-
-/** Encode a file (any format ffmpeg reads), or `silenceMs` of silence, the way the live encoder does. */
-export type AacClipEncoder = (input: { file: string } | { silenceMs: number }, format: AacClipFormat) => Promise<AacClip>;
-
-/** Decode a file to mono s16 PCM at `sampleRate` (for sounds played toward the SIP side). */
-export type PcmDecoder = (file: string, sampleRate: number) => Promise<Int16Array>;
-
-/** Sound files by name, inside the configured directory (plugin/media/sounds.ts). Rejects with a SoundError. */
-export interface SoundSource {
-  clip(name: string, format: AacClipFormat): Promise<AacClip>;
-  /** One raw AAC frame of silence in that format. */
-  silence(format: AacClipFormat): Promise<Buffer>;
-  pcm(name: string, sampleRate: number): Promise<Int16Array>;
 }

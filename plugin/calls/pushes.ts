@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describeTarget, type RtmpTarget } from '../rtmp/url.js';
-import type { Push, PushState } from '../media/push.js';
+import type { Push, PushState } from '../media/output/push.js';
 
 export interface PushView {
   mediaSessionId: string;

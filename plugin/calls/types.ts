@@ -1,23 +1,8 @@
 /** The call as the WCS contract sees it (../shared/wcs-api.md), plus our additions. */
 
-export type CallStatus =
-  | 'TRYING' | 'RING' | 'SESSION_PROGRESS' | 'ESTABLISHED' | 'HOLD' | 'BUSY' | 'FINISH' | 'FAILED';
+import type { CallReason, CallStatus, StreamStatus } from './states.js';
 
-export const FINAL_STATUSES: ReadonlySet<CallStatus> = new Set(['BUSY', 'FINISH', 'FAILED']);
-
-/** WCS failure reasons where they fit. */
-export type CallReason =
-  | 'NORMAL_CALL_CLEARING'
-  | 'FAILED_BY_SESSION_CREATION'
-  | 'FAILED_BY_RTP_ACTIVITY'
-  | 'FAILED_BY_RTMP_WRITER_ERROR'
-  | 'FAILED_BY_REQUEST_TIMEOUT'
-  | 'NO_COMMON_CODECS'
-  | 'FAILED_BY_ERROR'
-  | 'AUTHENTICATION_FAIL';
-
-/** State of the call's RTMP output. */
-export type StreamStatus = 'NEW' | 'CONNECTING' | 'PUBLISHING' | 'RECONNECTING' | 'FAILED' | 'UNPUBLISHED';
+export { FINAL_STATUSES, type CallReason, type CallStatus, type StreamStatus } from './states.js';
 
 /** A validated /call/startup request. */
 export interface StartupRequest {

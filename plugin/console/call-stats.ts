@@ -2,7 +2,7 @@
  * The per-call numbers the console shows once a second, from a call's MediaHealth and its pushes.
  * Bitrates need two samples, so the sampler keeps each call's previous byte counts (forget() drops them).
  */
-import type { MediaHealth, TrackHealth } from '../media/health.js';
+import type { MediaHealth, TrackHealth } from '../media/ingest/health.js';
 import type { Call } from '../calls/call.js';
 import type { PushView } from '../calls/pushes.js';
 

@@ -8,8 +8,8 @@
  * DROP_ABOVE bytes queued in the socket, frames are skipped (video until the next keyframe); above
  * CLOSE_ABOVE, the viewer is cut off.
  */
-import { FlvFileWriter, FlvTagType, type FlvTagTypeId } from '../media/flv.js';
-import type { StreamSink } from '../media/live-stream.js';
+import { FlvFileWriter, FlvTagType, type FlvTagTypeId } from '../media/output/flv.js';
+import type { StreamSink } from '../media/output/live-stream.js';
 
 /** What the sink writes to: an HTTP response, in practice. */
 export interface ByteOut {

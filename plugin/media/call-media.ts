@@ -5,23 +5,23 @@
  * The shared ticker drives the output clock, so the stream never stops even when the caller sends nothing.
  */
 import type { RemoteInfo } from 'node:dgram';
-import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from '../calls/ports.js';
+import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from './ports.js';
 import { monotonicNow } from '../lib/clock.js';
 import type { SdpFormat } from '../sip/sdp.js';
-import { AudioTimeline } from './audio-timeline.js';
-import { CallerFeed } from './caller-feed.js';
-import { alawToPcm, ulawToPcm } from './g711.js';
-import { JitterBuffer } from './jitter-buffer.js';
-import { AudioLatency, type MsHistogram } from './latency.js';
-import { LiveStream } from './live-stream.js';
-import { l16ToPcm } from './pcm.js';
-import { RtpGate } from './rtp-gate.js';
-import { trackHealth, type MediaHealth } from './health.js';
-import { InterarrivalJitter } from './interarrival.js';
-import { SenderReportCheck, SkewTracker } from './sync.js';
-import type { MediaTicker } from './ticker.js';
-import { VideoIngest } from './video-ingest.js';
-import { VideoOutput, type GeneratedVideo } from './video-output.js';
+import { AudioTimeline } from './timeline/audio-timeline.js';
+import { CallerFeed } from './to-caller/caller-feed.js';
+import { alawToPcm, ulawToPcm } from './encode/g711.js';
+import { JitterBuffer } from './ingest/jitter-buffer.js';
+import { AudioLatency, type MsHistogram } from './timeline/latency.js';
+import { LiveStream } from './output/live-stream.js';
+import { l16ToPcm } from './encode/pcm.js';
+import { RtpGate } from './ingest/rtp-gate.js';
+import { trackHealth, type MediaHealth } from './ingest/health.js';
+import { InterarrivalJitter } from './ingest/interarrival.js';
+import { SenderReportCheck, SkewTracker } from './timeline/sync.js';
+import type { MediaTicker } from './timeline/ticker.js';
+import { VideoIngest } from './ingest/video-ingest.js';
+import { VideoOutput, type GeneratedVideo } from './timeline/video-output.js';
 
 export interface CallMediaOptions {
   /** The negotiated audio codec (from the SDP answer). */

@@ -7,7 +7,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import type { AacClip, AacClipEncoder, AacClipFormat, PcmDecoder } from '../calls/ports.js';
+import type { AacClip, AacClipEncoder, AacClipFormat, PcmDecoder } from './ports.js';
 
 export type SoundErrorReason = 'invalid' | 'outside' | 'missing';
 

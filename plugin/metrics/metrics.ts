@@ -10,9 +10,9 @@ import type { CallService } from '../calls/call-service.js';
 import type { CallPush } from '../calls/pushes.js';
 import type { CallStatus } from '../calls/types.js';
 import { cpuSeconds } from '../lib/proc.js';
-import { nativeEncoderTime } from '../media/aac/audio-encoder.js';
-import type { MediaHealth } from '../media/health.js';
-import { MsHistogram } from '../media/latency.js';
+import { nativeEncoderTime } from '../media/encode/aac/audio-encoder.js';
+import type { MediaHealth } from '../media/ingest/health.js';
+import { MsHistogram } from '../media/timeline/latency.js';
 
 const P = 'sip_as_rtmp_';
 const STATUSES: CallStatus[] = ['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED'];

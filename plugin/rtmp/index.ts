@@ -1,5 +1,4 @@
-/** Our RTMP(S) publisher and the protocol pieces it is built from (AMF0, chunk stream, handshake, messages). */
-export { RtmpError, RtmpPublisher, type RtmpPublisherEvents, type RtmpPublisherOptions, type RtmpPublisherState, type RtmpPublisherStats, type RtmpStage } from './publisher.js';
+/** RTMP's protocol pieces (AMF0, chunk stream, handshake, messages, URLs): pure, no sockets. The publisher that drives them over TCP/TLS is adapters/rtmp/publisher.ts. */
 export { describeTarget, parseRtmpUrl, RtmpUrlError, type RtmpTarget } from './url.js';
 export { Amf0EcmaArray, Amf0Error, asObject, decodeAmf0, encodeAmf0, type Amf0Object, type Amf0Value } from './amf0.js';
 export { ChunkError, ChunkReader, ChunkWriter, DEFAULT_CHUNK_SIZE, type ChunkMessage } from './chunk.js';

@@ -88,6 +88,7 @@ const MEDIA_FILES: Record<string, string> = {
   sounds: 'buffer',
   adts: 'encoder',
   'video-ingest': 'video',
+  'h264-depacketizer': 'video',
   'video-output': 'video',
   'caller-feed': 'video',
   flv: 'FLV',
@@ -110,9 +111,11 @@ const PACKAGE_RULES: [string, string][] = [
 
 /** Directory rules for project files (matched on the path after the last `/plugin/` or `/adapters/`). */
 const PROJECT_DIRS: [RegExp, string][] = [
-  [/\/plugin\/media\/aac\//, 'encoder'],
-  [/\/plugin\/media\/h264\//, 'video'],
+  [/\/plugin\/media\/encode\/aac\//, 'encoder'],
+  [/\/plugin\/media\/encode\/h264\//, 'video'],
   [/\/plugin\/rtmp\//, 'RTMP'],
+  [/\/adapters\/rtmp\//, 'RTMP'],
+  [/\/adapters\/hooks\//, 'calls'],
   [/\/plugin\/sip\//, 'SIP'],
   [/\/plugin\/rest\//, 'REST'],
   [/\/plugin\/calls\//, 'calls'],
@@ -127,7 +130,7 @@ const PROJECT_DIRS: [RegExp, string][] = [
 ];
 
 /**
- * The project's stage map. URLs look like file:///work/main/dist/plugin/media/rtp.js; Node's own frames
+ * The project's stage map. URLs look like file:///work/main/dist/plugin/media/ingest/rtp.js; Node's own frames
  * have node: URLs (node:dgram, node:internal/dgram, …). Only node:dgram (→ RTP) and node:child_process
  * (→ encoder) get a stage of their own; other internals (node:net, node:stream, …) return null and inherit
  * from whoever called them.
@@ -149,7 +152,7 @@ export function defaultStage(url: string, functionName: string): string | null {
   }
   const path = url.replace(/[?#].*$/, '');
   for (const [re, stage] of PROJECT_DIRS) if (re.test(path)) return stage;
-  const media = /\/plugin\/media\/([^/]+?)\.[cm]?[jt]s$/.exec(path);
+  const media = /\/plugin\/media\/(?:[^/]+\/)*([^/]+?)\.[cm]?[jt]s$/.exec(path);
   if (media) return MEDIA_FILES[media[1]!] ?? null;
   return null;
 }

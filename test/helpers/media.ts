@@ -1,7 +1,7 @@
 /** The player side of tests: ffmpeg/ffprobe run against the sandbox's RTMP server. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/adts.js';
+import { AdtsSplitter, audioSpecificConfig } from '../../plugin/media/encode/adts.js';
 
 const run = promisify(execFile);
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { ulawToPcm } from '../../plugin/media/g711.js';
+import { ulawToPcm } from '../../plugin/media/encode/g711.js';
 import { BEEP_FLASH } from '../../scripts/make-test-media.js';
 import { ariSession, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
 

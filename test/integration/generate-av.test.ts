@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, before, test } from 'node:test';
-import { parseRtcp, type SenderReport } from '../../plugin/media/rtcp.js';
+import { parseRtcp, type SenderReport } from '../../plugin/media/ingest/rtcp.js';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { uniqueId } from '../helpers/sandbox.js';
 

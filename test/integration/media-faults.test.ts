@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, test } from 'node:test';
-import { serializeRtp } from '../../plugin/media/rtp.js';
+import { serializeRtp } from '../../plugin/media/ingest/rtp.js';
 import { audioInfo, decodePcm, dominantFrequency, maxTimestampGapMs, rms } from '../helpers/audio-analysis.js';
 import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
 import { impairmentRelay } from '../helpers/impair.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, test } from 'node:test';
-import { parseRtcp } from '../../plugin/media/rtcp.js';
+import { parseRtcp } from '../../plugin/media/ingest/rtcp.js';
 import { analyzeAvSync } from '../helpers/av-sync.js';
 import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
 import { audioInfo, decodePcm, rms } from '../helpers/audio-analysis.js';
@@ -41,7 +41,7 @@ test('beep/flash: H.264 passthrough decodes cleanly, keyframes ≤ 2.5 s apart, 
   type Stats = Record<string, number>;
   const media = view.media as { rtcp: Stats; video?: { rtp: Stats; rtcp: Stats; width?: number; height?: number } };
   console.log(`# video pipeline: ${JSON.stringify(media.video?.rtp)} ${media.video?.width}x${media.video?.height}`);
-  // Measured, not used for sync (see plugin/media/sync.ts): how far Asterisk's SRs on the leg are from
+  // Measured, not used for sync (see plugin/media/timeline/sync.ts): how far Asterisk's SRs on the leg are from
   // the arrival times of the packets they name.
   console.log(`# Asterisk's SRs on the leg: audio ${JSON.stringify(media.rtcp)}, video ${JSON.stringify(media.video?.rtcp)}`);
   assert.ok((media.rtcp.senderReports ?? 0) >= 2 && (media.video?.rtcp.senderReports ?? 0) >= 2, 'Asterisk sends SRs on the leg for both streams');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { AAC_SAMPLE_RATES } from '../../plugin/media/adts.js';
-import { AacLcEncoder } from '../../plugin/media/aac/encoder.js';
+import { AAC_SAMPLE_RATES } from '../../plugin/media/encode/adts.js';
+import { AacLcEncoder } from '../../plugin/media/encode/aac/encoder.js';
 import { prng } from '../helpers/prng.js';
 
 // End-to-end checks against a real decoder (the host's ffmpeg), plus a speed print.

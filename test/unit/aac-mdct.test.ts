@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BitWriter } from '../../plugin/media/aac/bit-writer.js';
-import { Mdct2048, mdctReference } from '../../plugin/media/aac/mdct.js';
-import { Resampler } from '../../plugin/media/aac/resample.js';
-import { NUM_SWB_LONG_48, SF_CODE, SF_LEN, SPECTRAL_CODE, SPECTRAL_LEN, SWB_OFFSET_LONG_48 } from '../../plugin/media/aac/tables.js';
+import { BitWriter } from '../../plugin/media/encode/aac/bit-writer.js';
+import { Mdct2048, mdctReference } from '../../plugin/media/encode/aac/mdct.js';
+import { Resampler } from '../../plugin/media/encode/aac/resample.js';
+import { NUM_SWB_LONG_48, SF_CODE, SF_LEN, SPECTRAL_CODE, SPECTRAL_LEN, SWB_OFFSET_LONG_48 } from '../../plugin/media/encode/aac/tables.js';
 import { prng } from '../helpers/prng.js';
 
 test('MDCT matches the direct O(N²) formula', () => {

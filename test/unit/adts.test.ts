@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { AdtsSplitter, audioSpecificConfig, type AdtsFrame } from '../../plugin/media/adts.js';
+import { AdtsSplitter, audioSpecificConfig, type AdtsFrame } from '../../plugin/media/encode/adts.js';
 
 /** An ADTS frame by hand (ISO/IEC 14496-3 §1.A.2.2): MPEG-4, layer 0. */
 function adts(raw: Buffer, o: { profile?: number; rateIndex?: number; channels?: number; crc?: boolean; blocks?: number } = {}): Buffer {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AudioTimeline } from '../../plugin/media/audio-timeline.js';
-import { JitterBuffer } from '../../plugin/media/jitter-buffer.js';
-import type { RtpPacket } from '../../plugin/media/rtp.js';
+import { AudioTimeline } from '../../plugin/media/timeline/audio-timeline.js';
+import { JitterBuffer } from '../../plugin/media/ingest/jitter-buffer.js';
+import type { RtpPacket } from '../../plugin/media/ingest/rtp.js';
 
 const RATE = 8000;
 const PKT = 160; // 20 ms

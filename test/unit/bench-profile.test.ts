@@ -10,32 +10,32 @@ const D = 'file:///work/main/dist/';
 
 test('defaultStage maps project files, dependencies and Node internals', () => {
   const cases: [string, string | null][] = [
-    [`${D}plugin/media/rtp.js`, 'RTP'],
-    [`${D}plugin/media/rtp-gate.js`, 'RTP'],
-    [`${D}plugin/media/rtcp.js`, 'RTP'],
-    [`${D}plugin/media/seq.js`, 'RTP'],
+    [`${D}plugin/media/ingest/rtp.js`, 'RTP'],
+    [`${D}plugin/media/ingest/rtp-gate.js`, 'RTP'],
+    [`${D}plugin/media/ingest/rtcp.js`, 'RTP'],
+    [`${D}plugin/media/ingest/seq.js`, 'RTP'],
     [`${D}adapters/rtp/port-pool.js`, 'RTP'],
     ['node:dgram', 'RTP'],
     ['node:internal/dgram', 'RTP'],
-    [`${D}plugin/media/jitter-buffer.js`, 'buffer'],
-    [`${D}plugin/media/audio-timeline.js`, 'buffer'],
-    [`${D}plugin/media/g711.js`, 'buffer'],
-    [`${D}plugin/media/pcm.js`, 'buffer'],
-    [`${D}plugin/media/sync.js`, 'buffer'],
-    [`${D}plugin/media/ticker.js`, 'buffer'],
-    [`${D}plugin/media/aac/encoder.js`, 'encoder'],
+    [`${D}plugin/media/ingest/jitter-buffer.js`, 'buffer'],
+    [`${D}plugin/media/timeline/audio-timeline.js`, 'buffer'],
+    [`${D}plugin/media/encode/g711.js`, 'buffer'],
+    [`${D}plugin/media/encode/pcm.js`, 'buffer'],
+    [`${D}plugin/media/timeline/sync.js`, 'buffer'],
+    [`${D}plugin/media/timeline/ticker.js`, 'buffer'],
+    [`${D}plugin/media/encode/aac/encoder.js`, 'encoder'],
     [`${D}adapters/ffmpeg/pcm-decode.js`, 'encoder'],
     [`${D}adapters/ffmpeg/aac-encoder.js`, 'encoder'],
     ['node:child_process', 'encoder'],
     ['node:internal/child_process', 'encoder'],
-    [`${D}plugin/media/h264/depacketizer.js`, 'video'],
-    [`${D}plugin/media/video-ingest.js`, 'video'],
-    [`${D}plugin/media/video-output.js`, 'video'],
-    [`${D}plugin/media/caller-feed.js`, 'video'],
-    [`${D}plugin/media/flv.js`, 'FLV'],
-    [`${D}plugin/media/live-stream.js`, 'FLV'],
-    [`${D}plugin/rtmp/publisher.js`, 'RTMP'],
-    [`${D}plugin/media/push.js`, 'RTMP'],
+    [`${D}plugin/media/ingest/h264-depacketizer.js`, 'video'],
+    [`${D}plugin/media/ingest/video-ingest.js`, 'video'],
+    [`${D}plugin/media/timeline/video-output.js`, 'video'],
+    [`${D}plugin/media/to-caller/caller-feed.js`, 'video'],
+    [`${D}plugin/media/output/flv.js`, 'FLV'],
+    [`${D}plugin/media/output/live-stream.js`, 'FLV'],
+    [`${D}adapters/rtmp/publisher.js`, 'RTMP'],
+    [`${D}plugin/media/output/push.js`, 'RTMP'],
     [`${D}adapters/ari/client.js`, 'ARI'],
     [`${D}adapters/asterisk/pbx.js`, 'ARI'],
     [`${D}adapters/ami/client.js`, 'ARI'],
@@ -48,7 +48,7 @@ test('defaultStage maps project files, dependencies and Node internals', () => {
     ['file:///work/main/node_modules/find-my-way/index.js', 'REST'],
     ['file:///work/main/node_modules/avvio/boot.js', 'REST'],
     [`${D}plugin/calls/call-service.js`, 'calls'],
-    [`${D}plugin/hooks/rest-hooks.js`, 'calls'],
+    [`${D}adapters/hooks/rest-hooks.js`, 'calls'],
     ['file:///work/main/node_modules/pino/pino.js', 'logging'],
     ['file:///work/main/node_modules/sonic-boom/index.js', 'logging'],
     // Inherit from the caller:
@@ -91,12 +91,12 @@ const synthetic: CpuProfile = {
     node(4, '(garbage collector)', ''),
     node(5, 'main', `${D}plugin/main.js`, [6, 9, 12, 15]),
     node(6, 'onMessage', 'node:dgram', [7], 900),
-    node(7, 'handle', `${D}plugin/media/rtp.js`, [8]),
+    node(7, 'handle', `${D}plugin/media/ingest/rtp.js`, [8]),
     node(8, 'from', 'node:buffer', [], 5),
-    node(9, 'writeTag', `${D}plugin/media/flv.js`, [10]),
+    node(9, 'writeTag', `${D}plugin/media/output/flv.js`, [10]),
     node(10, 'from', 'node:buffer', [11], 5),
     node(11, 'alloc', ''),
-    node(12, 'publish', `${D}plugin/rtmp/publisher.js`, [13]),
+    node(12, 'publish', `${D}adapters/rtmp/publisher.js`, [13]),
     node(13, 'write', 'node:net', [14]),
     node(14, 'writeGeneric', 'node:internal/stream_base_commons'),
     node(15, 'listOnTimeout', 'node:internal/timers'),
@@ -152,7 +152,7 @@ test('a custom classifier; parent-linked nodes; hitCount-only profiles', () => {
   assert.deepEqual(summarizeProfile(linked).stages, summarizeProfile(synthetic).stages);
 
   const hits: CpuProfile = {
-    nodes: [node(1, '(root)', '', [2]), { ...node(2, 'parse', `${D}plugin/media/rtp.js`, [3]), hitCount: 3 }, { ...node(3, 'x', 'node:buffer'), hitCount: 1 }],
+    nodes: [node(1, '(root)', '', [2]), { ...node(2, 'parse', `${D}plugin/media/ingest/rtp.js`, [3]), hitCount: 3 }, { ...node(3, 'x', 'node:buffer'), hitCount: 1 }],
     startTime: 0,
     endTime: 4000,
   };
@@ -164,9 +164,9 @@ test('a real profile from node --cpu-prof parses and lands in the right stages',
   try {
     const media = new URL('../../plugin/media/', import.meta.url).href;
     const script = `
-      import { parseRtp, serializeRtp } from '${media}rtp.js';
-      import { ulawToPcm } from '${media}g711.js';
-      import { aacFrame } from '${media}flv.js';
+      import { parseRtp, serializeRtp } from '${media}ingest/rtp.js';
+      import { ulawToPcm } from '${media}encode/g711.js';
+      import { aacFrame } from '${media}output/flv.js';
       const pkt = serializeRtp({ marker: false, payloadType: 0, sequenceNumber: 1, timestamp: 160, ssrc: 1234, csrcs: [], payload: Buffer.alloc(160, 0x55) });
       const spin = (ms, f) => { const end = performance.now() + ms; let n = 0; while (performance.now() < end) { f(); n++; } return n; };
       spin(150, () => parseRtp(pkt));

@@ -61,7 +61,7 @@ const report: BenchReport = {
       { stage: 'FLV', selfMs: 1000, pct: 10, pctBusy: 25 },
       { stage: 'other', selfMs: 1500, pct: 15, pctBusy: 37.5 },
     ],
-    topFunctions: [{ name: 'onMessage', url: 'file:///work/main/dist/plugin/media/rtp.js', line: 41, selfMs: 800, pct: 8, stage: 'RTP' }],
+    topFunctions: [{ name: 'onMessage', url: 'file:///work/main/dist/plugin/media/ingest/rtp.js', line: 41, selfMs: 800, pct: 8, stage: 'RTP' }],
   },
   notes: ['Load generators ran on the same machine.'],
 };
@@ -115,7 +115,7 @@ test('markdown: one row per run, sorted, ratio and video tables, profile, notes'
   assert.equal(md.match(/503 Service Unavailable/g)?.length, 1, 'failures deduplicated');
   assert.match(md, /## Where the app's CPU goes/);
   assert.match(md, /^\| RTP \| [^|]+ \| 1500 \| 37\.5 \| 15\.0 \|/m);
-  assert.match(md, /`onMessage` \| plugin\/media\/rtp\.js:42 \| RTP/);
+  assert.match(md, /`onMessage` \| plugin\/media\/ingest\/rtp\.js:42 \| RTP/);
   assert.match(md, /## Notes\n\n- Load generators ran on the same machine\./);
 });
 

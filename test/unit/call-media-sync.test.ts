@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import type { AudioEncoder, AudioEncoderEvents, AudioEncoderFactory, RtpSocketPair } from '../../plugin/calls/ports.js';
+import type { AudioEncoder, AudioEncoderEvents, AudioEncoderFactory, RtpSocketPair } from '../../plugin/media/ports.js';
 import { CallMedia } from '../../plugin/media/call-media.js';
-import { serializeRtp } from '../../plugin/media/rtp.js';
-import { SkewTracker } from '../../plugin/media/sync.js';
-import type { MediaTicker } from '../../plugin/media/ticker.js';
+import { serializeRtp } from '../../plugin/media/ingest/rtp.js';
+import { SkewTracker } from '../../plugin/media/timeline/sync.js';
+import type { MediaTicker } from '../../plugin/media/timeline/ticker.js';
 import { prng } from '../helpers/prng.js';
 
 const RATE = 16000;

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:dgram';
 import { before, test } from 'node:test';
 import { encodeBlackGop } from '../../adapters/ffmpeg/black-gop.js';
-import { CallerFeed } from '../../plugin/media/caller-feed.js';
-import { H264Depacketizer } from '../../plugin/media/h264/index.js';
-import { parseRtp, type RtpPacket } from '../../plugin/media/rtp.js';
-import type { GeneratedVideo } from '../../plugin/media/video-output.js';
+import { CallerFeed } from '../../plugin/media/to-caller/caller-feed.js';
+import { H264Depacketizer } from '../../plugin/media/ingest/h264-depacketizer.js';
+import { parseRtp, type RtpPacket } from '../../plugin/media/ingest/rtp.js';
+import type { GeneratedVideo } from '../../plugin/media/timeline/video-output.js';
 
 let black: GeneratedVideo;
 before(async () => {

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { CallStatsSampler } from '../../plugin/console/call-stats.js';
 import { sseFrame } from '../../plugin/console/live-feed.js';
 import { FlvPreviewSink } from '../../plugin/console/preview-sink.js';
-import { aacFrame, aacSequenceHeader, avcFrame, avcSequenceHeader } from '../../plugin/media/flv.js';
-import type { MediaHealth } from '../../plugin/media/health.js';
+import { aacFrame, aacSequenceHeader, avcFrame, avcSequenceHeader } from '../../plugin/media/output/flv.js';
+import type { MediaHealth } from '../../plugin/media/ingest/health.js';
 import { renderProgress } from '../../scripts/lib/progress-view.js';
 
 /** Reads back FLV tags: [type, timestamp, first body bytes]. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Disposer } from '../../plugin/lib/disposer.js';
-import { MediaTicker } from '../../plugin/media/ticker.js';
+import { MediaTicker } from '../../plugin/media/timeline/ticker.js';
 
 test('disposer releases newest first, survives failures, runs late additions at once', async () => {
   const d = new Disposer();

@@ -16,9 +16,9 @@ import {
   avcSequenceHeader,
   FlvFileWriter,
   onMetaData,
-} from '../../plugin/media/flv.js';
+} from '../../plugin/media/output/flv.js';
 import { Amf0EcmaArray, decodeAmf0 } from '../../plugin/rtmp/amf0.js';
-import { audioSpecificConfig } from '../../plugin/media/adts.js';
+import { audioSpecificConfig } from '../../plugin/media/encode/adts.js';
 import { splitAdts } from '../helpers/media.js';
 
 const run = promisify(execFile);

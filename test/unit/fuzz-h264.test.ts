@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { H264Depacketizer, type AccessUnit } from '../../plugin/media/h264/depacketizer.js';
+import { H264Depacketizer, type AccessUnit } from '../../plugin/media/ingest/h264-depacketizer.js';
 import { fuzz, mutated, peek } from '../helpers/fuzz.js';
 
 const nri = fc.integer({ min: 0, max: 3 }).map((n) => n << 5);

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import type { RemoteInfo } from 'node:dgram';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { JitterBuffer, MAX_JUMP } from '../../plugin/media/jitter-buffer.js';
-import { buildKeyframeRequest, buildReceiverReport, parseRtcp, RTCP_BYE, RTCP_RR, RTCP_SDES, RTCP_SR, type ReportBlock } from '../../plugin/media/rtcp.js';
-import { RtpGate } from '../../plugin/media/rtp-gate.js';
-import { parseRtp, serializeRtp, type RtpPacket, type RtpPacketInit } from '../../plugin/media/rtp.js';
-import { seqDiff } from '../../plugin/media/seq.js';
+import { JitterBuffer, MAX_JUMP } from '../../plugin/media/ingest/jitter-buffer.js';
+import { buildKeyframeRequest, buildReceiverReport, parseRtcp, RTCP_BYE, RTCP_RR, RTCP_SDES, RTCP_SR, type ReportBlock } from '../../plugin/media/ingest/rtcp.js';
+import { RtpGate } from '../../plugin/media/ingest/rtp-gate.js';
+import { parseRtp, serializeRtp, type RtpPacket, type RtpPacketInit } from '../../plugin/media/ingest/rtp.js';
+import { seqDiff } from '../../plugin/media/ingest/seq.js';
 import { fuzz, mutated, peek } from '../helpers/fuzz.js';
 
 const u16 = fc.integer({ min: 0, max: 0xffff });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alawToPcm, linearToAlaw, linearToUlaw, pcmToAlaw, pcmToUlaw, ulawToPcm } from '../../plugin/media/g711.js';
-import { l16ToPcm, pcmToL16 } from '../../plugin/media/pcm.js';
+import { alawToPcm, linearToAlaw, linearToUlaw, pcmToAlaw, pcmToUlaw, ulawToPcm } from '../../plugin/media/encode/g711.js';
+import { l16ToPcm, pcmToL16 } from '../../plugin/media/encode/pcm.js';
 
 const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 

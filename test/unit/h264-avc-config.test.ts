@@ -15,9 +15,9 @@ import {
   buildAvcDecoderConfig,
   parseAvcDecoderConfig,
   parseSpropParameterSets,
-} from '../../plugin/media/h264/avc-config.js';
-import { nalType, NalType, splitAnnexB } from '../../plugin/media/h264/nal.js';
-import { parseSps } from '../../plugin/media/h264/sps.js';
+} from '../../plugin/media/encode/h264/avc-config.js';
+import { nalType, NalType, splitAnnexB } from '../../plugin/media/encode/h264/nal.js';
+import { parseSps } from '../../plugin/media/encode/h264/sps.js';
 import { captureFfmpegRtp } from '../helpers/rtp-capture.js';
 
 const run = promisify(execFile);

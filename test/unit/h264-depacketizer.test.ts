@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { H264Depacketizer, startsAccessUnit, type AccessUnit, type H264Packet } from '../../plugin/media/h264/depacketizer.js';
-import { joinAnnexB, nalType, splitAnnexB } from '../../plugin/media/h264/nal.js';
-import { parseRtp } from '../../plugin/media/rtp.js';
+import { H264Depacketizer, startsAccessUnit, type AccessUnit, type H264Packet } from '../../plugin/media/ingest/h264-depacketizer.js';
+import { joinAnnexB, nalType, splitAnnexB } from '../../plugin/media/encode/h264/nal.js';
+import { parseRtp } from '../../plugin/media/ingest/rtp.js';
 import { captureFfmpegRtp } from '../helpers/rtp-capture.js';
 import { prng } from '../helpers/prng.js';
 

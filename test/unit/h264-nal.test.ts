@@ -13,7 +13,7 @@ import {
   splitAvcc,
   toAvcc,
   unescapeRbsp,
-} from '../../plugin/media/h264/nal.js';
+} from '../../plugin/media/encode/h264/nal.js';
 
 const run = promisify(execFile);
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -1,7 +1,8 @@
 /** RFC 6184 send side: what the packetizer makes, read back by our own depacketizer. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { H264Depacketizer, packetizeH264 } from '../../plugin/media/h264/index.js';
+import { packetizeH264 } from '../../plugin/media/encode/h264/index.js';
+import { H264Depacketizer } from '../../plugin/media/ingest/h264-depacketizer.js';
 
 const nal = (type: number, size: number) => {
   const b = Buffer.alloc(size);

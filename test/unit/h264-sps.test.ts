@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { escapeRbsp, nalType, NalType, splitAnnexB } from '../../plugin/media/h264/nal.js';
-import { BitReader, parseSps, type Sps } from '../../plugin/media/h264/sps.js';
+import { escapeRbsp, nalType, NalType, splitAnnexB } from '../../plugin/media/encode/h264/nal.js';
+import { BitReader, parseSps, type Sps } from '../../plugin/media/encode/h264/sps.js';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InterarrivalJitter } from '../../plugin/media/interarrival.js';
+import { InterarrivalJitter } from '../../plugin/media/ingest/interarrival.js';
 
 test('a steady 20 ms stream has no jitter', () => {
   const j = new InterarrivalJitter(8000);

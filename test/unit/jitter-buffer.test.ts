@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JitterBuffer } from '../../plugin/media/jitter-buffer.js';
-import type { RtpPacket } from '../../plugin/media/rtp.js';
-import { seqDiff, tsDiff } from '../../plugin/media/seq.js';
+import { JitterBuffer } from '../../plugin/media/ingest/jitter-buffer.js';
+import type { RtpPacket } from '../../plugin/media/ingest/rtp.js';
+import { seqDiff, tsDiff } from '../../plugin/media/ingest/seq.js';
 
 const payload = Buffer.alloc(160);
 function pkt(seq: number, ssrc = 1): RtpPacket {

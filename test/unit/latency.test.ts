@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AudioLatency, MsHistogram } from '../../plugin/media/latency.js';
-import { MediaTicker } from '../../plugin/media/ticker.js';
+import { AudioLatency, MsHistogram } from '../../plugin/media/timeline/latency.js';
+import { MediaTicker } from '../../plugin/media/timeline/ticker.js';
 
 test('histogram: quantiles in 1 ms buckets, merge of the sparse form', () => {
   const h = new MsHistogram();

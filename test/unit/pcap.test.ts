@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { ulawToPcm } from '../../plugin/media/g711.js';
+import { ulawToPcm } from '../../plugin/media/encode/g711.js';
 import { LINKTYPE_ETHERNET, parseUdpFrame, readPcap, udpFrame, writePcap, writeUdpPcap } from '../../scripts/lib/pcap.js';
 import { BEEP_FLASH, beepFlashOnsets, isFlashFrame, makeBeepFlashPcap, makeBeepUlaw } from '../../scripts/make-test-media.js';
 

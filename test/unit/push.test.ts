@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { LiveStream } from '../../plugin/media/live-stream.js';
-import { describeRtmpError, Push, type Publisher, type PushOptions } from '../../plugin/media/push.js';
+import { LiveStream } from '../../plugin/media/output/live-stream.js';
+import { describeRtmpError, Push, type Publisher, type PushOptions } from '../../plugin/media/output/push.js';
 
 class FakePublisher extends EventEmitter implements Publisher {
   written: string[] = [];

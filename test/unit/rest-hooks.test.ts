@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { NoHooks, RestHooks, type Hooks, type MinimalLog } from '../../plugin/hooks/rest-hooks.js';
+import { NoHooks, RestHooks, type Hooks, type MinimalLog } from '../../adapters/hooks/rest-hooks.js';
 import { createLogger } from '../../plugin/lib/log.js';
 
 interface Received {
@@ -276,7 +276,7 @@ test('close() aborts the in-flight request and retry timer; nothing runs afterwa
 
 test('a process that closes its hooks while a request hangs can exit', async () => {
   const srv = await backend(() => {}); // never answers
-  const mod = new URL('../../plugin/hooks/rest-hooks.js', import.meta.url).href;
+  const mod = new URL('../../adapters/hooks/rest-hooks.js', import.meta.url).href;
   const script = `
     import { RestHooks } from ${JSON.stringify(mod)};
     const log = { warn() {}, debug() {} };

@@ -11,8 +11,8 @@ import {
   parseRtcp,
   type ReportBlock,
   type RtcpPacket,
-} from '../../plugin/media/rtcp.js';
-import { parseRtp } from '../../plugin/media/rtp.js';
+} from '../../plugin/media/ingest/rtcp.js';
+import { parseRtp } from '../../plugin/media/ingest/rtp.js';
 
 /** Common header + body; length field from the body size (which must be a multiple of 4). */
 function rtcp(count: number, pt: number, body: Buffer, padding = 0): Buffer {

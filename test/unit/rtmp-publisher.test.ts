@@ -10,7 +10,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { after, before, test } from 'node:test';
 import { ChunkReader, ChunkWriter } from '../../plugin/rtmp/chunk.js';
 import { buildCommand, buildSetChunkSize, buildSetPeerBandwidth, buildUserControl, buildWindowAckSize, parseMessage, type RtmpMessage } from '../../plugin/rtmp/messages.js';
-import { RtmpError, RtmpPublisher, type RtmpPublisherOptions } from '../../plugin/rtmp/publisher.js';
+import { RtmpError, RtmpPublisher, type RtmpPublisherOptions } from '../../adapters/rtmp/publisher.js';
 import { parseRtmpUrl } from '../../plugin/rtmp/url.js';
 import type { Amf0Value } from '../../plugin/rtmp/amf0.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { RemoteInfo } from 'node:dgram';
 import { test } from 'node:test';
-import { RtpGate } from '../../plugin/media/rtp-gate.js';
-import { serializeRtp } from '../../plugin/media/rtp.js';
+import { RtpGate } from '../../plugin/media/ingest/rtp-gate.js';
+import { serializeRtp } from '../../plugin/media/ingest/rtp.js';
 
 const from = (address: string, port: number): RemoteInfo => ({ address, port, family: 'IPv4', size: 0 });
 const pkt = (pt: number) => serializeRtp({ marker: false, payloadType: pt, sequenceNumber: 1, timestamp: 160, ssrc: 7, csrcs: [], payload: Buffer.alloc(160) });

@@ -9,7 +9,7 @@ import {
   serializeRtp,
   type RtpPacket,
   type RtpParse,
-} from '../../plugin/media/rtp.js';
+} from '../../plugin/media/ingest/rtp.js';
 
 function ok(r: RtpParse): RtpPacket {
   if (!r.ok) assert.fail(`rejected: ${r.reason}`);

@@ -7,9 +7,9 @@ import { after, before, test } from 'node:test';
 import { aacClipEncoder, encodeAacClip } from '../../adapters/ffmpeg/aac-clip.js';
 import { decodePcm } from '../../adapters/ffmpeg/pcm-decode.js';
 import { FfmpegError, runFfmpeg } from '../../adapters/ffmpeg/run.js';
-import { AAC_SAMPLE_RATES, audioSpecificConfig } from '../../plugin/media/adts.js';
+import { AAC_SAMPLE_RATES, audioSpecificConfig } from '../../plugin/media/encode/adts.js';
 import { SoundError, SoundLibrary } from '../../plugin/media/sounds.js';
-import type { AacClipEncoder, AacClipFormat, PcmDecoder } from '../../plugin/calls/ports.js';
+import type { AacClipEncoder, AacClipFormat, PcmDecoder } from '../../plugin/media/ports.js';
 
 const FORMAT: AacClipFormat = { sampleRate: 48000, channels: 1, bitrate: 64000 };
 let root: string;

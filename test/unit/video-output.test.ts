@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { encodeBlackGop } from '../../adapters/ffmpeg/black-gop.js';
-import { LiveStream, type StreamSink } from '../../plugin/media/live-stream.js';
-import { VideoOutput, type GeneratedVideo } from '../../plugin/media/video-output.js';
+import { LiveStream, type StreamSink } from '../../plugin/media/output/live-stream.js';
+import { VideoOutput, type GeneratedVideo } from '../../plugin/media/timeline/video-output.js';
 
 let black: GeneratedVideo;
 before(async () => {

@@ -1,15 +1,7 @@
 /**
- * H.264 on RTP: payloads → access units (depacketizer) and back (packetizer), NAL framing (nal), SPS fields (sps), and
+ * H.264 helpers: access units → RTP payloads (packetizer; the depacketizer is ingest's), NAL framing (nal), SPS fields (sps), and
  * the AVCDecoderConfigurationRecord that FLV's AVC sequence header carries (avc-config).
  */
-export {
-  H264Depacketizer,
-  startsAccessUnit,
-  type AccessUnit,
-  type H264DepacketizerOptions,
-  type H264DepacketizerStats,
-  type H264Packet,
-} from './depacketizer.js';
 export {
   escapeRbsp,
   isVcl,

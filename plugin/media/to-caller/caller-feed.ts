@@ -12,10 +12,10 @@
  * stall of over a second it skips ahead instead of bursting.
  */
 import type { Socket } from 'node:dgram';
-import { packetizeH264, splitAvcc, type H264Payload } from './h264/index.js';
-import { pcmToAlaw, pcmToUlaw } from './g711.js';
-import { serializeRtp } from './rtp.js';
-import type { GeneratedVideo } from './video-output.js';
+import { packetizeH264, splitAvcc, type H264Payload } from '../encode/h264/index.js';
+import { pcmToAlaw, pcmToUlaw } from '../encode/g711.js';
+import { serializeRtp } from '../ingest/rtp.js';
+import type { GeneratedVideo } from '../timeline/video-output.js';
 
 export interface FeedTarget {
   address: string;

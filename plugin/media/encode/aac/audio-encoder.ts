@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { AudioEncoder, AudioEncoderEvents, AudioEncoderOptions } from '../../calls/ports.js';
+import type { AudioEncoder, AudioEncoderEvents, AudioEncoderOptions } from '../../ports.js';
 import { AacLcEncoder } from './encoder.js';
 
 /** Time spent encoding, all calls together (s): /metrics shows it as the in-process encoder's CPU. */

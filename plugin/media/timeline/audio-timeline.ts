@@ -23,7 +23,7 @@
  * Storage: a ring of Int16 samples (plus one "written" byte per sample, for the silence count) covering
  * delay + maxDrift + 1 s ahead of the cursor; samples beyond it are dropped (`overflowSamples`).
  */
-import { tsAdd, tsDiff } from './seq.js';
+import { tsAdd, tsDiff } from '../ingest/seq.js';
 
 export interface AudioTimelineOptions {
   /** Samples per second, which is also the RTP clock rate. */

@@ -11,8 +11,8 @@
  * to a packet interval (20 ms audio, a frame interval video, more when video pauses), while loopback
  * arrival times are within a millisecond. `SenderReportCheck` keeps measuring that error per call.
  */
-import { NTP_UNIX_OFFSET_S, ntpToMs, parseRtcp } from './rtcp.js';
-import { tsDiff } from './seq.js';
+import { NTP_UNIX_OFFSET_S, ntpToMs, parseRtcp } from '../ingest/rtcp.js';
+import { tsDiff } from '../ingest/seq.js';
 
 /** Windowed maximum of a signal, over the last `windowMs` (monotonic deque: O(1) amortised per sample). */
 export class SkewTracker {

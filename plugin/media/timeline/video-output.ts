@@ -8,8 +8,8 @@
  * keyframe), back to the caller's only at one of its keyframes. Timestamps never go backwards.
  * Pure apart from the stream it writes to: time comes in as arguments.
  */
-import { AvcConfigTracker, NalType, nalType, splitAnnexB, toAvcc } from './h264/index.js';
-import type { LiveStream } from './live-stream.js';
+import { AvcConfigTracker, NalType, nalType, splitAnnexB, toAvcc } from '../encode/h264/index.js';
+import type { LiveStream } from '../output/live-stream.js';
 
 /** A pre-encoded GOP (Annex B with access unit delimiters) cut into access units. */
 export class GeneratedVideo {

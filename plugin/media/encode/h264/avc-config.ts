@@ -9,7 +9,6 @@
  *   [profiles other than 66/77/88: 111111 chroma_format(2) | 11111 bit_depth_luma_minus8(3)
  *    | 11111 bit_depth_chroma_minus8(3) | numOfSequenceParameterSetExt(8) = 0]
  */
-import type { AccessUnit } from './depacketizer.js';
 import { NalType, nalType } from './nal.js';
 import { BitReader, parseSps, type Sps } from './sps.js';
 
@@ -166,7 +165,7 @@ export class AvcConfigTracker {
     return this.spsInfo;
   }
 
-  update(au: Pick<AccessUnit, 'nalus'>): Buffer | undefined {
+  update(au: { nalus: readonly Buffer[] }): Buffer | undefined {
     let spsChanged = false;
     let ppsSeen = false;
     for (const nal of au.nalus) {

@@ -8,7 +8,7 @@
  * finds each call's next frame just complete: encoded audio leaves at once instead of waiting up to a
  * whole extra period for the next tick.
  */
-import { monotonicNow } from '../lib/clock.js';
+import { monotonicNow } from '../../lib/clock.js';
 
 /**
  * How long after a grid point the tick runs: the samples up to the grid point must all be due by then

@@ -22,8 +22,8 @@
  * NAL units are views of the packet payloads, except FU-A units, reassembled with one copy each.
  * Emulation prevention bytes are left in: decoders need them.
  */
-import { seqDiff } from '../seq.js';
-import { isVcl, NalType } from './nal.js';
+import { seqDiff } from './seq.js';
+import { isVcl, NalType } from '../encode/h264/nal.js';
 
 export interface AccessUnit {
   /** RTP timestamp (90 kHz) of the access unit. */

@@ -12,9 +12,9 @@
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { ChunkReader, ChunkWriter } from './chunk.js';
-import { ClientFlowControl, type ControlReply } from './flow-control.js';
-import { ClientHandshake } from './handshake.js';
+import { ChunkReader, ChunkWriter } from '../../plugin/rtmp/chunk.js';
+import { ClientFlowControl, type ControlReply } from '../../plugin/rtmp/flow-control.js';
+import { ClientHandshake } from '../../plugin/rtmp/handshake.js';
 import {
   adobeAuthStep,
   buildCommand,
@@ -26,8 +26,8 @@ import {
   statusInfo,
   type RtmpMessage,
   type StatusInfo,
-} from './messages.js';
-import { describeTarget, type RtmpTarget } from './url.js';
+} from '../../plugin/rtmp/messages.js';
+import { describeTarget, type RtmpTarget } from '../../plugin/rtmp/url.js';
 
 export type RtmpStage = 'tcp' | 'tls' | 'handshake' | 'connect' | 'createStream' | 'publish' | 'stream';
 

@@ -12,7 +12,7 @@
  *   stream never jumps; the encoder is not involved.
  */
 import { EventEmitter } from 'node:events';
-import { backoffDelay, type BackoffOptions } from '../lib/backoff.js';
+import { backoffDelay, type BackoffOptions } from '../../lib/backoff.js';
 import { aacFrame } from './flv.js';
 import type { LiveStream, StreamSink } from './live-stream.js';
 
@@ -26,7 +26,9 @@ export interface Publisher {
   on(event: 'close', listener: (e: { error?: Error & { description?: string; code?: string } }) => void): unknown;
 }
 
-export type PushState = 'CONNECTING' | 'PUBLISHING' | 'RECONNECTING' | 'FAILED' | 'CLOSED';
+import type { OutputState } from './states.js';
+
+export type PushState = OutputState;
 
 export interface PushEvents {
   state: [{ state: PushState; reason?: string }];

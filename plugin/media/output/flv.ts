@@ -5,7 +5,7 @@
  *   video body: [FrameType | CodecID 7 (AVC)], AVCPacketType (0 = config, 1 = NALUs), composition time SI24
  * For AAC the rate/size/channel bits are fixed by the spec; the real ones are in the AudioSpecificConfig.
  */
-import { Amf0EcmaArray, encodeAmf0 } from '../rtmp/amf0.js';
+import { Amf0EcmaArray, encodeAmf0 } from '../../rtmp/amf0.js';
 
 export const FlvTagType = { Audio: 8, Video: 9, Script: 18 } as const;
 export type FlvTagTypeId = 8 | 9 | 18;

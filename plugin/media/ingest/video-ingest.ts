@@ -15,16 +15,17 @@
  * than maxKeyframeIntervalMs; rate-limited; requests that go unanswered are counted.
  */
 import type { RemoteInfo } from 'node:dgram';
-import type { RtpSocketPair } from '../calls/ports.js';
-import { AvcConfigTracker, H264Depacketizer, toAvcc, type AccessUnit } from './h264/index.js';
+import type { RtpSocketPair } from '../ports.js';
+import { AvcConfigTracker, toAvcc } from '../encode/h264/index.js';
+import { H264Depacketizer, type AccessUnit } from './h264-depacketizer.js';
 import { JitterBuffer } from './jitter-buffer.js';
 import { buildKeyframeRequest } from './rtcp.js';
 import { RtpGate } from './rtp-gate.js';
 import { trackHealth, type TrackHealth } from './health.js';
 import { InterarrivalJitter } from './interarrival.js';
-import { SenderReportCheck, SkewTracker } from './sync.js';
+import { SenderReportCheck, SkewTracker } from '../timeline/sync.js';
 import { tsDiff } from './seq.js';
-import type { VideoOutput } from './video-output.js';
+import type { VideoOutput } from '../timeline/video-output.js';
 
 export interface VideoIngestOptions {
   payloadType: number;

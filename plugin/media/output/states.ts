@@ -1,0 +1,3 @@
+/** An output's connection states (push.ts), declared once; calls/states.ts builds the API's push states on them. No imports: the console loads it as is. */
+export const OUTPUT_STATES = ['CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'CLOSED'] as const;
+export type OutputState = (typeof OUTPUT_STATES)[number];
