@@ -18,6 +18,7 @@ import { RestHooks } from '../adapters/hooks/rest-hooks.js';
 import { NoHooks, type Hooks } from './hooks/hooks.js';
 import type { GeneratedVideo } from './media/timeline/video-output.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
+import { resolveHost } from '../adapters/net/resolve.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
 import { CallService, type CallServiceDeps } from './calls/call-service.js';
 import type { Config } from './config.js';
@@ -28,6 +29,7 @@ import { registerConsole } from './console/routes.js';
 import type { LiveFeed } from './console/live-feed.js';
 import { AppMetrics } from './metrics/metrics.js';
 import { RtmpPublisher } from '../adapters/rtmp/publisher.js';
+import { RtmpSink } from '../adapters/rtmp/rtmp-sink.js';
 
 export interface App {
   config: Config;
@@ -79,14 +81,16 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     encoderFactory: config.media.aacEncoder === 'ffmpeg' ? (o) => new FfmpegAacEncoder(o) : (o) => new NativeAacEncoder(o),
     generatedVideo,
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
-    publisherFactory: (target) => new RtmpPublisher({
-      target,
+    resolveHost,
+    // One connection to an output's target: RTMP(S) is the only kind so far.
+    openOutput: (target) => new RtmpSink(new RtmpPublisher({
+      target: target.rtmp,
       tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
-    }),
+    })),
   });
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
   const rest = buildRestServer({
-    prefix: config.rest.prefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken,
+    prefix: config.rest.prefix, streamPrefix: config.calls.streamPrefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken,
     onAnswered: (m, route, code, s) => metrics.observeRest(m, route, code, s),
   });
   const tokenRequired = config.rest.apiToken !== '';

@@ -3,6 +3,14 @@
  * Every value is checked once at start; a bad one stops the app with a message naming the variable.
  */
 import { readFileSync } from 'node:fs';
+import type { CodecPreference } from './sip/sdp.js';
+
+/** MEDIA_LEG_CODECS's names (Asterisk's, as PBX admins know them) and what each is on the leg's SDP. */
+export const LEG_CODECS: Record<string, CodecPreference> = {
+  slin16: { encoding: 'L16', clockRate: 16000 },
+  ulaw: { encoding: 'PCMU', clockRate: 8000 },
+  alaw: { encoding: 'PCMA', clockRate: 8000 },
+};
 
 export interface Config {
   ari: { url: string; user: string; password: string; app: string };
@@ -28,8 +36,8 @@ export interface Config {
     jitterDepthMs: number;
     /** Output clock period: PCM goes to the encoder this often, ms; 0 = one AAC frame. */
     tickMs: number;
-    /** Codecs accepted on the media leg, in order of preference (slin16 = L16/16000, ulaw, alaw). */
-    legCodecs: string[];
+    /** Codecs accepted on the media leg, in order of preference (MEDIA_LEG_CODECS: slin16, ulaw, alaw). */
+    legCodecs: CodecPreference[];
     aacBitrate: number;
     /** Ask the caller for a keyframe when the last one is older than this (YouTube/Facebook want <= 4 s). */
     maxKeyframeIntervalMs: number;
@@ -181,7 +189,7 @@ function parseList(v: string): string[] {
   return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
 }
 
-function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] {
+function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] | CodecPreference[] {
   const v = raw.trim();
   if (kind.startsWith('enum:')) {
     const options = kind.split(':').slice(1);
@@ -203,9 +211,9 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
       throw new ConfigError(`${name} must be true or false, got "${v}"`);
     case 'codecs': {
       const list = parseList(v);
-      const bad = list.find((c) => !['slin16', 'ulaw', 'alaw'].includes(c));
+      const bad = list.find((c) => !LEG_CODECS[c]);
       if (bad || list.length === 0) throw new ConfigError(`${name} must list slin16, ulaw and/or alaw, got "${v}"`);
-      return list;
+      return list.map((c) => LEG_CODECS[c]!);
     }
     case 'list':
       return parseList(v);

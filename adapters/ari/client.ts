@@ -7,7 +7,7 @@
  */
 import { AriConnectionError, ariErrorFromResponse } from './errors.js';
 import { AriEventSocket, type AriEventSocketOptions } from './events.js';
-import type { AsteriskInfo, Bridge, Channel, ConfigTuple, Playback, Variable } from './types.js';
+import type { AsteriskInfo, Bridge, Channel, ConfigTuple, Endpoint, Playback, Variable } from './types.js';
 
 export interface AriConnectionOptions {
   /** Asterisk's HTTP base, e.g. http://127.0.0.1:8088 (the /ari prefix is added). */
@@ -168,6 +168,11 @@ export class AriClient {
       }),
     play: (id: string, media: string, o: { playbackId?: string } = {}) =>
       this.request<Playback>('POST', `/bridges/${enc(id)}/play`, { query: { media, ...o } }),
+  };
+
+  readonly endpoints = {
+    /** Every endpoint of one technology, e.g. "PJSIP" (static and dynamic objects alike). */
+    list: (tech: string) => this.request<Endpoint[]>('GET', `/endpoints/${enc(tech)}`),
   };
 
   readonly playbacks = {

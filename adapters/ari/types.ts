@@ -47,6 +47,14 @@ export interface Bridge {
   creationtime?: string;
 }
 
+/** An endpoint as ARI lists it (GET /endpoints/{tech}): for PJSIP, one per configured endpoint object. */
+export interface Endpoint {
+  technology: string;
+  resource: string;
+  state?: 'unknown' | 'offline' | 'online';
+  channel_ids: string[];
+}
+
 export interface Playback {
   id: string;
   media_uri: string;

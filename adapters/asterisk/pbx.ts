@@ -10,6 +10,18 @@ import type { AriEventSocket } from '../ari/events.js';
 import type { AriEvent, ConfigTuple } from '../ari/types.js';
 import type { AccountSpec, Pbx, PbxEvent, PbxEvents } from '../../plugin/calls/ports.js';
 import type { Logger } from '../../plugin/lib/log.js';
+import type { CodecPreference } from '../../plugin/sip/sdp.js';
+import { inboundFields, INBOUND_VARIABLES } from './inbound.js';
+
+/** Asterisk's format names for the codecs the media leg can carry (SDP encoding/clock rate → name). */
+const ASTERISK_FORMATS: Record<string, string> = {
+  'PCMU/8000': 'ulaw',
+  'PCMA/8000': 'alaw',
+  'L16/8000': 'slin',
+  'L16/16000': 'slin16',
+  'G722/8000': 'g722',
+};
+const codecKey = (c: CodecPreference) => `${c.encoding.toUpperCase()}/${c.clockRate}`;
 
 export interface AsteriskPbxOptions {
   /** The pjsip.conf endpoint whose settings every per-call endpoint copies. */
@@ -70,11 +82,17 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
         break;
       case 'StasisStart':
       {
-        const incoming = !this.dialled.has(e.channel.id);
-        if (incoming) this.inbound.set(e.channel.id, {});
+        if (this.dialled.has(e.channel.id)) {
+          out = { kind: 'answered', channelId: e.channel.id };
+          break;
+        }
+        // A channel we did not dial: the dialplan handed it over with Stasis(app, args...).
+        this.inbound.set(e.channel.id, {});
+        const { id } = e.channel;
+        const args = e.args;
         out = {
-          kind: 'answered', channelId: e.channel.id, args: e.args, incoming,
-          caller: e.channel.caller.number, callerName: e.channel.caller.name, exten: e.channel.dialplan.exten,
+          kind: 'incoming', channelId: id, caller: e.channel.caller.number ?? '', callerName: e.channel.caller.name ?? '', exten: e.channel.dialplan.exten ?? '',
+          fields: async () => inboundFields(args, args.length === 0 ? await this.getVariables(id, Object.values(INBOUND_VARIABLES)) : {}),
         };
         break;
       }
@@ -210,19 +228,31 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     }
   }
 
-  async dial(p: { channelId: string; accountId: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void> {
+  async dial(p: { channelId: string; accountId?: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void> {
     // Asterisk offers video only when originate's `formats` names it: the base endpoint's codecs, plus h264.
     const formats = p.video ? await this.videoFormats() : undefined;
     await this.originate(p.channelId, {
-      endpoint: `PJSIP/${p.accountId}/${p.target}`,
+      endpoint: `PJSIP/${p.accountId ?? this.opts.baseEndpoint}/${p.target}`,
       ...(formats ? { formats } : {}),
       timeout: p.timeoutSec,
       ...(p.callerId ? { callerId: p.callerId } : {}),
     });
   }
 
-  async dialMediaLeg(p: { channelId: string; uri: string; formats: string }): Promise<void> {
-    await this.originate(p.channelId, { endpoint: `PJSIP/${this.opts.mediaEndpoint}/${p.uri}`, formats: p.formats, timeout: 10 });
+  async dialMediaLeg(p: { channelId: string; uri: string; codecs: CodecPreference[]; video: boolean }): Promise<void> {
+    const audio = p.codecs.map((c) => ASTERISK_FORMATS[codecKey(c)]).filter((f): f is string => !!f);
+    const formats = [...audio, ...(p.video ? ['h264'] : [])].join(',');
+    await this.originate(p.channelId, { endpoint: `PJSIP/${this.opts.mediaEndpoint}/${p.uri}`, formats, timeout: 10 });
+  }
+
+  /** CHANNEL(audionativeformat): "ulaw", or "(ulaw|alaw)" for several; the first one, if we know its SDP name. */
+  async nativeAudioCodec(channelId: string): Promise<CodecPreference | undefined> {
+    const v = await this.getVariables(channelId, ['CHANNEL(audionativeformat)']);
+    const name = /\w+/.exec(v['CHANNEL(audionativeformat)'] ?? '')?.[0];
+    const key = Object.keys(ASTERISK_FORMATS).find((k) => ASTERISK_FORMATS[k] === name);
+    if (!key) return undefined;
+    const [encoding, rate] = key.split('/');
+    return { encoding: encoding!, clockRate: Number(rate) };
   }
 
   /** Originate with our own channel id, remembered as ours (not inbound) until the channel is destroyed. */

@@ -4,9 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { Disposer } from '../lib/disposer.js';
-import { maskSecret, redactUrl } from '../lib/log.js';
+import { maskSecret, redactUrl } from '../lib/redact.js';
 import type { CallMedia } from '../media/call-media.js';
-import { describeTarget, parseRtmpUrl } from '../rtmp/url.js';
 import type { Outcome } from './causes.js';
 import type { CallPush } from './pushes.js';
 import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
@@ -49,9 +48,13 @@ export class Call extends EventEmitter<CallEvents> {
   /** Its RTMP outputs; the primary one (from /call/startup's rtmpUrl) first. */
   readonly pushes: CallPush[] = [];
 
-  /** `channelId`: an inbound call's own channel (Asterisk's id); outbound calls get one derived from the key. */
+  /** rtmpUrl as it may be shown or logged: no credentials or query, and a stream key at its end masked. */
+  readonly safeRtmpUrl: string;
+
+  /** `channelId`: an inbound call's own channel (the PBX's id); outbound calls get one derived from the key. */
   constructor(readonly key: string, readonly req: StartupRequest, readonly incoming = false, channelId?: string) {
     super();
+    this.safeRtmpUrl = !req.rtmpUrl ? '' : req.rtmpTransponderFullUrl && req.target ? req.target.display : redactUrl(req.rtmpUrl);
     this.channelId = channelId ?? `${key}-call`;
     this.legChannelId = `${key}-leg`;
     this.bridgeId = `${key}-bridge`;
@@ -117,13 +120,6 @@ export class Call extends EventEmitter<CallEvents> {
     this.note(`STREAM_${s}`, detail);
   }
 
-  /** rtmpUrl as it may be shown or logged: no credentials or query, and a stream key at its end masked. */
-  safeRtmpUrl(): string {
-    const r = this.req;
-    if (!r.rtmpUrl) return '';
-    return r.rtmpTransponderFullUrl ? describeTarget(parseRtmpUrl(r.rtmpUrl)) : redactUrl(r.rtmpUrl);
-  }
-
   /** The Call object for a CallStatusEvent hook: no history, no media counters. */
   hookView(): Omit<CallView, 'events' | 'media'> {
     const { events: _e, media: _m, ...rest } = this.view();
@@ -138,7 +134,7 @@ export class Call extends EventEmitter<CallEvents> {
       sipStatus: this.sipStatus,
       caller: r.sipLogin,
       callee: r.callee,
-      rtmpUrl: this.safeRtmpUrl(),
+      rtmpUrl: this.safeRtmpUrl,
       // The stream name is often a platform's stream key: a secret.
       rtmpStream: r.rtmpStream ? maskSecret(r.rtmpStream) : '',
       streamName: r.toStream,

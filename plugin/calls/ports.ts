@@ -4,7 +4,7 @@
  * The media ports (RTP sockets, encoders, clips) are media's own: media/ports.ts.
  */
 import type { EventEmitter } from 'node:events';
-import type { SdpSession } from '../sip/sdp.js';
+import type { CodecPreference, SdpSession } from '../sip/sdp.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // PBX (Asterisk over ARI), in call terms
@@ -25,11 +25,14 @@ export interface AccountSpec {
 export type PbxEvent =
   | { kind: 'ringing'; channelId: string }
   | { kind: 'progress'; channelId: string }
+  /** A channel we dialled (a call or a media leg) was answered. */
+  | { kind: 'answered'; channelId: string }
   /**
-   * The channel entered our Stasis app: one we dialled was answered, or (a channel id we don't know) an
-   * inbound call the dialplan handed over with Stasis(app,args...).
+   * An inbound call the PBX hands over to us (already in our hands, not answered yet). `fields()` reads
+   * what the PBX configuration asked for, as /call/startup fields (rtmpUrl, rtmpStream, hasVideo, ...);
+   * it rejects with a message for the admin when that configuration is malformed.
    */
-  | { kind: 'answered'; channelId: string; args: string[]; incoming?: boolean; caller?: string; callerName?: string; exten?: string }
+  | { kind: 'incoming'; channelId: string; caller: string; callerName: string; exten: string; fields(): Promise<Record<string, string>> }
   /** The channel is gone. `sipStatus`: the SIP code that ended it when known (486, 403, ...). */
   | { kind: 'hangup'; channelId: string; cause: number; causeText: string; sipStatus?: number }
   | { kind: 'dtmf'; channelId: string; digit: string; durationMs: number }
@@ -50,11 +53,13 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   deleteAccount(id: string): Promise<void>;
   /** Resolves once the account's registration is Registered; rejects with the registrar's reason. */
   waitRegistered?(id: string, timeoutMs: number): Promise<void>;
-  /** Place a call into the app. `target`: a SIP URI dialled through the account `accountId`. */
-  /** `video`: offer H.264 too (Asterisk offers video only when asked to). */
-  dial(p: { channelId: string; accountId: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void>;
-  /** Dial the media leg: the app's own UAS at `uri`. */
-  dialMediaLeg(p: { channelId: string; uri: string; formats: string }): Promise<void>;
+  /**
+   * Place a call into the app. `target`: a SIP URI dialled through the account `accountId` (created with
+   * createAccount), or through the PBX's own shared account when none is given. `video`: offer H.264 too.
+   */
+  dial(p: { channelId: string; accountId?: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void>;
+  /** Dial the media leg: the app's own UAS at `uri`, offering these audio codecs (in order) and H.264 when `video`. */
+  dialMediaLeg(p: { channelId: string; uri: string; codecs: CodecPreference[]; video: boolean }): Promise<void>;
   /** Idempotent: a channel already gone is fine. */
   hangup(channelId: string, reason?: 'normal' | 'busy' | 'congestion' | 'no_answer'): Promise<void>;
   createBridge(bridgeId: string): Promise<void>;
@@ -67,12 +72,24 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   channelExists?(channelId: string): Promise<boolean>;
   /** Answer an inbound channel. */
   answer?(channelId: string): Promise<void>;
-  /** Channel variables (missing ones are left out). */
-  getVariables?(channelId: string, names: string[]): Promise<Record<string, string>>;
+  /** The audio codec the channel's far end speaks, when the PBX can tell (the leg then offers it first). */
+  nativeAudioCodec?(channelId: string): Promise<CodecPreference | undefined>;
   /** Put the channel's far end on hold (a sendonly re-INVITE, with moh_passthrough) or take it off. */
   hold?(channelId: string, on: boolean): Promise<void>;
   /** The answered callee's User-Agent (or Server) header, if it sent one. */
   remoteUserAgent?(channelId: string): Promise<string | undefined>;
+  /**
+   * Release what a previous run of this app left in the PBX (it crashed or was killed): every channel,
+   * bridge and account whose id `isLeftover` accepts, and every inbound call still handed to this app that
+   * this run was never told about. Idempotent (objects already gone are fine). Counts what it released.
+   */
+  releaseLeftovers?(isLeftover: (id: string) => boolean): Promise<LeftoversReleased>;
+}
+
+export interface LeftoversReleased {
+  channels: number;
+  bridges: number;
+  accounts: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@
  * answer), and holds the wanted mute/sound state until its Push is attached.
  */
 import { randomUUID } from 'node:crypto';
-import { describeTarget, type RtmpTarget } from '../rtmp/url.js';
-import type { Push, PushState } from '../media/output/push.js';
+import type { Push } from '../media/output/push.js';
+import type { OutputTarget } from '../media/output/target.js';
+import { FINAL_PUSH_STATES, type PushStatus } from './states.js';
 
 export interface PushView {
   mediaSessionId: string;
@@ -14,7 +15,7 @@ export interface PushView {
   streamName: string;
   /** Without credentials, query or a stream key (masked). */
   rtmpUrl: string;
-  status: PushState | 'PENDING';
+  status: PushStatus;
   reason: string | null;
   muted: boolean;
   soundEnabled: boolean;
@@ -38,20 +39,14 @@ export class CallPush {
     readonly streamName: string,
     /** As the client gave it (find filters on it); never shown. */
     readonly rawUrl: string,
-    readonly target: RtmpTarget,
+    readonly target: OutputTarget,
     readonly options: { action?: string; soundFile?: string },
     readonly primary: boolean,
   ) {}
 
-  /** Where it publishes, as a comparable key (one stream per destination: 409 on a second). */
-  get key(): string {
-    const t = this.target;
-    return `${t.host}:${t.port}/${t.app}/${t.streamName}`;
-  }
-
   get live(): boolean {
     const s = this.push?.state;
-    return s !== 'FAILED' && s !== 'CLOSED';
+    return !s || !(FINAL_PUSH_STATES as readonly string[]).includes(s);
   }
 
   /** Start forwarding through `push`, with whatever mute/sound was asked for meanwhile. */
@@ -89,7 +84,7 @@ export class CallPush {
       mediaSessionId: this.id,
       callId: this.callId,
       streamName: this.streamName,
-      rtmpUrl: describeTarget(this.target),
+      rtmpUrl: this.target.display,
       status: this.push?.state ?? 'PENDING',
       reason: this.push?.failureReason ?? null,
       muted: this.silentFrame !== undefined,

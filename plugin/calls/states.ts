@@ -38,3 +38,5 @@ export type PushStatus = (typeof PUSH_STATES)[number];
 
 /** Push states that hold a connection (or are getting one). */
 export const LIVE_PUSH_STATES = ['CONNECTING', 'PUBLISHING', 'RECONNECTING'] as const satisfies readonly PushStatus[];
+/** Push states a push never leaves (its connection is gone for good). */
+export const FINAL_PUSH_STATES = ['FAILED', 'CLOSED'] as const satisfies readonly PushStatus[];

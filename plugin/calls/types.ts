@@ -1,5 +1,6 @@
 /** The call as the WCS contract sees it (../shared/wcs-api.md), plus our additions. */
 
+import type { OutputTarget } from '../media/output/target.js';
 import type { CallReason, CallStatus, StreamStatus } from './states.js';
 
 export { FINAL_STATUSES, type CallReason, type CallStatus, type StreamStatus } from './states.js';
@@ -24,6 +25,8 @@ export interface StartupRequest {
   rtmpStream: string;
   /** true: publish to rtmpUrl(/rtmpStream) exactly as given, without the server's stream-name prefix. */
   rtmpTransponderFullUrl: boolean;
+  /** Where the primary output publishes (parsed once, from rtmpUrl): none when only toStream is given. */
+  target: OutputTarget | undefined;
 }
 
 /** One entry of a call's recent history, as shown in the Call object. */

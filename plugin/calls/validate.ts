@@ -3,14 +3,24 @@
  * "5060". Unknown fields are ignored (WCS clients send more than we use). A bad field is a
  * ValidationError naming the field and why, which REST answers with 400.
  */
-import { parseRtmpUrl, RtmpUrlError } from '../rtmp/url.js';
+import { parseOutputTarget, type OutputTarget } from '../media/output/target.js';
+import { RtmpUrlError } from '../rtmp/url.js';
+import { InvalidError } from './errors.js';
 import type { StartupRequest } from './types.js';
 
-export class ValidationError extends Error {
+/** A bad field: its name and why. */
+export class ValidationError extends InvalidError {
   override readonly name = 'ValidationError';
-  constructor(readonly field: string, why: string) {
-    super(`${field} ${why}`);
+  declare readonly field: string;
+  constructor(field: string, why: string) {
+    super(`${field} ${why}`, field);
   }
+}
+
+/** What validation needs of the server's settings. */
+export interface ValidateOptions {
+  /** RTMP_STREAM_PREFIX: put before the stream name unless the URL is taken as it is (rtmpTransponderFullUrl). */
+  streamPrefix?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -57,7 +67,7 @@ export function port(b: Body, field: string): number | undefined {
 const SIP_TOKEN = /^[A-Za-z0-9\-_.!~*'()&=+$,;?/%#]+$/;
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
-export function validateStartup(raw: unknown): StartupRequest {
+export function validateStartup(raw: unknown, opts: ValidateOptions = {}): StartupRequest {
   const b = asBody(raw);
   const callId = str(b, 'callId', { required: true, max: 128, pattern: /^[^\s"<>\\]+$/, patternWhy: 'must not contain spaces, quotes, <, > or \\' });
   let callee = str(b, 'callee', { required: true });
@@ -92,25 +102,26 @@ export function validateStartup(raw: unknown): StartupRequest {
   const toStream = str(b, 'toStream', { max: 256 });
   const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', false);
   if (!rtmpUrl && !toStream) throw new ValidationError('rtmpUrl', 'is required (or toStream, to publish later with /push/startup)');
+  let target: OutputTarget | undefined;
   if (rtmpUrl) {
     if (!rtmpTransponderFullUrl && !rtmpStream) {
       throw new ValidationError('rtmpStream', 'is required unless rtmpTransponderFullUrl is true (then the URL ends with the stream name)');
     }
-    checkRtmpUrl(rtmpUrl, rtmpTransponderFullUrl ? undefined : rtmpStream);
+    target = outputTarget(rtmpUrl, rtmpTransponderFullUrl ? undefined : (opts.streamPrefix ?? '') + rtmpStream);
   }
   return {
     callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, sipOutboundProxy, sipPort,
-    sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl,
+    sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl, target,
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }),
   };
 }
 
-/** An RTMP(S) URL we can publish to (with the stream name appended, unless it is a full URL). */
-function checkRtmpUrl(rtmpUrl: string, streamName: string | undefined): void {
+/** Where an output publishes: the URL (with the stream name appended, unless it is a full URL), parsed once. */
+function outputTarget(rtmpUrl: string, streamName: string | undefined): OutputTarget {
   if (!/^rtmps?:\/\//i.test(rtmpUrl)) throw new ValidationError('rtmpUrl', 'must start with rtmp:// or rtmps://');
   try {
-    parseRtmpUrl(rtmpUrl, streamName);
+    return parseOutputTarget(rtmpUrl, streamName);
   } catch (err) {
     if (err instanceof RtmpUrlError) throw new ValidationError('rtmpUrl', err.message.replace(/^rtmpUrl /, ''));
     throw err;
@@ -122,18 +133,20 @@ export interface PushStartupRequest {
   streamName: string;
   rtmpUrl: string;
   rtmpTransponderFullUrl: boolean;
+  /** Where it publishes (rtmpUrl, plus the prefixed stream name unless rtmpTransponderFullUrl). */
+  target: OutputTarget;
   /** options.action: start muted, or playing options.soundFile. */
   action: '' | 'mute' | 'sound_on';
   soundFile: string;
   loop: boolean;
 }
 
-export function validatePushStartup(raw: unknown): PushStartupRequest {
+export function validatePushStartup(raw: unknown, settings: ValidateOptions = {}): PushStartupRequest {
   const b = asBody(raw);
   const streamName = str(b, 'streamName', { required: true, max: 256 });
   const rtmpUrl = str(b, 'rtmpUrl', { required: true, max: 1024 });
   const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', false);
-  checkRtmpUrl(rtmpUrl, rtmpTransponderFullUrl ? undefined : streamName);
+  const target = outputTarget(rtmpUrl, rtmpTransponderFullUrl ? undefined : (settings.streamPrefix ?? '') + streamName);
   const o = b.options === undefined || b.options === null ? {} : b.options;
   if (typeof o !== 'object' || Array.isArray(o)) throw new ValidationError('options', 'must be an object');
   const opts = o as Body;
@@ -141,7 +154,7 @@ export function validatePushStartup(raw: unknown): PushStartupRequest {
   if (action !== '' && action !== 'mute' && action !== 'sound_on') throw new ValidationError('options.action', 'must be "mute" or "sound_on"');
   const soundFile = str(opts, 'soundFile', { max: 256 });
   if (action === 'sound_on' && !soundFile) throw new ValidationError('options.soundFile', 'is required when options.action is "sound_on"');
-  return { streamName, rtmpUrl, rtmpTransponderFullUrl, action, soundFile, loop: bool(opts, 'loop', false) };
+  return { streamName, rtmpUrl, rtmpTransponderFullUrl, target, action, soundFile, loop: bool(opts, 'loop', false) };
 }
 
 export function validateMediaSessionId(raw: unknown): string {
@@ -175,33 +188,21 @@ export function validateCallId(raw: unknown): string {
   return str(asBody(raw), 'callId', { required: true, max: 128 });
 }
 
-/** Channel variables an inbound call may carry instead of Stasis arguments. */
-export const INBOUND_VARIABLES = { rtmpUrl: 'SIP_AS_RTMP_URL', rtmpStream: 'SIP_AS_RTMP_STREAM', hasVideo: 'SIP_AS_RTMP_VIDEO' } as const;
-
 /**
- * An inbound call from the dialplan: Stasis(app, rtmpUrl, stream[, key=value...]) — keys are /call/startup
- * fields (hasVideo, hasAudio, rtmpTransponderFullUrl, callId, visibleName, appKey) — or, with no
- * arguments, the channel variables SIP_AS_RTMP_URL, SIP_AS_RTMP_STREAM and SIP_AS_RTMP_VIDEO.
- * The stream name is used as given (no rtmp_ prefix): the admin wrote it in the dialplan.
+ * An inbound call the PBX handed over (for Asterisk: Stasis arguments or channel variables, read by the
+ * adapter), as /call/startup fields: rtmpUrl, rtmpStream, and optionally hasVideo, hasAudio,
+ * rtmpTransponderFullUrl, callId, visibleName, appKey. The stream name is used as given (no rtmp_ prefix):
+ * the admin wrote it in the PBX's configuration.
  */
-export function validateInbound(args: string[], vars: Record<string, string>, ch: { channelId: string; caller: string; callerName: string; exten: string }): StartupRequest {
-  const [url, stream, ...rest] = args;
-  const b: Body = {};
-  for (const kv of rest) {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new ValidationError('Stasis argument', `"${kv}" must be key=value`);
-    b[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
-  }
-  b.rtmpUrl = url || vars[INBOUND_VARIABLES.rtmpUrl] || '';
-  b.rtmpStream = stream || vars[INBOUND_VARIABLES.rtmpStream] || '';
-  if (b.hasVideo === undefined && vars[INBOUND_VARIABLES.hasVideo]) b.hasVideo = vars[INBOUND_VARIABLES.hasVideo];
+export function validateInbound(fields: Record<string, string>, ch: { channelId: string; caller: string; callerName: string; exten: string }): StartupRequest {
+  const b: Body = { ...fields };
   const rtmpUrl = str(b, 'rtmpUrl', { required: true, max: 1024 });
   const rtmpStream = str(b, 'rtmpStream', { max: 512 });
   const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', !rtmpStream);
   if (!rtmpTransponderFullUrl && !rtmpStream) throw new ValidationError('rtmpStream', 'is required unless the URL ends with the stream name');
   // As a full URL: the stream name goes on as written, without the rtmp_ prefix.
   const fullUrl = rtmpTransponderFullUrl ? rtmpUrl : `${rtmpUrl.replace(/\/+$/, '')}/${rtmpStream}`;
-  checkRtmpUrl(fullUrl, undefined);
+  const target = outputTarget(fullUrl, undefined);
   const hasAudio = bool(b, 'hasAudio', true);
   const hasVideo = bool(b, 'hasVideo', false);
   if (!hasAudio && !hasVideo) throw new ValidationError('hasAudio', 'and hasVideo are both false: nothing to relay');
@@ -210,7 +211,7 @@ export function validateInbound(args: string[], vars: Record<string, string>, ch
   return {
     callId: str(b, 'callId', { max: 128 }) || ch.channelId,
     callee: clean(ch.exten), sipLogin: clean(ch.caller), sipAuthenticationName: '', sipPassword: '', sipDomain: '', sipOutboundProxy: '', sipPort: undefined,
-    sipRegisterRequired: false, hasAudio, hasVideo, rtmpUrl: fullUrl, rtmpStream, toStream: rtmpStream, rtmpTransponderFullUrl: true,
+    sipRegisterRequired: false, hasAudio, hasVideo, rtmpUrl: fullUrl, rtmpStream, toStream: rtmpStream, rtmpTransponderFullUrl: true, target,
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }) || clean(ch.callerName),
   };

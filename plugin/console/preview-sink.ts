@@ -1,15 +1,16 @@
 /**
- * HTTP-FLV for the console's live preview: one more sink on the call's LiveStream, so a viewer gets the
- * very tags the RTMP outputs get (no decode, no encode), in FLV file framing that mpegts.js plays.
+ * HTTP-FLV for the console's live preview: one more sink on the call's LiveStream, muxed by the same FLV
+ * muxer as the RTMP outputs, so a viewer gets their very tag bodies (no decode, no encode, built once),
+ * in FLV file framing that mpegts.js plays.
  *
  * A viewer joins mid-stream, so: timestamps start at 0 from the first tag it gets (a player's clock
  * starts there), video waits for a keyframe (P-frames before one can't be decoded), and the codec
- * headers LiveStream sends on join go out first. A slow viewer never slows the call: above
+ * config LiveStream sends on join goes out first. A slow viewer never slows the call: above
  * DROP_ABOVE bytes queued in the socket, frames are skipped (video until the next keyframe); above
  * CLOSE_ABOVE, the viewer is cut off.
  */
-import { FlvFileWriter, FlvTagType, type FlvTagTypeId } from '../media/output/flv.js';
-import type { StreamSink } from '../media/output/live-stream.js';
+import type { ConfigChange, FrameSink, MediaFrame } from '../media/frame.js';
+import { FlvFileWriter, FlvTagType, flvConfigTags, flvFrameBody, type FlvTagTypeId } from '../media/output/flv.js';
 
 /** What the sink writes to: an HTTP response, in practice. */
 export interface ByteOut {
@@ -27,11 +28,7 @@ export interface PreviewSinkOptions {
   onOverflow?: () => void;
 }
 
-/** FLV AVC packet: byte 0 high nibble 1 = keyframe; byte 1 = 0 sequence header, 1 NAL units. */
-const isVideoKeyframe = (body: Buffer) => body[0]! >> 4 === 1 && body[1] === 1;
-const isSequenceHeader = (body: Buffer) => body[1] === 0;
-
-export class FlvPreviewSink implements StreamSink {
+export class FlvPreviewSink implements FrameSink {
   readonly stats = { tags: 0, bytes: 0, dropped: 0 };
   private readonly flv = new FlvFileWriter();
   private base: number | undefined;
@@ -47,33 +44,33 @@ export class FlvPreviewSink implements StreamSink {
     this.send(this.flv.header(o.hasAudio, o.hasVideo));
   }
 
-  writeMetadata(body: Buffer): void {
-    // At the viewer's current time; it must not become the time base (it comes first, stamped 0).
-    this.tag(FlvTagType.Script, undefined, body, true);
+  /** Metadata and sequence headers: always sent, a decoder needs them. */
+  config(c: ConfigChange): void {
+    for (const t of flvConfigTags(c)) {
+      if (t.type === FlvTagType.Audio && !this.o.hasAudio) continue;
+      if (t.type === FlvTagType.Video && !this.o.hasVideo) continue;
+      // Metadata has no time: it goes at the viewer's current time and must not become the time base.
+      this.tag(t.type, t.timestampMs, t.body, true);
+    }
   }
 
-  writeAudio(timestampMs: number, body: Buffer): void {
-    if (!this.o.hasAudio) return;
-    // AAC packet type 0 is the AudioSpecificConfig: always sent, the decoder needs it.
-    this.tag(FlvTagType.Audio, timestampMs, body, body[1] === 0);
-  }
-
-  writeVideo(timestampMs: number, body: Buffer): void {
-    if (!this.o.hasVideo) return;
-    if (isSequenceHeader(body)) {
-      this.tag(FlvTagType.Video, timestampMs, body, true);
+  frame(f: MediaFrame): void {
+    if (f.track === 'audio') {
+      if (this.o.hasAudio) this.tag(FlvTagType.Audio, f.dts, flvFrameBody(f), false);
       return;
     }
+    if (!this.o.hasVideo) return;
     if (this.waitKeyframe) {
-      if (!isVideoKeyframe(body)) {
+      // P-frames before a keyframe can't be decoded.
+      if (!f.keyframe) {
         this.stats.dropped++;
         return;
       }
-      if (!this.tag(FlvTagType.Video, timestampMs, body, false)) return;
+      if (!this.tag(FlvTagType.Video, f.dts, flvFrameBody(f), false)) return;
       this.waitKeyframe = false;
       return;
     }
-    if (!this.tag(FlvTagType.Video, timestampMs, body, false)) this.waitKeyframe = true;
+    if (!this.tag(FlvTagType.Video, f.dts, flvFrameBody(f), false)) this.waitKeyframe = true;
   }
 
   /** Writes one tag; false if it was skipped (viewer too slow). Headers are never skipped. */

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { CallService } from '../calls/call-service.js';
-import { ApiError } from '../calls/call-service.js';
+import { ConflictError, NotFoundError, RateLimitedError } from '../calls/errors.js';
 import type { Logger } from '../lib/log.js';
 import { LiveFeed } from './live-feed.js';
 import { FlvPreviewSink } from './preview-sink.js';
@@ -36,8 +36,14 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const STATIC_DIR = join(HERE, '../../../plugin/console/static');
 /** The compiled plugin tree (dist/plugin): the browser imports these modules as they are. */
 const PLUGIN_DIR = join(HERE, '..');
-/** Browser-safe modules (no Node imports), the validators and what they import. */
-const SHARED_MODULES = ['calls/validate.js', 'rtmp/url.js', 'lib/redact.js'];
+/**
+ * Browser-safe modules (no Node imports): the validators, the statuses and states (calls/states.ts), and what
+ * they import. Served at /console/lib/<path in dist/plugin>, so their relative imports resolve as on disk.
+ */
+const SHARED_MODULES = [
+  'calls/validate.js', 'calls/errors.js', 'media/output/target.js', 'rtmp/url.js', 'lib/redact.js',
+  'calls/states.js', 'media/output/states.js',
+];
 
 /**
  * The page runs only its own files: no inline script, nothing from elsewhere (a call's fields come from SIP
@@ -76,7 +82,7 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
 
   const maxFeed = o.maxFeedClients ?? 32;
   app.get(`${o.prefix}/events`, async (req, reply) => {
-    if (feed.clientCount >= maxFeed) throw new ApiError(429, `the live feed already has ${feed.clientCount} listeners`);
+    if (feed.clientCount >= maxFeed) throw new RateLimitedError(`the live feed already has ${feed.clientCount} listeners`);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -94,13 +100,13 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
   const maxViewers = o.maxPreviewsPerCall ?? 4;
   app.get(`${o.prefix}/preview/:file`, async (req, reply) => {
     const file = (req.params as { file: string }).file;
-    if (!file.endsWith('.flv')) throw new ApiError(404, 'preview URLs end in .flv', 'callId');
+    if (!file.endsWith('.flv')) throw new NotFoundError('preview URLs end in .flv', 'callId');
     const callId = file.slice(0, -4);
     const call = o.calls.get(callId);
-    if (!call || call.final || call.ending) throw new ApiError(404, `no live call ${callId}`, 'callId');
-    if (!call.media) throw new ApiError(409, `call ${callId} has no media yet (status ${call.status})`, 'callId');
+    if (!call || call.final || call.ending) throw new NotFoundError(`no live call ${callId}`, 'callId');
+    if (!call.media) throw new ConflictError(`call ${callId} has no media yet (status ${call.status})`, 'callId');
     const n = viewers.get(call.key) ?? 0;
-    if (n >= maxViewers) throw new ApiError(429, `call ${callId} already has ${n} preview viewers`, 'callId');
+    if (n >= maxViewers) throw new RateLimitedError(`call ${callId} already has ${n} preview viewers`, undefined, 'callId');
     viewers.set(call.key, n + 1);
 
     const stream = call.media.stream;

@@ -1,7 +1,7 @@
 /**
  * The receive side of one call's media, in packet order:
  *   UDP socket → parseRtp → JitterBuffer → decode (L16 / G.711) → AudioTimeline (silence fill)
- *   → AAC encoder → LiveStream (FLV bodies, fanned out to pushes).
+ *   → AAC encoder → LiveStream (neutral frames, fanned out to the outputs, each muxing its own bytes).
  * The shared ticker drives the output clock, so the stream never stops even when the caller sends nothing.
  */
 import type { RemoteInfo } from 'node:dgram';
@@ -176,7 +176,7 @@ export class CallMedia {
     this.onError = onError;
     const e = this.opts.encoder;
     this.encoder = e.factory({ inputRate: this.opts.audio.clockRate, outputRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
-    this.stream.setAudioFormat({ audioSpecificConfig: this.encoder.audioSpecificConfig, sampleRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
+    this.stream.setAudioFormat({ codec: 'aac', audioSpecificConfig: this.encoder.audioSpecificConfig, sampleRate: e.outputRate, channels: e.channels, bitrate: e.bitrate });
     const outRate = this.encoder.outputRate;
     const latency = (this.latency = new AudioLatency(this.opts.audio.clockRate, outRate, AAC_FRAME));
     this.encoder.on('frame', ({ raw, index }) => {

@@ -8,15 +8,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Call } from '../calls/call.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallPush } from '../calls/pushes.js';
-import type { CallStatus } from '../calls/types.js';
+import { CALL_STATUSES, LIVE_PUSH_STATES, PUSH_STATES, type PushStatus } from '../calls/states.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { nativeEncoderTime } from '../media/encode/aac/audio-encoder.js';
 import type { MediaHealth } from '../media/ingest/health.js';
 import { MsHistogram } from '../media/timeline/latency.js';
 
 const P = 'sip_as_rtmp_';
-const STATUSES: CallStatus[] = ['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED'];
-const PUSH_STATES = ['PENDING', 'CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'CLOSED'];
+const LIVE_PUSH: ReadonlySet<PushStatus> = new Set(LIVE_PUSH_STATES);
 const MEDIA = ['audio', 'video'] as const;
 type Media = (typeof MEDIA)[number];
 type RtpTotals = Record<Media, { received: number; lost: number; rejected: number }>;
@@ -53,7 +52,7 @@ export class AppMetrics {
     const live = () => this.scraping?.calls ?? this.liveCalls();
     const track = (c: Call, m: Media) => this.healthOf(c)?.[m] ?? null;
     gauge(r, 'calls', 'Calls in the list by status (ended ones stay ENDED_TTL_SEC)', ['status'], (g) => {
-      for (const s of STATUSES) g.set({ status: s }, 0);
+      for (const s of CALL_STATUSES) g.set({ status: s }, 0);
       for (const c of this.calls.list()) g.inc({ status: c.status });
     });
     gauge(r, 'pushes', 'RTMP outputs of live calls, by state', ['state'], (g) => {
@@ -61,7 +60,7 @@ export class AppMetrics {
       for (const c of live()) for (const p of c.pushes) g.inc({ state: p.view().status });
     });
     gauge(r, 'pushes_active', 'RTMP outputs connecting, publishing or reconnecting', [], (g) => {
-      g.set(live().reduce((n, c) => n + c.pushes.filter((p) => ['CONNECTING', 'PUBLISHING', 'RECONNECTING'].includes(p.view().status)).length, 0));
+      g.set(live().reduce((n, c) => n + c.pushes.filter((p) => LIVE_PUSH.has(p.view().status)).length, 0));
     });
     counter(r, 'rtmp_reconnects_total', 'RTMP reconnections, all outputs', [], (set) => {
       set({}, this.retired.reconnects + live().reduce((n, c) => n + c.pushes.reduce((m, p) => m + reconnects(p), 0), 0));

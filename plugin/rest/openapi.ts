@@ -7,6 +7,8 @@
  * checks each against the validators, and that every route server.ts registers is documented here.
  */
 
+import { CALL_REASONS, CALL_STATUSES, PUSH_STATES, STREAM_STATUSES } from '../calls/states.js';
+
 export interface OpenApiOptions {
   prefix: string;
   /** e.g. "http://127.0.0.1:8081" */
@@ -81,11 +83,6 @@ const HOST = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+)(:\\d{1,5})?$';
 /** A SIP user, or a full sip:/sips: URI (its user part then gets the SIP_TOKEN check). */
 const CALLEE = `^([Ss][Ii][Pp][Ss]?:[^@]+@.+|${SIP_TOKEN.slice(1, -1)})$`;
 const RTMP_URL = '^[Rr][Tt][Mm][Pp][Ss]?://';
-const CALL_STATUSES = ['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED'];
-const CALL_REASONS = [
-  'NORMAL_CALL_CLEARING', 'FAILED_BY_SESSION_CREATION', 'FAILED_BY_RTP_ACTIVITY', 'FAILED_BY_RTMP_WRITER_ERROR',
-  'FAILED_BY_REQUEST_TIMEOUT', 'NO_COMMON_CODECS', 'FAILED_BY_ERROR', 'AUTHENTICATION_FAIL',
-];
 
 const callIdField = (description = 'The call, as named in /call/startup.'): Json => str(description, { maxLength: 128 });
 const mediaSessionIdField = str('The push, from the `mediaSessionId` of /push/startup\'s answer (or /push/find).', { maxLength: 64, format: 'uuid' });
@@ -182,7 +179,7 @@ function schemas(): Record<string, Json> {
       callId: callIdField('Exact callId.'),
       callee: str('Exact callee (the user part, as stored).', { maxLength: 256 }),
       rtmpUrl: str('Exact rtmpUrl, as given in /call/startup.', { maxLength: 1024 }),
-      status: str('Call status (case-insensitive).', { maxLength: 32, enum: CALL_STATUSES }),
+      status: str('Call status (case-insensitive).', { maxLength: 32, enum: [...CALL_STATUSES] }),
     }, [], { description: 'At least one filter; every one given must match.', example: byCallId }),
     EmptyRequest: object({}, [], { description: 'Nothing is read: `{}` or an empty body.', example: {} }),
     PushStartupRequest: object({
@@ -213,21 +210,21 @@ function schemas(): Record<string, Json> {
     }, ['at', 'type']),
     Call: object({
       callId: str('As given in /call/startup (an inbound call\'s is the Asterisk channel id unless the dialplan names one).'),
-      status: str('TRYING → RING (180) / SESSION_PROGRESS (183) → ESTABLISHED (200) [↔ HOLD] → FINISH; or BUSY (486/600), or FAILED.', { enum: CALL_STATUSES }),
+      status: str('TRYING → RING (180) / SESSION_PROGRESS (183) → ESTABLISHED (200) [↔ HOLD] → FINISH; or BUSY (486/600), or FAILED.', { enum: [...CALL_STATUSES] }),
       sipStatus: nullable(int('The last SIP response code.')),
       caller: str('sipLogin (inbound: the caller\'s number).'),
       callee: str('The SIP user called (inbound: the extension).'),
       rtmpUrl: str('Where the primary output publishes, without credentials or query; with rtmpTransponderFullUrl the stream key at its end is masked.'),
       rtmpStream: str('Masked: its first characters only (`docs***`), as it is often a stream key.'),
       streamName: str('The call\'s toStream.'),
-      rtmpStreamStatus: str('The primary (rtmpUrl) output: RECONNECTING when the server dropped it after publishing; FAILED when refused at connect (the call then fails with FAILED_BY_RTMP_WRITER_ERROR).', { enum: ['NEW', 'CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'UNPUBLISHED'] }),
+      rtmpStreamStatus: str('The primary (rtmpUrl) output: RECONNECTING when the server dropped it after publishing; FAILED when refused at connect (the call then fails with FAILED_BY_RTMP_WRITER_ERROR).', { enum: [...STREAM_STATUSES] }),
       hasAudio: { type: 'boolean' },
       hasVideo: { type: 'boolean' },
       incoming: { type: 'boolean', description: 'An inbound call the dialplan handed over.' },
       visibleName: { type: 'string' },
       appKey: { type: 'string' },
       info: str(`${EXT} why, in words (e.g. \`SIP 403 Forbidden (wrong SIP login or password?)\`).`),
-      reason: nullable(str(`${EXT} the WCS failure reason, once final.`, { enum: CALL_REASONS })),
+      reason: nullable(str(`${EXT} the WCS failure reason, once final.`, { enum: [...CALL_REASONS] })),
       createdAt: str(`${EXT} accepted at.`, { format: 'date-time' }),
       establishedAt: nullable(str(`${EXT} answered at.`, { format: 'date-time' })),
       endedAt: nullable(str(`${EXT} ended at.`, { format: 'date-time' })),
@@ -251,7 +248,7 @@ function schemas(): Record<string, Json> {
       callId: str(`${EXT} the call it publishes.`),
       streamName: { type: 'string' },
       rtmpUrl: str('Where, without credentials or query, the stream name masked.'),
-      status: str(`${EXT} PENDING (asked for before the answer), CONNECTING, PUBLISHING, RECONNECTING (dropped by the server: reconnects with backoff), FAILED (refused at connect: see reason), CLOSED.`, { enum: ['PENDING', 'CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'CLOSED'] }),
+      status: str(`${EXT} PENDING (asked for before the answer), CONNECTING, PUBLISHING, RECONNECTING (dropped by the server: reconnects with backoff), FAILED (refused at connect: see reason), CLOSED.`, { enum: [...PUSH_STATES] }),
       reason: nullable(str(`${EXT} the RTMP server's reason for a failure.`)),
       muted: { type: 'boolean' },
       soundEnabled: { type: 'boolean' },

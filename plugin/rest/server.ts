@@ -6,15 +6,19 @@
  * requests onto CallService and errors onto status codes.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
-import { ApiError, type CallService } from '../calls/call-service.js';
+import type { CallService } from '../calls/call-service.js';
+import { CallError } from '../calls/errors.js';
 import { asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Logger } from '../lib/log.js';
 import { registerAccess } from './access.js';
+import { httpStatusOf } from './errors.js';
 
 export interface RestOptions {
   prefix: string;
   log: Logger;
   calls: CallService;
+  /** RTMP_STREAM_PREFIX: outputs publish to rtmpUrl + "/" + prefix + stream (unless rtmpTransponderFullUrl). */
+  streamPrefix?: string;
   /** Browser origins allowed (CORS) and the API token, if any (plugin/rest/access.ts). */
   corsOrigins?: string[];
   apiToken?: string;
@@ -53,8 +57,8 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof ValidationError) return sendError(reply, 400, err.message, err.field);
-    if (err instanceof ApiError) return sendError(reply, err.statusCode, err.message, err.field);
+    const code = httpStatusOf(err);
+    if (code !== undefined) return sendError(reply, code, (err as CallError).message, (err as CallError).field);
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'request body too large');
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'Content-Type must be application/json');
@@ -65,8 +69,9 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such method ${req.method} ${req.url.split('?')[0]}`));
 
   const p = o.prefix;
+  const validation = { streamPrefix: o.streamPrefix ?? '' };
   app.post(`${p}/call/startup`, async (req, reply) => {
-    o.calls.startup(validateStartup(req.body));
+    o.calls.startup(validateStartup(req.body, validation));
     return reply.code(200).send();
   });
 
@@ -112,7 +117,7 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   app.post(`${p}/call/find_all`, async (_req, reply) => sendList(reply, o.calls.find({})));
 
   // ---- /push: more RTMP outputs of a call's stream (WCS "SIP as RTMP" variant 4) ----
-  app.post(`${p}/push/startup`, async (req, reply) => reply.code(200).send(await o.calls.pushStartup(validatePushStartup(req.body))));
+  app.post(`${p}/push/startup`, async (req, reply) => reply.code(200).send(await o.calls.pushStartup(validatePushStartup(req.body, validation))));
 
   app.post(`${p}/push/find`, async (req, reply) => {
     const b = asBody(req.body);

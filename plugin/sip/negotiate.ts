@@ -30,13 +30,6 @@ const H264: CodecPreference = { encoding: 'H264', clockRate: 90000 };
 
 export type LegAnswer = { sdp: string; media: LegMedia } | { status: number; reason: string };
 
-/** The media-leg codecs by their Asterisk names (MEDIA_LEG_CODECS). */
-export const LEG_CODECS: Record<string, CodecPreference> = {
-  slin16: { encoding: 'L16', clockRate: 16000 },
-  ulaw: { encoding: 'PCMU', clockRate: 8000 },
-  alaw: { encoding: 'PCMA', clockRate: 8000 },
-};
-
 export function answerLegOffer(offer: SdpSession, o: LegAnswerOptions): LegAnswer {
   let audio: Omit<LegMedia, 'video'> | undefined;
   let video: LegMedia['video'];

@@ -20,7 +20,8 @@ import { LoopbackSipUas } from '../../adapters/sip/uas.js';
 import type { PbxEvent } from '../../plugin/calls/ports.js';
 import { loadConfig } from '../../plugin/config.js';
 import { createLogger } from '../../plugin/lib/log.js';
-import { answerLegOffer, LEG_CODECS, type LegMedia } from '../../plugin/sip/negotiate.js';
+import { answerLegOffer, type LegMedia } from '../../plugin/sip/negotiate.js';
+import { LEG_CODECS } from '../../plugin/config.js';
 
 export type NaiveRequest =
   | { type: 'call'; id: string; target: string; video: boolean; rtmpUrl: string; stream: string }
@@ -99,8 +100,7 @@ async function place(req: Extract<NaiveRequest, { type: 'call' }>): Promise<void
   const answeredAt = Date.now();
   let media: LegMedia | undefined;
   // The far ends speak PCMU: ulaw first, as the app does for them (no transcoding in Asterisk either way).
-  const codecs = ['ulaw', ...config.media.legCodecs.filter((k) => k !== 'ulaw')];
-  const prefs = codecs.map((k) => LEG_CODECS[k]!);
+  const prefs = [LEG_CODECS.ulaw!, ...config.media.legCodecs.filter((c) => c.encoding !== 'PCMU')];
   c.forget = uas.expect(c.legId, (offer) => {
     const a = answerLegOffer(offer, { audioPrefs: prefs, audioPort, ...(req.video ? { videoPort } : {}), address: '127.0.0.1', sessionId: 1, version: 1 });
     if (!('sdp' in a)) return a;
@@ -122,8 +122,7 @@ async function place(req: Extract<NaiveRequest, { type: 'call' }>): Promise<void
   });
   await pbx.createBridge(c.bridgeId);
   const legUp = waitFor(c.legId, 'answered', 10_000);
-  const formats = [...codecs, ...(req.video ? ['h264'] : [])].join(',');
-  await pbx.dialMediaLeg({ channelId: c.legId, uri: uas.uriFor(c.legId), formats });
+  await pbx.dialMediaLeg({ channelId: c.legId, uri: uas.uriFor(c.legId), codecs: prefs, video: !!req.video });
   await legUp;
   await pbx.addToBridge(c.bridgeId, [c.channelId, c.legId]);
   send({ type: 'answered', id: req.id, answeredAt });

@@ -78,10 +78,9 @@ function simulate(sim: Sim): { offsets: number[]; media: CallMedia } {
   });
   const flashes: number[] = [];
   media.stream.addSink({
-    writeMetadata() {},
-    writeAudio() {},
-    writeVideo(ts, body) {
-      if (body[0] === 0x17 && body[1] === 1) flashes.push(ts); // keyframe NAL units
+    config() {},
+    frame(f) {
+      if (f.track === 'video' && f.keyframe) flashes.push(f.dts); // keyframe NAL units
     },
   });
   media.start((err) => assert.fail(err));

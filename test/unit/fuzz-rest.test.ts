@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
-  INBOUND_VARIABLES, validateCallId, validateInbound, validateInjectSound, validateMediaSessionId, validatePushStartup,
+  validateCallId, validateInbound, validateInjectSound, validateMediaSessionId, validatePushStartup,
   validateSendDtmf, validateSoundOn, validateStartup, ValidationError,
 } from '../../plugin/calls/validate.js';
 import { fuzz, HOSTILE_TOKENS, mutatedText } from '../helpers/fuzz.js';
+import { inboundFields, INBOUND_VARIABLES } from '../../adapters/asterisk/inbound.js';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -158,7 +159,8 @@ test('fuzz: validateInbound on hostile Stasis arguments and channel variables', 
   // name, extension: not checked for control characters), so they are generated without any here.
   const ch = fc.record({ channelId: fc.constantFrom('1700000000.1'), caller: fc.stringMatching(/^[ -~]{0,12}$/), callerName: fc.stringMatching(/^[ -~]{0,12}$/), exten: fc.stringMatching(/^[0-9*#a-z]{0,6}$/) });
   fuzz(t, fc.tuple(args, vars, ch), ([a, v, c]) => {
-    const r = verdict(() => validateInbound(a, v, c));
+    // The adapter reads the dialplan's arguments into fields; the core validates them.
+    const r = verdict(() => validateInbound(inboundFields(a, v), c));
     if (!r) return;
     noControlChars(r);
     assert.match(r.rtmpUrl, /^rtmps?:\/\//i);

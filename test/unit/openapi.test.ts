@@ -4,6 +4,7 @@ import { registeredRoutes } from '../helpers/routes.js';
 import { createLogger } from '../../plugin/lib/log.js';
 import { buildOpenApi, EXAMPLES } from '../../plugin/rest/openapi.js';
 import { buildRestServer } from '../../plugin/rest/server.js';
+import { CALL_REASONS, CALL_STATUSES, PUSH_STATES, STREAM_STATUSES } from '../../plugin/calls/states.js';
 import {
   asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validatePushStartup, validateSendDtmf, validateSoundOn,
   validateStartup, ValidationError,
@@ -195,4 +196,16 @@ test('empty 200 bodies where server.ts sends none; find answers arrays, push/sta
   }
   assert.ok(Array.isArray(ok('/call/find').content?.['application/json']?.example));
   assert.equal((ok('/push/startup').content?.['application/json']?.example as Json).streamName, EXAMPLES['/push/startup']!.streamName);
+});
+
+test('every status, state and reason enum is the one declared in calls/states.ts', () => {
+  type Schema = { properties: Record<string, { enum?: string[] }> };
+  const schemas = (doc.components as { schemas: Record<string, Schema> }).schemas;
+  const enumOf = (schema: string, field: string) => schemas[schema]?.properties[field]?.enum;
+  assert.deepEqual(enumOf('Call', 'status'), [...CALL_STATUSES]);
+  assert.deepEqual(enumOf('FindRequest', 'status'), [...CALL_STATUSES]);
+  assert.deepEqual(enumOf('Call', 'rtmpStreamStatus'), [...STREAM_STATUSES]);
+  assert.deepEqual(enumOf('Call', 'reason'), [...CALL_REASONS]);
+  assert.deepEqual(enumOf('Push', 'status'), [...PUSH_STATES]);
+  assert.deepEqual(PUSH_STATES, ['PENDING', 'CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'CLOSED']);
 });

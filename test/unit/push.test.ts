@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
+import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
 import { LiveStream } from '../../plugin/media/output/live-stream.js';
-import { describeRtmpError, Push, type Publisher, type PushOptions } from '../../plugin/media/output/push.js';
+import { describeRtmpError, Push, type PushOptions } from '../../plugin/media/output/push.js';
+import type { OutputSink } from '../../plugin/media/output/sink.js';
 
-class FakePublisher extends EventEmitter implements Publisher {
+/**
+ * Records what a push hands its sink: 'cfg:a0,v40' = config of audio (at 0) and video (at 40);
+ * 'a21' = an audio frame at 21; 'v160K' / 'v200P' = a video keyframe / other frame.
+ */
+class FakeSink extends EventEmitter implements OutputSink {
   written: string[] = [];
   closed = false;
   startResult: Promise<void>;
@@ -26,14 +32,11 @@ class FakePublisher extends EventEmitter implements Publisher {
   refuse(e: Error) {
     this.rejectStart(e);
   }
-  writeMetadata() {
-    this.written.push('meta');
+  config(c: ConfigChange) {
+    this.written.push(`cfg:${c.tracks.map((t) => `${t[0]}${c.dts[t]}`).join(',')}`);
   }
-  writeAudio(ts: number, body: Buffer) {
-    this.written.push(`a${ts}:${body[1]}`);
-  }
-  writeVideo(ts: number, body: Buffer) {
-    this.written.push(`v${ts}${body[1] === 0 ? 'H' : body[0]! >> 4 === 1 ? 'K' : 'P'}`);
+  frame(f: MediaFrame) {
+    this.written.push(f.track === 'audio' ? `a${f.dts}` : `v${f.dts}${f.keyframe ? 'K' : 'P'}`);
   }
   async close() {
     this.closed = true;
@@ -42,10 +45,10 @@ class FakePublisher extends EventEmitter implements Publisher {
 
 const asc = Buffer.from([0x11, 0x88]);
 
-test('frames produced while connecting are queued and sent in order after the headers', async () => {
+test('frames produced while connecting are queued and sent in order after the config', async () => {
   const stream = new LiveStream();
-  stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
-  const pub = new FakePublisher();
+  stream.setAudioFormat({ codec: 'aac', audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  const pub = new FakeSink();
   const push = new Push(stream, () => pub);
   const started = push.start();
   stream.audioFrame(0, Buffer.from([1]));
@@ -55,8 +58,8 @@ test('frames produced while connecting are queued and sent in order after the he
   await started;
   assert.equal(push.state, 'PUBLISHING');
   stream.audioFrame(43, Buffer.from([3]));
-  // AAC sequence header (packet type 0), then raw frames (packet type 1).
-  assert.deepEqual(pub.written, ['meta', 'a0:0', 'a0:1', 'a21:1', 'a43:1']);
+  // The audio config (at the audio track's time, 0), then the frames.
+  assert.deepEqual(pub.written, ['cfg:a0', 'a0', 'a21', 'a43']);
   await push.close();
   assert.ok(pub.closed);
   assert.equal(stream.sinkCount, 0);
@@ -64,7 +67,7 @@ test('frames produced while connecting are queued and sent in order after the he
 
 test('a refused publish is FAILED with the server\'s words and leaves the stream', async () => {
   const stream = new LiveStream();
-  const pub = new FakePublisher();
+  const pub = new FakeSink();
   const push = new Push(stream, () => pub);
   const states: string[] = [];
   push.on('state', ({ state, reason }) => states.push(`${state} ${reason ?? ''}`.trim()));
@@ -78,7 +81,7 @@ test('a refused publish is FAILED with the server\'s words and leaves the stream
 
 test('with reconnect off, a drop after publishing is FAILED; describeRtmpError prefers the server text, else the message', async () => {
   const stream = new LiveStream();
-  const pub = new FakePublisher();
+  const pub = new FakeSink();
   const push = new Push(stream, () => pub, { reconnect: false });
   const started = push.start();
   pub.ok();
@@ -91,26 +94,29 @@ test('with reconnect off, a drop after publishing is FAILED; describeRtmpError p
 
 test('the queue is bounded while connecting', async () => {
   const stream = new LiveStream();
-  stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
-  const pub = new FakePublisher();
+  stream.setAudioFormat({ codec: 'aac', audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  const pub = new FakeSink();
   const push = new Push(stream, () => pub, { maxQueue: 10 });
   const started = push.start();
   for (let i = 0; i < 50; i++) stream.audioFrame(i * 21, Buffer.from([i]));
   pub.ok();
   await started;
   assert.equal(pub.written.length, 10);
-  assert.equal(pub.written[0], 'meta', 'headers are never dropped');
-  assert.equal(push.stats.queuedDropped, 42);
+  assert.equal(pub.written[0], 'cfg:a0', 'config is never dropped');
+  // 51 items queued (the config and 50 frames), 10 kept: the oldest frames go. (With FLV bodies queued,
+  // the AAC sequence header was one more item, and the first one dropped.)
+  assert.equal(push.stats.queuedDropped, 41);
+  assert.deepEqual(pub.written.slice(1), Array.from({ length: 9 }, (_, k) => `a${(41 + k) * 21}`), 'the newest frames are kept');
   await push.close();
 });
 
-test('a drop after publishing reconnects: headers first, video from the next keyframe, audio at once', async () => {
+test('a drop after publishing reconnects: config first, video from the next keyframe, audio at once', async () => {
   const stream = new LiveStream();
-  stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
-  stream.setVideoFormat({ avcConfig: Buffer.from([1, 2, 3]) });
-  const pubs: FakePublisher[] = [];
+  stream.setAudioFormat({ codec: 'aac', audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  stream.setVideoFormat({ codec: 'h264', avcConfig: Buffer.from([1, 2, 3]) });
+  const pubs: FakeSink[] = [];
   const push = new Push(stream, () => {
-    const p = new FakePublisher();
+    const p = new FakeSink();
     pubs.push(p);
     return p;
   }, { reconnect: { initialMs: 5, maxMs: 5 } });
@@ -137,18 +143,19 @@ test('a drop after publishing reconnects: headers first, video from the next key
   stream.audioFrame(121, Buffer.from([2]));
   stream.videoFrame(160, Buffer.from([9]), true);
   stream.videoFrame(200, Buffer.from([9]), false);
-  assert.deepEqual(pubs[2]!.written, ['meta', 'a100:0', 'v0H', 'a121:1', 'v160K', 'v200P']);
+  // Both tracks' config, each at its track's last time (audio 100, video none yet: 0).
+  assert.deepEqual(pubs[2]!.written, ['cfg:a100,v0', 'a121', 'v160K', 'v200P']);
   assert.equal(push.stats.reconnects, 1);
   await push.close();
   assert.equal(push.state, 'CLOSED');
 });
 
 /** A push whose first connection publishes; later ones do what `then` says (nothing: they hang). */
-function droppablePush(stream: LiveStream, then: (p: FakePublisher) => void, opts: PushOptions) {
+function droppablePush(stream: LiveStream, then: (p: FakeSink) => void, opts: PushOptions) {
   const counter = { made: 0 };
   const push = new Push(stream, () => {
     counter.made++;
-    const p = new FakePublisher();
+    const p = new FakeSink();
     if (counter.made === 1) p.ok();
     else then(p);
     return p;
@@ -160,18 +167,19 @@ test('close while reconnecting stops the retries', async () => {
   const stream = new LiveStream();
   const { push, counter } = droppablePush(stream, () => {}, { reconnect: { initialMs: 5, maxMs: 5 } });
   await push.start();
-  (push as unknown as { publisher: FakePublisher }).publisher.emit('close', {});
+  (push as unknown as { sink: FakeSink }).sink.emit('close', {});
   await push.close();
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(counter.made, 1, 'no connection attempt after close');
 });
 
-test('mute sends silent frames, a sound replaces the audio (once, then back; or looped), headers untouched', async () => {
+test('mute sends silent frames, a sound replaces the audio (once, then back; or looped), config untouched', async () => {
   const stream = new LiveStream();
-  stream.setAudioFormat({ audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
-  const pub = new FakePublisher();
+  stream.setAudioFormat({ codec: 'aac', audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  const pub = new FakeSink();
   const bodies: string[] = [];
-  pub.writeAudio = (ts: number, body: Buffer) => void bodies.push(`${ts}:${body.subarray(2).toString('hex')}`);
+  pub.config = (c: ConfigChange) => void bodies.push(`${c.dts.audio}:${c.stream.audio!.audioSpecificConfig.toString('hex')}`);
+  pub.frame = (f: MediaFrame) => void bodies.push(`${f.dts}:${f.payload.toString('hex')}`);
   const push = new Push(stream, () => pub);
   const started = push.start();
   pub.ok();
@@ -206,10 +214,32 @@ test('reconnect attempts are bounded: after maxReconnectAttempts refusals the pu
   const states: string[] = [];
   push.on('state', ({ state, reason }) => states.push(`${state}${reason ? ` ${reason}` : ''}`));
   await push.start();
-  (push as unknown as { publisher: FakePublisher }).publisher.emit('close', {});
+  (push as unknown as { sink: FakeSink }).sink.emit('close', {});
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(counter.made, 4, 'the first connection and 3 attempts');
   assert.equal(push.state, 'FAILED');
   assert.deepEqual(states, ['PUBLISHING', 'RECONNECTING RTMP server closed the connection', 'FAILED connect ECONNREFUSED (gave up after 3 reconnect attempts)']);
   assert.equal(stream.sinkCount, 0);
+});
+
+test('mute is per output: another push of the same stream gets the call\'s audio, and the stream\'s frame is untouched', async () => {
+  const stream = new LiveStream();
+  stream.setAudioFormat({ codec: 'aac', audioSpecificConfig: asc, sampleRate: 48000, channels: 1, bitrate: 64000 });
+  const seen: MediaFrame[][] = [[], []];
+  const pushes = [0, 1].map((i) => {
+    const pub = new FakeSink();
+    pub.frame = (f: MediaFrame) => void seen[i]!.push(f);
+    pub.ok();
+    return new Push(stream, () => pub);
+  });
+  await Promise.all(pushes.map((p) => p.start()));
+  const silent = Buffer.from([0x00]);
+  pushes[0]!.mute(silent);
+  const live = Buffer.from([0xaa]);
+  stream.audioFrame(21, live);
+  assert.equal(seen[0]![0]!.payload, silent);
+  assert.equal(seen[0]![0]!.dts, 21);
+  assert.equal(seen[1]![0]!.payload, live, 'the other output gets the stream\'s own frame');
+  assert.equal(seen[1]![0]!.payload[0], 0xaa);
+  await Promise.all(pushes.map((p) => p.close()));
 });

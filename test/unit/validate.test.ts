@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inboundFields } from '../../adapters/asterisk/inbound.js';
 import { validateInbound, validatePushStartup, validateSendDtmf, validateStartup, ValidationError } from '../../plugin/calls/validate.js';
 
 const ok = { callId: 'c1', callee: '1000', sipDomain: 'pbx.example.com', rtmpUrl: 'rtmp://h/live', rtmpStream: 's' };
@@ -53,8 +54,11 @@ test('toStream alone is accepted (published later with /push/startup)', () => {
 });
 
 test('push/startup: streamName and rtmpUrl required; options.action mute|sound_on; sound_on needs soundFile', () => {
-  const ok = validatePushStartup({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: { action: 'SOUND_ON', soundFile: 'a.wav', loop: 'true' } });
-  assert.deepEqual(ok, { streamName: 's', rtmpUrl: 'rtmp://h/app', rtmpTransponderFullUrl: false, action: 'sound_on', soundFile: 'a.wav', loop: true });
+  const ok = validatePushStartup({ streamName: 's', rtmpUrl: 'rtmp://h/app', options: { action: 'SOUND_ON', soundFile: 'a.wav', loop: 'true' } }, { streamPrefix: 'rtmp_' });
+  const { target, ...rest } = ok;
+  assert.deepEqual(rest, { streamName: 's', rtmpUrl: 'rtmp://h/app', rtmpTransponderFullUrl: false, action: 'sound_on', soundFile: 'a.wav', loop: true });
+  // Parsed once, here: the server's prefix goes before the stream name (WCS's rule).
+  assert.deepEqual([target.kind, target.key, target.display], ['rtmp', 'h:1935/app/rtmp_s', 'rtmp://h:1935/app/***']);
   const field = (b: unknown) => {
     try {
       validatePushStartup(b);
@@ -81,14 +85,16 @@ test('send_dtmf: digits 0-9 * # A-D (upper-cased), type RFC2833 (default) or INF
 
 test('inbound: Stasis(app, url, stream, key=value...) or channel variables; the stream name as written', () => {
   const ch = { channelId: '1700.1', caller: '100', callerName: 'Desk', exten: '7000' };
-  const r = validateInbound(['rtmp://h:1935/live', 'show', 'hasVideo=true', 'appKey=k'], {}, ch);
+  // What the Asterisk adapter reads from the dialplan, validated by the core.
+  const inbound = (args: string[], vars: Record<string, string>, c: typeof ch) => validateInbound(inboundFields(args, vars), c);
+  const r = inbound(['rtmp://h:1935/live', 'show', 'hasVideo=true', 'appKey=k'], {}, ch);
   assert.equal(r.rtmpUrl, 'rtmp://h:1935/live/show');
   assert.equal(r.rtmpTransponderFullUrl, true, 'published as written: no rtmp_ prefix');
   assert.deepEqual([r.callId, r.callee, r.sipLogin, r.visibleName, r.hasVideo, r.appKey], ['1700.1', '7000', '100', 'Desk', true, 'k']);
-  const v = validateInbound([], { SIP_AS_RTMP_URL: 'rtmps://h/app', SIP_AS_RTMP_STREAM: 'key?x=1', SIP_AS_RTMP_VIDEO: 'true' }, ch);
+  const v = inbound([], { SIP_AS_RTMP_URL: 'rtmps://h/app', SIP_AS_RTMP_STREAM: 'key?x=1', SIP_AS_RTMP_VIDEO: 'true' }, ch);
   assert.deepEqual([v.rtmpUrl, v.hasVideo], ['rtmps://h/app/key?x=1', true]);
-  assert.throws(() => validateInbound([], {}, ch), (e: ValidationError) => e.field === 'rtmpUrl');
-  assert.throws(() => validateInbound(['ftp://h/x', 's'], {}, ch), (e: ValidationError) => e.field === 'rtmpUrl');
-  assert.throws(() => validateInbound(['rtmp://h/app', 's', 'video'], {}, ch), /key=value/);
-  assert.throws(() => validateInbound(['rtmp://h/app', 's', 'hasVideo=maybe'], {}, ch), (e: ValidationError) => e.field === 'hasVideo');
+  assert.throws(() => inbound([], {}, ch), (e: ValidationError) => e.field === 'rtmpUrl');
+  assert.throws(() => inbound(['ftp://h/x', 's'], {}, ch), (e: ValidationError) => e.field === 'rtmpUrl');
+  assert.throws(() => inbound(['rtmp://h/app', 's', 'video'], {}, ch), /key=value/);
+  assert.throws(() => inbound(['rtmp://h/app', 's', 'hasVideo=maybe'], {}, ch), (e: ValidationError) => e.field === 'hasVideo');
 });

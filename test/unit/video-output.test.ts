@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { encodeBlackGop } from '../../adapters/ffmpeg/black-gop.js';
-import { LiveStream, type StreamSink } from '../../plugin/media/output/live-stream.js';
+import type { FrameSink } from '../../plugin/media/frame.js';
+import { LiveStream } from '../../plugin/media/output/live-stream.js';
 import { VideoOutput, type GeneratedVideo } from '../../plugin/media/timeline/video-output.js';
 
 let black: GeneratedVideo;
@@ -9,13 +10,16 @@ before(async () => {
   black = await encodeBlackGop({ width: 320, height: 180, fps: 10, seconds: 1 });
 });
 
-/** Records what a sink receives: 'H' = sequence header (AVCPacketType 0), 'K' keyframe, 'P' other frame. */
+/** Records the video a sink receives: 'H' = a video config (its AVC record in `config`), 'K' keyframe, 'P' other frame. */
 function recorder() {
   const out: { ts: number; kind: string; config?: string }[] = [];
-  const sink: StreamSink = {
-    writeMetadata: () => {},
-    writeAudio: () => {},
-    writeVideo: (ts, body) => out.push({ ts, kind: body[1] === 0 ? 'H' : body[0] === 0x17 ? 'K' : 'P', ...(body[1] === 0 ? { config: body.subarray(5).toString('hex') } : {}) }),
+  const sink: FrameSink = {
+    config: (c) => {
+      if (c.tracks.includes('video')) out.push({ ts: c.dts.video, kind: 'H', config: c.stream.video!.avcConfig.toString('hex') });
+    },
+    frame: (f) => {
+      if (f.track === 'video') out.push({ ts: f.dts, kind: f.keyframe ? 'K' : 'P' });
+    },
   };
   return { out, sink };
 }
@@ -73,4 +77,16 @@ test('without a generated GOP the output only carries the caller\'s video', () =
   v.tick(1000, 1000);
   assert.equal(out.length, 0);
   assert.equal(v.current, 'none');
+});
+
+test('generated frames are marked recurring (the GOP loops: muxers serialise it once), the caller\'s are not', () => {
+  const stream = new LiveStream();
+  const seen: { gen: boolean; recurring: boolean | undefined }[] = [];
+  const v = new VideoOutput(stream, black, { idleMs: 500 });
+  stream.addSink({ config: () => {}, frame: (f) => seen.push({ gen: v.current === 'generated', recurring: f.recurring }) });
+  v.tick(0, 1000);
+  v.tick(150, 1000); // two generated frames: 0 and 100
+  v.callerFormat(Buffer.from('01640028ffe1000467640028', 'hex'));
+  v.callerFrame(200, Buffer.from([0, 0, 0, 1, 0x65]), true, 1010);
+  assert.deepEqual(seen, [{ gen: true, recurring: true }, { gen: true, recurring: true }, { gen: false, recurring: false }]);
 });

@@ -7,6 +7,7 @@
  * classes change, so the once-a-second stats never replace an element a user is clicking or typing in.
  */
 import { validateStartup, validatePushStartup, validateSendDtmf, validateSoundOn, ValidationError } from './lib/calls/validate.js';
+import { CALL_STATUSES, FINAL_CALL_STATUSES, FINAL_PUSH_STATES } from './lib/calls/states.js';
 
 /**
  * @typedef {{ at: string, type: string, detail?: string }} CallEvent
@@ -26,8 +27,14 @@ import { validateStartup, validatePushStartup, validateSendDtmf, validateSoundOn
  * @typedef {{ restPrefix: string, tokenRequired: boolean, streamPrefix: string }} ConsoleConfig
  */
 
-const ENDED = new Set(['FINISH', 'FAILED', 'BUSY']);
-const STATUSES = new Set(['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED']);
+// The states come from the server's own declarations (calls/states.ts, served compiled): string sets, as the
+// page reads them from JSON.
+/** @type {ReadonlySet<string>} */
+const ENDED = new Set(FINAL_CALL_STATUSES);
+/** @type {ReadonlySet<string>} */
+const STATUSES = new Set(CALL_STATUSES);
+/** @type {ReadonlySet<string>} */
+const ENDED_PUSH = new Set(FINAL_PUSH_STATES);
 const CALL_FIELDS = ['callee', 'sipDomain', 'sipPort', 'sipLogin', 'sipAuthenticationName', 'sipPassword',
   'sipOutboundProxy', 'sipRegisterRequired', 'visibleName', 'rtmpUrl', 'rtmpStream', 'toStream',
   'rtmpTransponderFullUrl', 'hasAudio', 'hasVideo'];
@@ -639,7 +646,7 @@ function renderPushes(/** @type {ConsoleCall|undefined} */ call) {
     setText(/** @type {HTMLElement} */ (tr.querySelector('.push-mute')), push.muted ? 'Unmute' : 'Mute');
     const file = /** @type {HTMLInputElement} */ (tr.querySelector('.push-sound-file'));
     if (!file.value && push.soundFile) file.value = push.soundFile;
-    tr.classList.toggle('ended', push.status === 'CLOSED' || push.status === 'FAILED');
+    tr.classList.toggle('ended', ENDED_PUSH.has(push.status));
   });
   for (const [id, tr] of pushRows) {
     if (!seen.has(id)) {

@@ -1,32 +1,25 @@
 /**
- * A push: one call's LiveStream published to one RTMP destination. A call may have several; the stream
- * is encoded once and each push only forwards its FLV bodies.
+ * A push: one call's LiveStream published to one destination through an OutputSink (RTMP today). A call
+ * may have several; the stream is encoded once and each push only forwards its neutral frames.
  *
  * - While the first connection is set up, frames are queued (bounded), so the published stream starts
  *   at the moment the call was answered instead of losing its first second.
  * - A refusal on the first connect is final (FAILED, with the server's words): a wrong key stays wrong.
  *   A drop after publishing reconnects with backoff (RECONNECTING): frames meanwhile are dropped (it is
- *   live), and after reconnecting the headers go first and video resumes at the next keyframe.
+ *   live), and after reconnecting the codec config goes first and video resumes at the next keyframe.
  * - Per-output audio: mute sends pre-encoded silent AAC frames instead of the call's, and a sound
- *   replaces them with a pre-encoded clip (looped or once). Timestamps stay the live ones, so the
- *   stream never jumps; the encoder is not involved.
+ *   replaces them with a pre-encoded clip (looped or once): only audio frames' payloads change.
+ *   Timestamps stay the live ones, so the stream never jumps; the encoder is not involved.
  */
 import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions } from '../../lib/backoff.js';
-import { aacFrame } from './flv.js';
-import type { LiveStream, StreamSink } from './live-stream.js';
-
-/** What a push needs of an RTMP publisher (plugin/rtmp/publisher.ts implements it). */
-export interface Publisher {
-  start(): Promise<void>;
-  writeMetadata(body: Buffer): void;
-  writeAudio(timestampMs: number, body: Buffer): void;
-  writeVideo(timestampMs: number, body: Buffer): void;
-  close(): Promise<void>;
-  on(event: 'close', listener: (e: { error?: Error & { description?: string; code?: string } }) => void): unknown;
-}
-
+import type { ConfigChange, FrameSink, MediaFrame } from '../frame.js';
+import type { LiveStream } from './live-stream.js';
+import { describeRtmpError, type OutputSink } from './sink.js';
 import type { OutputState } from './states.js';
+
+// Where callers have always found it.
+export { describeRtmpError };
 
 export type PushState = OutputState;
 
@@ -49,27 +42,26 @@ export interface PushOptions {
 /** Short waits: a stream should be back within seconds of its server (the server decides how hard it is hit). */
 export const RECONNECT: BackoffOptions = { initialMs: 500, maxMs: 2000, factor: 2, minFraction: 0.5 };
 
-type Queued = { kind: 'meta'; body: Buffer } | { kind: 'audio' | 'video'; ts: number; body: Buffer };
+/** The stream's own objects, queued as they came: nothing is copied while connecting. */
+type Queued = MediaFrame | ConfigChange;
+const isFrame = (m: Queued): m is MediaFrame => 'payload' in m;
 
-/** FLV AAC body: [sound format byte, AACPacketType (0 = header), ...]; AVC: [frame type|codec, AVCPacketType, ...]. */
-const isSequenceHeader = (body: Buffer) => body[1] === 0;
-const isKeyframe = (body: Buffer) => body[0]! >> 4 === 1 && body[1] === 1;
-
-export class Push extends EventEmitter<PushEvents> implements StreamSink {
+export class Push extends EventEmitter<PushEvents> implements FrameSink {
   private _state: PushState = 'CONNECTING';
   private queue: Queued[] = [];
   private reason: string | undefined;
-  private publisher: Publisher | undefined;
+  private sink: OutputSink | undefined;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private waitKeyframe = false;
-  private silentBody: Buffer | undefined;
-  private sound: { bodies: Buffer[]; next: number; loop: boolean } | undefined;
+  private silent: Buffer | undefined;
+  private sound: { frames: readonly Buffer[]; next: number; loop: boolean } | undefined;
+  /** framesOut, queuedDropped, droppedWhileDown: media frames (config changes are never dropped or counted). */
   readonly stats = { queuedDropped: 0, framesOut: 0, startedAfterMs: 0, reconnects: 0, droppedWhileDown: 0 };
 
   constructor(
     private readonly stream: LiveStream,
-    private readonly connect: () => Publisher,
+    private readonly connect: () => OutputSink,
     private readonly opts: PushOptions = {},
   ) {
     super();
@@ -84,7 +76,7 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
   }
 
   get muted(): boolean {
-    return this.silentBody !== undefined;
+    return this.silent !== undefined;
   }
 
   get soundEnabled(): boolean {
@@ -110,23 +102,23 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
     for (const m of q) this.send(m);
   }
 
-  /** A new publisher, watched for drops; resolves once it publishes. */
+  /** A new sink (one connection), watched for drops; resolves once it publishes. */
   private async open(): Promise<void> {
-    const pub = this.connect();
-    this.publisher = pub;
-    pub.on('close', ({ error }) => {
-      if (this.publisher !== pub) return; // an old connection
+    const sink = this.connect();
+    this.sink = sink;
+    sink.on('close', ({ error }) => {
+      if (this.sink !== sink) return; // an old connection
       if (this._state === 'PUBLISHING') this.dropped(error ? describeRtmpError(error) : 'RTMP server closed the connection');
       else if (this._state === 'CONNECTING') this.fail(error ? describeRtmpError(error) : 'RTMP server closed the connection');
     });
-    await pub.start();
+    await sink.start();
   }
 
   private dropped(reason: string): void {
     if (this.opts.reconnect === false || this.opts.maxReconnectAttempts === 0) return this.fail(reason);
     this.reason = reason;
-    const old = this.publisher;
-    this.publisher = undefined;
+    const old = this.sink;
+    this.sink = undefined;
     void old?.close().catch(() => {});
     this.setState('RECONNECTING', reason);
     this.scheduleReconnect();
@@ -147,8 +139,8 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
     } catch (err) {
       if (this._state !== 'RECONNECTING') return;
       this.reason = describeRtmpError(err as Error);
-      const old = this.publisher;
-      this.publisher = undefined;
+      const old = this.sink;
+      this.sink = undefined;
       void old?.close().catch(() => {});
       if (this.attempt >= (this.opts.maxReconnectAttempts ?? 30)) {
         this.fail(`${this.reason} (gave up after ${this.attempt} reconnect attempts)`);
@@ -162,7 +154,7 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
     this.stats.reconnects++;
     this.waitKeyframe = true;
     this.setState('PUBLISHING');
-    // Re-adding the sink sends metadata and both sequence headers first.
+    // Re-adding sends both tracks' current config first.
     this.stream.removeSink(this);
     this.stream.addSink(this);
   }
@@ -171,30 +163,30 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
 
   /** Send this silent raw AAC frame instead of the call's audio. */
   mute(silentRawAac: Buffer): void {
-    this.silentBody = aacFrame(silentRawAac);
+    this.silent = silentRawAac;
   }
 
   unmute(): void {
-    this.silentBody = undefined;
+    this.silent = undefined;
   }
 
   /** Replace the audio with these raw AAC frames (same format as the stream's), looped or once. */
   playSound(rawFrames: readonly Buffer[], loop: boolean): void {
     if (rawFrames.length === 0) return;
-    this.sound = { bodies: rawFrames.map((f) => aacFrame(f)), next: 0, loop };
+    this.sound = { frames: rawFrames, next: 0, loop };
   }
 
   stopSound(): void {
     this.sound = undefined;
   }
 
-  private audioBody(body: Buffer): Buffer {
-    if (isSequenceHeader(body)) return body;
+  /** What this output sends instead of the call's next audio payload, if anything (a sound advances). */
+  private substitute(): Buffer | undefined {
     const s = this.sound;
     if (s) {
-      const out = s.bodies[s.next]!;
+      const out = s.frames[s.next]!;
       s.next++;
-      if (s.next >= s.bodies.length) {
+      if (s.next >= s.frames.length) {
         if (s.loop) s.next = 0;
         else {
           this.sound = undefined;
@@ -203,47 +195,50 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
       }
       return out;
     }
-    return this.silentBody ?? body;
+    return this.silent;
   }
 
-  // ---- StreamSink ----
+  // ---- FrameSink ----
 
-  writeMetadata(body: Buffer): void {
-    this.route({ kind: 'meta', body });
+  config(c: ConfigChange): void {
+    this.route(c);
   }
-  writeAudio(ts: number, body: Buffer): void {
-    this.route({ kind: 'audio', ts, body: this.audioBody(body) });
-  }
-  writeVideo(ts: number, body: Buffer): void {
-    this.route({ kind: 'video', ts, body });
+
+  frame(f: MediaFrame): void {
+    if (f.track === 'audio') {
+      const payload = this.substitute();
+      // A frame of our own: the stream's is shared with the other outputs. Clip frames recur: muxers
+      // serialise each once, not once per use.
+      if (payload) f = { track: 'audio', dts: f.dts, pts: f.pts, keyframe: true, payload, recurring: true };
+    }
+    this.route(f);
   }
 
   private route(m: Queued): void {
     if (this._state === 'PUBLISHING') this.send(m);
     else if (this._state === 'CONNECTING') {
-      // Keep headers always; drop the oldest media beyond the bound.
+      // Keep config always; drop the oldest frame beyond the bound.
       if (this.queue.length >= (this.opts.maxQueue ?? 1000)) {
-        const i = this.queue.findIndex((q) => q.kind !== 'meta');
+        const i = this.queue.findIndex(isFrame);
         if (i >= 0) {
           this.queue.splice(i, 1);
           this.stats.queuedDropped++;
         }
       }
       this.queue.push(m);
-    } else if (this._state === 'RECONNECTING') this.stats.droppedWhileDown++;
+    } else if (this._state === 'RECONNECTING' && isFrame(m)) this.stats.droppedWhileDown++;
   }
 
   private send(m: Queued): void {
-    const pub = this.publisher;
-    if (!pub) return;
-    if (m.kind === 'video' && this.waitKeyframe) {
-      if (!isSequenceHeader(m.body) && !isKeyframe(m.body)) return;
-      if (isKeyframe(m.body)) this.waitKeyframe = false;
+    const sink = this.sink;
+    if (!sink) return;
+    if (!isFrame(m)) return sink.config(m);
+    if (m.track === 'video' && this.waitKeyframe) {
+      if (!m.keyframe) return;
+      this.waitKeyframe = false;
     }
     this.stats.framesOut++;
-    if (m.kind === 'meta') pub.writeMetadata(m.body);
-    else if (m.kind === 'audio') pub.writeAudio(m.ts, m.body);
-    else pub.writeVideo(m.ts, m.body);
+    sink.frame(m);
   }
 
   private setState(state: PushState, reason?: string): void {
@@ -257,7 +252,7 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
     this.queue = [];
     this.clearTimer();
     this.setState('FAILED', reason);
-    void this.publisher?.close().catch(() => {});
+    void this.sink?.close().catch(() => {});
   }
 
   private clearTimer(): void {
@@ -274,11 +269,6 @@ export class Push extends EventEmitter<PushEvents> implements StreamSink {
     this.sound = undefined;
     this.clearTimer();
     if (!wasFailed) this.setState('CLOSED');
-    await this.publisher?.close().catch(() => {});
+    await this.sink?.close().catch(() => {});
   }
-}
-
-/** The server's own words where it gave any ("NetStream.Publish.BadName: Already publishing"), else the error's message. */
-export function describeRtmpError(err: Error & { description?: string; code?: string; stage?: string }): string {
-  return err.description ? [err.code, err.description].filter(Boolean).join(': ') : err.message;
 }

@@ -9,6 +9,7 @@
  * Pure apart from the stream it writes to: time comes in as arguments.
  */
 import { AvcConfigTracker, NalType, nalType, splitAnnexB, toAvcc } from '../encode/h264/index.js';
+import type { VideoConfig } from '../frame.js';
 import type { LiveStream } from '../output/live-stream.js';
 
 /** A pre-encoded GOP (Annex B with access unit delimiters) cut into access units. */
@@ -50,7 +51,7 @@ export class VideoOutput {
   private source: VideoSource = 'none';
   private lastTs = -1;
   private lastCallerAt = -Infinity;
-  private callerConfig: { avcConfig: Buffer; width?: number; height?: number } | undefined;
+  private callerConfig: VideoConfig | undefined;
   private genIndex = 0;
   private genNextTs = 0;
   readonly counters = { generatedFrames: 0, callerFrames: 0, droppedUntilKeyframe: 0, switchesToGenerated: 0, switchesToCaller: 0 };
@@ -72,7 +73,7 @@ export class VideoOutput {
 
   /** The caller's parameter sets changed (or arrived): their config record. */
   callerFormat(avcConfig: Buffer, width?: number, height?: number): void {
-    this.callerConfig = { avcConfig, ...(width ? { width } : {}), ...(height ? { height } : {}) };
+    this.callerConfig = { codec: 'h264', avcConfig, ...(width ? { width } : {}), ...(height ? { height } : {}) };
     if (this.source === 'caller') this.stream.setVideoFormat(this.callerConfig);
   }
 
@@ -89,7 +90,7 @@ export class VideoOutput {
       this.stream.setVideoFormat(this.callerConfig);
     }
     this.counters.callerFrames++;
-    this.emit(ts, avcc, keyframe);
+    this.emit(ts, avcc, keyframe, false);
   }
 
   /** Called on the output clock with the call time it has reached (ms): fills in generated frames when due. */
@@ -102,6 +103,7 @@ export class VideoOutput {
       this.genIndex = 0; // start on the GOP's keyframe
       this.genNextTs = Math.max(callTimeMs, this.lastTs + 1);
       this.stream.setVideoFormat({
+        codec: 'h264',
         avcConfig: this.generated.avcConfig,
         ...(this.generated.width ? { width: this.generated.width } : {}),
         ...(this.generated.height ? { height: this.generated.height } : {}),
@@ -112,15 +114,15 @@ export class VideoOutput {
     while (this.genNextTs <= callTimeMs) {
       const f = this.generated.frames[this.genIndex]!;
       this.counters.generatedFrames++;
-      this.emit(Math.round(this.genNextTs), f.avcc, f.keyframe);
+      this.emit(Math.round(this.genNextTs), f.avcc, f.keyframe, true); // the GOP loops: its frames recur
       this.genIndex = (this.genIndex + 1) % this.generated.frames.length;
       this.genNextTs += step;
     }
   }
 
-  private emit(ts: number, avcc: Buffer, keyframe: boolean): void {
+  private emit(ts: number, avcc: Buffer, keyframe: boolean, recurring: boolean): void {
     const t = Math.max(Math.round(ts), this.lastTs + 1);
     this.lastTs = t;
-    this.stream.videoFrame(t, avcc, keyframe);
+    this.stream.videoFrame(t, avcc, keyframe, recurring);
   }
 }

@@ -1,0 +1,94 @@
+/**
+ * What a client does to an answered call: DTMF toward the SIP party, a sound into the call, hold and
+ * unhold. All go through the media leg or the PBX; none touches the call's outputs.
+ */
+import type { CallMedia } from '../media/call-media.js';
+import type { SoundSource } from '../media/ports.js';
+import type { Call } from './call.js';
+import { delay, type CallContext } from './context.js';
+import { ConflictError, NotFoundError, UnavailableError, UnsupportedError } from './errors.js';
+import { soundError } from './push-desk.js';
+
+/** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms). */
+const DTMF_DIGIT_MS = 200;
+/** Margin after the last digit, before the next DTMF request of the same call (ms). */
+const DTMF_SETTLE_MS = 300;
+/** How long a request right after the answer waits for the media to come up. */
+const MEDIA_WAIT_MS = 5000;
+
+export class CallControls {
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly d: { get: (callId: string) => Call | undefined; sounds?: SoundSource },
+  ) {}
+
+  /** /call/send_dtmf: digits toward the SIP party, one request at a time per call. */
+  async sendDtmf(callId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void> {
+    const call = this.answeredCall(callId);
+    const { pbx } = this.ctx;
+    if (!pbx.sendDtmf) throw new UnsupportedError('this PBX adapter cannot send DTMF');
+    const send = call.serial(async () => {
+      // Asterisk ends a digit only as frames pass toward the channel: keep audio flowing meanwhile. Right
+      // after the answer the media leg may not be up yet: wait for it (measured: a digit sent before it
+      // began but never ended).
+      const media = await this.mediaOf(call);
+      media.keepAudioToCaller(digits.length * DTMF_DIGIT_MS + 1000);
+      await pbx.sendDtmf!(call.channelId, digits, mode);
+      // ARI answers once the digits are queued, not sent; switching the mode for a next request before
+      // they are out would lose some (measured: the '#' of "12#" never ended when INFO digits followed).
+      await delay(digits.length * DTMF_DIGIT_MS + DTMF_SETTLE_MS);
+    });
+    call.note('DTMF_SENT', `${digits} (${mode === 'info' ? 'INFO' : 'RFC2833'})`);
+    await send;
+  }
+
+  /**
+   * /call/inject_sound: play a sound file into the call, toward the SIP party (through the media leg, so
+   * the file only has to be readable here, not on the PBX host). A new sound replaces one playing.
+   */
+  async injectSound(callId: string, fileName: string): Promise<void> {
+    const call = this.answeredCall(callId);
+    if (!this.d.sounds) throw new UnsupportedError('sounds are not configured');
+    const media = await this.mediaOf(call);
+    let pcm: Int16Array;
+    try {
+      pcm = await this.d.sounds.pcm(fileName, media.legClockRate);
+    } catch (err) {
+      throw soundError(err, 'fileName');
+    }
+    call.note('SOUND', fileName);
+    media.playToCaller(pcm).catch((err: Error) => this.ctx.log.warn({ callId, err: err.message }, 'inject_sound failed'));
+  }
+
+  /**
+   * /call/hold and /call/unhold (our extension): the far end gets a sendonly re-INVITE (Asterisk's hold
+   * with moh_passthrough on the endpoint), the status is HOLD, and the outputs go on with silence and
+   * generated video until unhold.
+   */
+  async hold(callId: string, on: boolean): Promise<void> {
+    const call = this.answeredCall(callId);
+    const { pbx } = this.ctx;
+    if (!pbx.hold) throw new UnsupportedError('this PBX adapter cannot hold calls');
+    if ((call.status === 'HOLD') === on) return; // already so
+    const media = await this.mediaOf(call);
+    await call.serial(() => pbx.hold!(call.channelId, on));
+    media.setHeld(on);
+    if (on) call.setStatus('HOLD', 'On hold');
+    else call.setStatus('ESTABLISHED', 'Resumed');
+  }
+
+  /** The call's media pipeline, waiting for it right after the answer (unavailable if not up in 5 s). */
+  private async mediaOf(call: Call): Promise<CallMedia> {
+    const media = await Promise.race([call.mediaReady, delay(MEDIA_WAIT_MS).then(() => undefined)]);
+    if (!media || call.ending) throw new UnavailableError(`call ${call.req.callId}: media not up`, 'callId');
+    return media;
+  }
+
+  /** A live call that was answered (not found if unknown or ended, a conflict if not answered yet). */
+  private answeredCall(callId: string): Call {
+    const call = this.d.get(callId);
+    if (!call || call.final) throw new NotFoundError(`no active call with callId ${callId}`, 'callId');
+    if (call.status !== 'ESTABLISHED' && call.status !== 'HOLD') throw new ConflictError(`call ${callId} is not established (status ${call.status})`, 'callId');
+    return call;
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The /push API (WCS "SIP as RTMP" variant 4): a call's outputs. The primary one comes from
+ * /call/startup's rtmpUrl; /push/startup adds more. Each output is one Push (media/output/push.ts) on the
+ * call's one encoded stream, with its own state, reconnects, mute and sound.
+ */
+import type { CallMedia } from '../media/call-media.js';
+import { describeRtmpError, Push, RECONNECT } from '../media/output/push.js';
+import type { OutputSink } from '../media/output/sink.js';
+import type { OutputTarget } from '../media/output/target.js';
+import type { AacClip, AacClipFormat, SoundSource } from '../media/ports.js';
+import type { Call } from './call.js';
+import type { CallContext } from './context.js';
+import { ConflictError, InvalidError, NotFoundError, UndecodableError, UnsupportedError } from './errors.js';
+import { CallPush, type PushView } from './pushes.js';
+import type { StartupRequest } from './types.js';
+import type { PushStartupRequest } from './validate.js';
+
+export interface PushDeskDeps {
+  /** A sink for one connection to the target (adapters/: RTMP today). */
+  openOutput: (target: OutputTarget) => OutputSink;
+  /** Sound files (push mute/sound_on). */
+  sounds?: SoundSource;
+  /** Live and recently ended calls. */
+  calls: () => Iterable<Call>;
+  /** Rejects (with the resolver's reason) for a host name that does not resolve (adapters/net/resolve.ts). */
+  resolveHost?: (host: string) => Promise<void>;
+}
+
+export class PushDesk {
+  /** Every call's outputs by mediaSessionId. */
+  private readonly pushes = new Map<string, CallPush>();
+
+  constructor(private readonly ctx: CallContext, private readonly d: PushDeskDeps) {}
+
+  /** The primary output a /call/startup (or inbound call) asks for, checked: 400 not allowed, 409 in use. */
+  primaryFor(req: StartupRequest): CallPush | undefined {
+    if (!req.target) return undefined;
+    const cp = new CallPush(req.callId, req.toStream || req.rtmpStream, req.rtmpUrl, req.target, {}, true);
+    this.checkAllowedHost(cp.target);
+    const busy = this.pushUsing(cp.target.key);
+    if (busy) throw new ConflictError(`call ${busy.callId} already publishes to this rtmpUrl and stream`, 'rtmpStream');
+    return cp;
+  }
+
+  /** The call holds it from now on: released (closed) when the call ends. */
+  add(call: Call, cp: CallPush): void {
+    call.pushes.push(cp);
+    this.pushes.set(cp.id, cp);
+    call.resources.add(`push ${cp.id}`, async () => {
+      this.pushes.delete(cp.id);
+      await cp.push?.close();
+    });
+  }
+
+  /** Start publishing one output of the call. The primary one's refusal fails the call; others just show FAILED. */
+  async attach(call: Call, media: CallMedia, cp: CallPush): Promise<void> {
+    const r = this.ctx.config.rtmp;
+    const push = new Push(media.stream, () => this.d.openOutput(cp.target), {
+      reconnect: { ...RECONNECT, initialMs: Math.max(100, r.reconnectMaxMs / 4), maxMs: r.reconnectMaxMs },
+      maxReconnectAttempts: r.reconnectAttempts,
+    });
+    cp.attach(push);
+    const log = { callId: call.req.callId, mediaSessionId: cp.id, rtmpUrl: cp.target.display };
+    if (cp.primary) call.setStreamStatus('CONNECTING', call.safeRtmpUrl);
+    push.on('state', ({ state, reason }) => {
+      this.ctx.log.info({ ...log, state, reason }, 'push state');
+      this.ctx.changed(call);
+      this.ctx.hook('StreamStatusEvent', { ...cp.view(), stats: undefined });
+      if (!cp.primary || call.ending) return;
+      if (state === 'PUBLISHING' || state === 'RECONNECTING') call.setStreamStatus(state, reason);
+      else if (state === 'FAILED') {
+        call.setStreamStatus('FAILED', reason);
+        // RTMP_FAILURE_ACTION: WCS hangs up (FAILED_BY_RTMP_WRITER_ERROR); "continue" keeps the call for a new /push/startup.
+        if (r.failureAction === 'hangup') {
+          void this.ctx.end(call, { status: 'FAILED', reason: 'FAILED_BY_RTMP_WRITER_ERROR', sipStatus: call.sipStatus, info: `RTMP: ${reason ?? 'publish failed'}` });
+        }
+      }
+    });
+    try {
+      await push.start();
+    } catch (err) {
+      // The 'state' listener has reported it (and, for the primary, ended the call with the server's reason).
+      this.ctx.log.warn({ ...log, err: describeRtmpError(err as Error) }, 'rtmp publish failed');
+    }
+  }
+
+  /** The media is up: the outputs asked for before the answer start now, the primary first. */
+  async attachAll(call: Call, media: CallMedia): Promise<void> {
+    await Promise.all(call.pushes.map((cp) => this.attach(call, media, cp)));
+  }
+
+  /** /push/startup: publish a call's stream (by its toStream name) to one more destination. */
+  async startup(req: PushStartupRequest): Promise<PushView> {
+    const call = this.liveCallByStream(req.streamName);
+    const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
+    const cp = new CallPush(call.req.callId, req.streamName, req.rtmpUrl, req.target, options, false);
+    this.checkAllowedHost(cp.target);
+    const busy = this.pushUsing(cp.target.key);
+    if (busy) throw new ConflictError(`stream ${busy.streamName} is already pushed to this rtmpUrl (mediaSessionId ${busy.id})`, 'rtmpUrl');
+    await this.resolvable(cp.target.host);
+    // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
+    if (req.action === 'mute') cp.mute(await this.silentFrame());
+    if (req.action === 'sound_on') cp.playSound(req.soundFile, (await this.soundClip(req.soundFile)).frames, req.loop);
+    if (call.ending) throw new NotFoundError(`call ${call.req.callId} has ended`, 'streamName');
+    this.add(call, cp);
+    if (call.media) void this.attach(call, call.media, cp);
+    this.ctx.changed(call);
+    return cp.view();
+  }
+
+  find(filter: { streamName?: string; rtmpUrl?: string }): PushView[] {
+    const out: PushView[] = [];
+    for (const cp of this.pushes.values()) {
+      if (filter.streamName && cp.streamName !== filter.streamName) continue;
+      if (filter.rtmpUrl && cp.rawUrl !== filter.rtmpUrl) continue;
+      out.push(cp.view());
+    }
+    return out;
+  }
+
+  /** /push/terminate: close one output; the call goes on. Returns the push and its call (if still listed). */
+  async terminate(id: string, call: Call | undefined): Promise<CallPush> {
+    const cp = this.byId(id);
+    this.pushes.delete(id);
+    if (call) {
+      const i = call.pushes.indexOf(cp);
+      if (i >= 0) call.pushes.splice(i, 1);
+      if (cp.primary && !call.ending) call.setStreamStatus('UNPUBLISHED', 'push terminated');
+    }
+    await cp.push?.close();
+    return cp;
+  }
+
+  async mute(id: string, on: boolean): Promise<CallPush> {
+    const cp = this.byId(id);
+    if (on) cp.mute(await this.silentFrame());
+    else cp.unmute();
+    return cp;
+  }
+
+  async sound(id: string, soundFile: string, loop: boolean): Promise<CallPush> {
+    const cp = this.byId(id);
+    cp.playSound(soundFile, (await this.soundClip(soundFile)).frames, loop);
+    return cp;
+  }
+
+  soundOff(id: string): CallPush {
+    const cp = this.byId(id);
+    cp.stopSound();
+    return cp;
+  }
+
+  byId(id: string): CallPush {
+    const cp = this.pushes.get(id);
+    if (!cp) throw new NotFoundError(`no push with mediaSessionId ${id}`, 'mediaSessionId');
+    return cp;
+  }
+
+  /** RTMP_ALLOWED_HOSTS, when set: nothing is published anywhere else (a stolen token can't restream elsewhere). */
+  private checkAllowedHost(target: OutputTarget): void {
+    const allowed = this.ctx.config.rtmp.allowedHosts;
+    if (allowed.length > 0 && !allowed.includes(target.host.toLowerCase())) {
+      throw new InvalidError(`rtmpUrl host ${target.host} is not allowed (RTMP_ALLOWED_HOSTS)`, 'rtmpUrl');
+    }
+  }
+
+  /** A live output already publishing to this destination. */
+  private pushUsing(key: string): CallPush | undefined {
+    for (const cp of this.pushes.values()) if (cp.target.key === key && cp.live) return cp;
+    return undefined;
+  }
+
+  private liveCallByStream(streamName: string): Call {
+    for (const c of this.d.calls()) {
+      if (!c.final && (c.req.toStream || c.req.rtmpStream) === streamName) return c;
+    }
+    throw new NotFoundError(`no active call with stream ${streamName} (the toStream of /call/startup)`, 'streamName');
+  }
+
+  /** A host name that does not resolve is the client's mistake (WCS: "bad or unresolvable rtmpUrl"). */
+  private async resolvable(host: string): Promise<void> {
+    try {
+      await this.d.resolveHost?.(host);
+    } catch (err) {
+      throw new InvalidError(`rtmpUrl host ${host} does not resolve (${(err as Error).message})`, 'rtmpUrl');
+    }
+  }
+
+  private get aacFormat(): AacClipFormat {
+    const m = this.ctx.config.media;
+    return { sampleRate: m.aacSampleRate, channels: m.aacChannels, bitrate: m.aacBitrate };
+  }
+
+  private async silentFrame(): Promise<Buffer> {
+    if (!this.d.sounds) throw new UnsupportedError('muting needs the sound library (not configured)');
+    return this.d.sounds.silence(this.aacFormat);
+  }
+
+  private async soundClip(name: string): Promise<AacClip> {
+    if (!this.d.sounds) throw new UnsupportedError('sounds are not configured');
+    try {
+      return await this.d.sounds.clip(name, this.aacFormat);
+    } catch (err) {
+      throw soundError(err, 'soundFile');
+    }
+  }
+}
+
+/** A sound the library refused (SoundError: invalid, outside the directory, missing) is the client's mistake. */
+export function soundError(err: unknown, field: string): Error {
+  if (err instanceof Error && err.name === 'SoundError') return new InvalidError(err.message, field);
+  return new UndecodableError(`${field} could not be decoded: ${(err as Error).message}`, field);
+}

@@ -1,0 +1,407 @@
+/**
+ * CallService against FakePbx, without Asterisk: the call's life from /call/startup (or an inbound call)
+ * to its final status, and the release of everything it took: PBX objects (accounts, channels, bridges),
+ * RTP ports, the media-leg registration, its outputs. The RTP ports, the media pipeline and the AAC
+ * encoder are the real ones; the fake PBX sends RTP of silence on the media leg, so media flows.
+ */
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import { RtpPortPool } from '../../adapters/rtp/port-pool.js';
+import type { Call } from '../../plugin/calls/call.js';
+import { CallService } from '../../plugin/calls/call-service.js';
+import { ConflictError, NotFoundError, UnavailableError } from '../../plugin/calls/errors.js';
+import type { CallStatus } from '../../plugin/calls/types.js';
+import { validatePushStartup, validateStartup } from '../../plugin/calls/validate.js';
+import { loadConfig } from '../../plugin/config.js';
+import { createLogger } from '../../plugin/lib/log.js';
+import { NativeAacEncoder } from '../../plugin/media/encode/aac/audio-encoder.js';
+import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
+import type { OutputError, OutputSink } from '../../plugin/media/output/sink.js';
+import type { OutputTarget } from '../../plugin/media/output/target.js';
+import { FakeMediaLegServer, FakePbx, type FakeChannel } from '../helpers/fake-pbx.js';
+
+/** A free high range of our own: other test files may run beside this one. */
+const RTP_MIN = 34400;
+const RTP_MAX = 34599;
+
+/** One connection to an output, recorded: what it was sent and whether it was closed. */
+class RecordingSink extends EventEmitter implements OutputSink {
+  configs = 0;
+  frames = 0;
+  closed = false;
+  constructor(readonly target: OutputTarget, private readonly refusal: OutputError | undefined) {
+    super();
+  }
+  async start(): Promise<void> {
+    if (this.refusal) throw this.refusal;
+  }
+  config(_c: ConfigChange): void {
+    this.configs++;
+  }
+  frame(_f: MediaFrame): void {
+    this.frames++;
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+/** openOutput: a RecordingSink per connection; `refuse` makes the server refuse the next ones. */
+class Outputs {
+  readonly sinks: RecordingSink[] = [];
+  refuse: OutputError | undefined;
+  readonly open = (target: OutputTarget): OutputSink => {
+    const s = new RecordingSink(target, this.refuse);
+    this.sinks.push(s);
+    return s;
+  };
+}
+
+/** An RTMP server's refusal, in its own words. */
+function refusal(code: string, description: string): OutputError {
+  return Object.assign(new Error('publish refused'), { code, description });
+}
+
+interface Harness {
+  svc: CallService;
+  pbx: FakePbx;
+  uas: FakeMediaLegServer;
+  ports: RtpPortPool;
+  outputs: Outputs;
+  /** Calls that have released everything they held. */
+  released: Set<Call>;
+  /** Close the service and the fake, then check nothing is held anywhere. */
+  close(): Promise<void>;
+}
+
+function harness(env: Record<string, string> = {}): Harness {
+  const config = loadConfig({ ARI_PASSWORD: 'test', RTP_PORT_MIN: String(RTP_MIN), RTP_PORT_MAX: String(RTP_MAX), RTP_TIMEOUT_SEC: '0', ...env });
+  const uas = new FakeMediaLegServer();
+  const pbx = new FakePbx({ uas, rtp: true });
+  const ports = new RtpPortPool({ host: '127.0.0.1', portMin: config.rtp.portMin, portMax: config.rtp.portMax });
+  const outputs = new Outputs();
+  const svc = new CallService({
+    config, log: createLogger({ level: 'silent' }), pbx, uas, ports, openOutput: outputs.open,
+    encoderFactory: (o) => new NativeAacEncoder(o),
+  });
+  const released = new Set<Call>();
+  svc.changes.on('released', (c) => released.add(c));
+  return {
+    svc, pbx, uas, ports, outputs, released,
+    async close() {
+      await svc.close();
+      pbx.close();
+      assert.deepEqual(pbx.objects(), [], 'PBX objects left');
+      assert.equal(ports.allocated, 0, 'RTP port pairs still allocated');
+      assert.equal(uas.activeLegs, 0, 'media legs still expected');
+      assert.ok(outputs.sinks.every((s) => s.closed), 'output connections left open');
+    },
+  };
+}
+
+/** Run a test on a fresh harness; whatever happens, it is closed and checked. */
+async function withHarness(fn: (h: Harness) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  const h = harness(env);
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+let n = 0;
+/** A /call/startup body, validated as REST does. */
+function startup(over: Record<string, unknown> = {}) {
+  n++;
+  return validateStartup({
+    callId: `call-${n}`, callee: 'answer', sipDomain: '127.0.0.1', sipPort: 5070,
+    rtmpUrl: 'rtmp://127.0.0.1:1935/live', rtmpStream: `stream-${n}`, ...over,
+  }, { streamPrefix: 'rtmp_' });
+}
+
+/** The call's status once it is one of these (now or later). */
+function reach(call: Call, ...statuses: CallStatus[]): Promise<CallStatus> {
+  if (statuses.includes(call.status)) return Promise.resolve(call.status);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`call ${call.req.callId} stuck at ${call.status} (${call.info}), not ${statuses.join('/')}`)), 5000);
+    const on = ({ status }: { status: CallStatus }) => {
+      if (!statuses.includes(status)) return;
+      clearTimeout(timer);
+      call.off('status', on);
+      resolve(status);
+    };
+    call.on('status', on);
+  });
+}
+
+/** Once the call has ended and released everything it held (the service's 'released', heard from the start). */
+async function released(h: Harness, call: Call): Promise<void> {
+  await until(() => h.released.has(call), `call ${call.req.callId} released (${call.status}: ${call.info})`);
+}
+
+async function until(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Every dialled callee rings, then answers (PCMU). */
+function answering(pbx: FakePbx): void {
+  pbx.onDial = (ch: FakeChannel) => {
+    pbx.far.ring(ch.id);
+    pbx.far.answer(ch.id);
+  };
+}
+
+/** A call answered, its media running and its primary output publishing (when it has one). */
+async function establishedCall(h: Harness, over: Record<string, unknown> = {}): Promise<Call> {
+  answering(h.pbx);
+  const call = h.svc.startup(startup(over));
+  assert.equal(await reach(call, 'ESTABLISHED', 'FAILED', 'BUSY', 'FINISH'), 'ESTABLISHED', call.info);
+  await call.mediaReady;
+  if (call.req.target) await until(() => call.streamStatus === 'PUBLISHING', 'the primary output PUBLISHING');
+  return call;
+}
+
+test('startup → RING → ESTABLISHED → the callee hangs up → FINISH, NORMAL_CALL_CLEARING; everything released', async () => {
+  await withHarness(async (h) => {
+    answering(h.pbx);
+    const statuses: string[] = [];
+    const call = h.svc.startup(startup({ sipLogin: 'alice', sipPassword: 'pw' }));
+    call.on('status', ({ status }) => statuses.push(status));
+    assert.equal(call.status, 'TRYING');
+    assert.equal(await reach(call, 'ESTABLISHED', 'FAILED'), 'ESTABLISHED', call.info);
+    await call.mediaReady;
+    await until(() => call.streamStatus === 'PUBLISHING', 'PUBLISHING');
+
+    // What the PBX was asked: the account, the INVITE through it, the media leg, both channels bridged.
+    const [[accountId, spec]] = h.pbx.callsTo('createAccount') as [[string, { authUser: string; fromDomain: string }]];
+    assert.equal(accountId, call.accountId);
+    assert.equal(spec.authUser, 'alice');
+    const [[dial]] = h.pbx.callsTo('dial') as [[{ channelId: string; accountId: string; target: string }]];
+    assert.deepEqual([dial.channelId, dial.accountId, dial.target], [call.channelId, call.accountId, 'sip:answer@127.0.0.1:5070']);
+    assert.deepEqual(h.pbx.bridgeMembers(call.bridgeId)?.sort(), [call.channelId, call.legChannelId].sort());
+    // The callee speaks PCMU: the leg offers it first (no transcoding), then the configured list.
+    const offered = h.uas.invites[0]!.offer.media[0]!.formats.filter((f) => f.encoding !== 'TELEPHONE-EVENT').map((f) => f.encoding);
+    assert.deepEqual(offered, ['PCMU', 'L16', 'PCMA']);
+
+    // Media flows: RTP in, AAC frames out to the output.
+    const sink = h.outputs.sinks[0]!;
+    await until(() => sink.frames > 5, 'AAC frames at the output');
+    const rtp = (call.view({ withMedia: true }).media as { rtp: { accepted: number } }).rtp;
+    assert.ok(rtp.accepted > 0, 'RTP accepted');
+
+    h.pbx.far.hangup(call.channelId);
+    await released(h, call);
+    assert.deepEqual(statuses, ['RING', 'ESTABLISHED', 'FINISH']);
+    assert.equal(call.reason, 'NORMAL_CALL_CLEARING');
+    assert.equal(call.sipStatus, 200);
+    assert.match(call.info, /callee/);
+    assert.equal(call.streamStatus, 'UNPUBLISHED');
+    assert.ok(sink.closed);
+    assert.deepEqual(h.pbx.objects(), []);
+    assert.equal(h.ports.allocated, 0);
+    assert.equal(h.uas.activeLegs, 0);
+  });
+});
+
+test('a busy callee → BUSY with sipStatus 486; the account is deleted', async () => {
+  await withHarness(async (h) => {
+    h.pbx.onDial = (ch) => h.pbx.far.reject(ch.id, 486);
+    const call = h.svc.startup(startup({ callee: 'busy', sipLogin: 'bob', sipPassword: 'pw' }));
+    assert.equal(await reach(call, 'BUSY', 'FAILED', 'ESTABLISHED'), 'BUSY');
+    await released(h, call);
+    assert.equal(call.sipStatus, 486);
+    assert.equal(call.reason, 'NORMAL_CALL_CLEARING');
+    assert.match(call.info, /486/);
+    assert.deepEqual(h.pbx.callsTo('deleteAccount'), [[call.accountId]]);
+    assert.deepEqual(h.pbx.objects(), []);
+    assert.deepEqual(h.pbx.callsTo('dialMediaLeg'), [], 'no media leg for an unanswered call');
+  });
+});
+
+test('terminate before the answer → FINISH "Terminated before answer"; the ringing channel is hung up', async () => {
+  await withHarness(async (h) => {
+    h.pbx.onDial = (ch) => h.pbx.far.ring(ch.id);
+    const call = h.svc.startup(startup());
+    await reach(call, 'RING');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+    assert.equal(call.status, 'FINISH');
+    assert.equal(call.reason, 'NORMAL_CALL_CLEARING');
+    assert.equal(call.info, 'Terminated before answer');
+    assert.deepEqual(h.pbx.callsTo('hangup').map(([id]) => id), [call.channelId]);
+    assert.deepEqual(h.pbx.objects(), []);
+    assert.throws(() => h.svc.terminate(call.req.callId), NotFoundError, 'an ended call is not found');
+  });
+});
+
+test('terminate after the answer releases the account, both channels, the bridge, ports and the output', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { sipLogin: 'carol', sipPassword: 'pw' });
+    assert.ok(h.ports.allocated > 0);
+    assert.deepEqual(h.pbx.objects(), [`account ${call.accountId}`, `bridge ${call.bridgeId}`, `channel ${call.channelId}`, `channel ${call.legChannelId}`].sort());
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+    assert.equal(call.status, 'FINISH');
+    assert.equal(call.info, 'Terminated');
+    assert.deepEqual(h.pbx.callsTo('hangup').map(([id]) => id).sort(), [call.channelId, call.legChannelId].sort());
+    assert.deepEqual(h.pbx.callsTo('destroyBridge'), [[call.bridgeId]]);
+    assert.deepEqual(h.pbx.callsTo('deleteAccount'), [[call.accountId]]);
+    assert.deepEqual(h.pbx.objects(), []);
+    assert.equal(h.ports.allocated, 0);
+    assert.equal(h.uas.activeLegs, 0);
+    assert.ok(h.outputs.sinks.every((s) => s.closed));
+  });
+});
+
+test('a duplicate callId is a ConflictError naming callId (and the PBX is not asked twice)', async () => {
+  await withHarness(async (h) => {
+    h.pbx.onDial = (ch) => h.pbx.far.ring(ch.id);
+    const req = startup();
+    const call = h.svc.startup(req);
+    await reach(call, 'RING');
+    assert.throws(() => h.svc.startup({ ...req, rtmpStream: 'another' }), (e: unknown) => e instanceof ConflictError && e.field === 'callId');
+    assert.equal(h.pbx.callsTo('dial').length, 1);
+    h.svc.terminate(req.callId);
+    await released(h, call);
+  });
+});
+
+test('the PBX not connected → UnavailableError, and nothing reaches the PBX', async () => {
+  await withHarness(async (h) => {
+    h.pbx.disconnect('test');
+    assert.throws(() => h.svc.startup(startup()), UnavailableError);
+    assert.deepEqual(h.svc.list(), []);
+    assert.deepEqual(h.pbx.history, []);
+    h.pbx.reconnect();
+  });
+});
+
+test('an output refused at connect → FAILED_BY_RTMP_WRITER_ERROR with the server\'s reason, and the call is hung up', async () => {
+  await withHarness(async (h) => {
+    h.outputs.refuse = refusal('NetStream.Publish.BadName', 'Already publishing');
+    answering(h.pbx);
+    const call = h.svc.startup(startup());
+    assert.equal(await reach(call, 'FAILED', 'FINISH'), 'FAILED');
+    await released(h, call);
+    assert.equal(call.reason, 'FAILED_BY_RTMP_WRITER_ERROR');
+    assert.equal(call.streamStatus, 'FAILED');
+    assert.equal(call.info, 'RTMP: NetStream.Publish.BadName: Already publishing');
+    assert.ok(h.pbx.callsTo('hangup').some(([id]) => id === call.channelId), 'the call was hung up');
+    assert.deepEqual(h.pbx.objects(), []);
+  });
+});
+
+test('an inbound call with good fields is answered, relayed and listed incoming=true', async () => {
+  await withHarness(async (h) => {
+    const channelId = h.pbx.far.call({ caller: '1000', callerName: 'Alice', exten: '7100', fields: { rtmpUrl: 'rtmp://127.0.0.1:1935/recorded', rtmpStream: 'inbound-7100' } });
+    await h.pbx.waitCall('answer');
+    await until(() => h.svc.list().length === 1, 'the call listed');
+    const call = h.svc.list()[0]!;
+    assert.equal(call.channelId, channelId);
+    assert.equal(await reach(call, 'ESTABLISHED', 'FAILED'), 'ESTABLISHED');
+    await call.mediaReady;
+    await until(() => call.streamStatus === 'PUBLISHING', 'PUBLISHING');
+    const [view] = h.svc.find({ callId: call.req.callId });
+    assert.equal(view?.incoming, true);
+    assert.equal(view?.caller, '1000');
+    assert.equal(view?.callee, '7100');
+    assert.equal(view?.visibleName, 'Alice');
+    assert.equal(h.outputs.sinks[0]?.target.key, '127.0.0.1:1935/recorded/inbound-7100');
+
+    h.pbx.far.hangup(channelId);
+    await released(h, call);
+    assert.equal(call.status, 'FINISH');
+    assert.deepEqual(h.pbx.objects(), []);
+  });
+});
+
+for (const [what, fields] of [
+  ['bad fields', { rtmpUrl: 'ftp://example.com/x', rtmpStream: 'y' }],
+  ['a malformed configuration (fields() rejects)', new Error('Stasis argument "x" must be key=value')],
+] as const) {
+  test(`an inbound call with ${what} is hung up and never listed`, async () => {
+    await withHarness(async (h) => {
+      const channelId = h.pbx.far.call({ exten: '7102', fields });
+      await h.pbx.waitCall('hangup');
+      assert.deepEqual(h.pbx.callsTo('hangup'), [[channelId, 'normal']]);
+      assert.deepEqual(h.pbx.callsTo('answer'), [], 'never answered');
+      assert.deepEqual(h.svc.list(), []);
+      assert.deepEqual(h.pbx.objects(), []);
+    });
+  });
+}
+
+test('the media leg hanging up ends the call FAILED', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h);
+    h.pbx.far.hangup(call.legChannelId);
+    await released(h, call);
+    assert.equal(call.status, 'FAILED');
+    assert.equal(call.reason, 'FAILED_BY_ERROR');
+    assert.match(call.info, /media leg ended/);
+    assert.deepEqual(h.pbx.objects(), []);
+  });
+});
+
+test('after a lost connection, reconcile ends the call whose channel vanished and keeps the other', async () => {
+  await withHarness(async (h) => {
+    const lost = await establishedCall(h);
+    const kept = await establishedCall(h);
+    h.pbx.disconnect('ARI event socket closed (1006)');
+    // While the connection is down, the first callee hangs up: the event is lost.
+    h.pbx.far.hangup(lost.channelId);
+    assert.equal(lost.status, 'ESTABLISHED');
+    h.pbx.reconnect();
+    await released(h, lost);
+    assert.equal(lost.status, 'FAILED');
+    assert.match(lost.info, /while the connection to Asterisk was down/);
+    assert.equal(kept.status, 'ESTABLISHED');
+    assert.ok(h.pbx.channel(kept.channelId) && h.pbx.channel(kept.legChannelId));
+    h.svc.terminate(kept.req.callId);
+    await released(h, kept);
+    assert.deepEqual(h.pbx.objects(), []);
+  });
+});
+
+test('/push/startup on a live call by its toStream: found, publishing, then terminated; the call goes on', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { rtmpUrl: undefined, rtmpStream: undefined, toStream: 'room-1' });
+    assert.equal(h.outputs.sinks.length, 0, 'no output before /push/startup');
+    const view = await h.svc.pushStartup(validatePushStartup({ streamName: 'room-1', rtmpUrl: 'rtmp://127.0.0.1:1935/live' }, { streamPrefix: 'rtmp_' }));
+    assert.equal(view.callId, call.req.callId);
+    assert.equal(view.primary, false);
+    await until(() => h.svc.pushFind({ streamName: 'room-1' })[0]?.status === 'PUBLISHING', 'the push PUBLISHING');
+    assert.equal(h.outputs.sinks[0]?.target.key, '127.0.0.1:1935/live/rtmp_room-1');
+    assert.deepEqual(h.svc.pushFind({ streamName: 'room-1' }).map((p) => p.mediaSessionId), [view.mediaSessionId]);
+
+    await h.svc.pushTerminate(view.mediaSessionId);
+    assert.deepEqual(h.svc.pushFind({ streamName: 'room-1' }), []);
+    assert.ok(h.outputs.sinks[0]!.closed);
+    assert.equal(call.status, 'ESTABLISHED', 'the call goes on without the push');
+    await assert.rejects(h.svc.pushTerminate(view.mediaSessionId), NotFoundError);
+
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  });
+});
+
+test('errors by meaning: NotFoundError for an unknown callId, mediaSessionId or stream', async () => {
+  await withHarness(async (h) => {
+    assert.throws(() => h.svc.terminate('no-such-call'), (e: unknown) => e instanceof NotFoundError && e.field === 'callId');
+    await assert.rejects(h.svc.sendDtmf('no-such-call', '1', 'rfc4733'), (e: unknown) => e instanceof NotFoundError && e.field === 'callId');
+    await assert.rejects(h.svc.hold('no-such-call', true), NotFoundError);
+    await assert.rejects(h.svc.pushTerminate('no-such-push'), (e: unknown) => e instanceof NotFoundError && e.field === 'mediaSessionId');
+    await assert.rejects(h.svc.pushMute('no-such-push', true), (e: unknown) => e instanceof NotFoundError && e.field === 'mediaSessionId');
+    assert.throws(() => h.svc.pushSoundOff('no-such-push'), NotFoundError);
+    await assert.rejects(
+      h.svc.pushStartup(validatePushStartup({ streamName: 'nobody', rtmpUrl: 'rtmp://127.0.0.1:1935/live' })),
+      (e: unknown) => e instanceof NotFoundError && e.field === 'streamName',
+    );
+    assert.deepEqual(h.svc.find({ callId: 'no-such-call' }), []);
+  });
+});

@@ -1,0 +1,25 @@
+/**
+ * /metrics label sets without the sandbox: every call status and push state (calls/states.ts) is exported
+ * from the first scrape on, and "active" pushes are the live push states.
+ */
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import { CALL_STATUSES, LIVE_PUSH_STATES, PUSH_STATES } from '../../plugin/calls/states.js';
+import { AppMetrics } from '../../plugin/metrics/metrics.js';
+
+/** Value of one sample line (`name{labels} value`), or undefined. */
+function sample(text: string, key: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${key} `));
+  return line === undefined ? undefined : Number(line.slice(key.length + 1));
+}
+
+test('calls by status and pushes by state: every label from calls/states.ts, active = the live states', async () => {
+  const push = (status: string) => ({ view: () => ({ status }), push: undefined });
+  const call = { status: 'ESTABLISHED', incoming: false, reason: null, media: undefined, pushes: PUSH_STATES.map(push) };
+  const calls = { changes: new EventEmitter(), list: () => [call] };
+  const text = await new AppMetrics(calls as never, { jitterDepthMs: 60 }).scrape();
+  for (const s of CALL_STATUSES) assert.equal(sample(text, `sip_as_rtmp_calls{status="${s}"}`), s === 'ESTABLISHED' ? 1 : 0, s);
+  for (const s of PUSH_STATES) assert.equal(sample(text, `sip_as_rtmp_pushes{state="${s}"}`), 1, s);
+  assert.equal(sample(text, 'sip_as_rtmp_pushes_active'), LIVE_PUSH_STATES.length);
+});
