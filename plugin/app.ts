@@ -108,6 +108,8 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
       await uas.listen();
       void generatedVideo(); // ready before the first video call
       await events.connect();
+      // What a killed earlier run left in Asterisk goes before any call of ours can start (REST listens below).
+      await calls.leftoversReleased;
       if (ami) {
         ami.on('close', ({ retryInMs }) => log.warn({ retryInMs }, 'AMI connection lost'));
         // AMI only serves registrations: without it, everything else still works.

@@ -7,8 +7,8 @@ import type { AmiClient, AmiMessage } from '../ami/client.js';
 import type { AriClient, OriginateParams } from '../ari/client.js';
 import { AriError } from '../ari/errors.js';
 import type { AriEventSocket } from '../ari/events.js';
-import type { AriEvent, ConfigTuple } from '../ari/types.js';
-import type { AccountSpec, Pbx, PbxEvent, PbxEvents } from '../../plugin/calls/ports.js';
+import type { AriEvent, Channel, ConfigTuple } from '../ari/types.js';
+import type { AccountSpec, LeftoversReleased, Pbx, PbxEvent, PbxEvents } from '../../plugin/calls/ports.js';
 import type { Logger } from '../../plugin/lib/log.js';
 import type { CodecPreference } from '../../plugin/sip/sdp.js';
 import { inboundFields, INBOUND_VARIABLES } from './inbound.js';
@@ -28,10 +28,33 @@ export interface AsteriskPbxOptions {
   baseEndpoint: string;
   /** The media-leg endpoint (pjsip.conf). */
   mediaEndpoint: string;
+  /**
+   * releaseLeftovers: how long an inbound channel found in the app may still be announced to this run
+   * (its StasisStart on the way) before it counts as left over. Default 500 ms.
+   */
+  inboundGraceMs?: number;
 }
 
 /** Attributes we set per call; never copied from the base endpoint. */
 const PER_CALL = new Set(['aors', 'auth', 'outbound_auth', 'from_user', 'from_domain', 'outbound_proxy', 'allow', 'disallow']);
+
+/**
+ * Is this channel (as GET /channels lists it) held by the Stasis app `app`? Asterisk 22 shows a channel the
+ * dialplan handed over with Stasis(app, args...) as dialplan.app_name "Stasis", app_data "app,args...", and
+ * keeps showing it so while the channel is in a bridge and after the app that held it has died (measured:
+ * an inbound caller left behind by a killed app reads {context: "sandbox-inbound", exten: "7100",
+ * app_name: "Stasis", app_data: "sip-as-rtmp,rtmp://…/recorded,inbound-7100"}, state Up). Channels the app
+ * originated read app_data "sip-as-rtmp" alone.
+ */
+export function inStasisApp(ch: Pick<Channel, 'dialplan'>, app: string): boolean {
+  const d = ch.dialplan;
+  if (!d || d.app_name?.toLowerCase() !== 'stasis') return false;
+  const first = (d.app_data ?? '').split(',')[0]!.trim().replace(/^"(.*)"$/, '$1');
+  return first === app;
+}
+
+/** At most this many ARI requests at once while releasing leftovers (http.conf sessionlimit: asterisk-facts.md). */
+const RELEASE_CONCURRENCY = 8;
 
 /** An outbound registration being watched: settled by AMI Registry events for its client URI. */
 interface Registration {
@@ -228,6 +251,52 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     }
   }
 
+  /**
+   * What a previous run left (it was killed, or lost Asterisk while ending calls): channels and bridges whose
+   * id `isLeftover` accepts, inbound callers still held by our Stasis app that this run never heard of, and
+   * the per-call PJSIP objects (registration, endpoint, aor, auth) of every endpoint id `isLeftover` accepts.
+   * Channels first (so bridges empty), then bridges, then accounts. A failure on one object is logged and
+   * the rest go on; a failure to list throws.
+   *
+   * Not reachable: an auth or aor whose endpoint was never created (killed between those PUTs): ARI lists
+   * endpoints only. Such objects carry no traffic and vanish when Asterisk restarts.
+   */
+  async releaseLeftovers(isLeftover: (id: string) => boolean): Promise<LeftoversReleased> {
+    const app = this.ari.app;
+    const ours = (c: Channel) => isLeftover(c.id) && !this.dialled.has(c.id);
+    // An inbound call arriving now is in the app too: ours to keep once its StasisStart came. The grace
+    // covers a StasisStart still on its way when the list was taken.
+    const strayInbound = (c: Channel) => !isLeftover(c.id) && !this.dialled.has(c.id) && !this.inbound.has(c.id) && inStasisApp(c, app);
+    const [channels, bridges, endpoints] = await Promise.all([
+      this.ari.channels.list(), this.ari.bridges.list(), this.ari.endpoints.list('PJSIP'),
+    ]);
+    let stray = channels.filter(strayInbound);
+    if (stray.length > 0) {
+      await new Promise((r) => setTimeout(r, this.opts.inboundGraceMs ?? 500));
+      stray = stray.filter(strayInbound);
+    }
+    const failed = (what: string, id: string) => (err: unknown) => {
+      this.log.warn({ [what]: id, err: (err as Error).message }, `cannot release a leftover ${what}`);
+      return false;
+    };
+    const released = async <T>(items: T[], release: (item: T) => Promise<boolean>) =>
+      (await mapLimited(items, RELEASE_CONCURRENCY, release)).filter(Boolean).length;
+    const out: LeftoversReleased = { channels: 0, bridges: 0, accounts: 0 };
+    out.channels = await released([...channels.filter(ours), ...stray], (c) =>
+      gone404(this.ari.channels.hangup(c.id, 'normal')).catch(failed('channel', c.id)));
+    out.bridges = await released(bridges.filter((b) => isLeftover(b.id)), (b) =>
+      gone404(this.ari.bridges.destroy(b.id)).catch(failed('bridge', b.id)));
+    out.accounts = await released(endpoints.map((e) => e.resource).filter(isLeftover), async (id) => {
+      this.registrations.delete(id);
+      let any = false;
+      for (const type of ['registration', 'endpoint', 'aor', 'auth'] as const) {
+        if (await gone404(this.ari.pjsip.delete(type, id)).catch(failed(`PJSIP ${type}`, id))) any = true;
+      }
+      return any;
+    });
+    return out;
+  }
+
   async dial(p: { channelId: string; accountId?: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void> {
     // Asterisk offers video only when originate's `formats` names it: the base endpoint's codecs, plus h264.
     const formats = p.video ? await this.videoFormats() : undefined;
@@ -330,6 +399,31 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     }
     return undefined;
   }
+}
+
+/** true once done, false when it was already gone (404). */
+async function gone404(p: Promise<unknown>): Promise<boolean> {
+  try {
+    await p;
+    return true;
+  } catch (err) {
+    if (err instanceof AriError && err.isNotFound) return false;
+    throw err;
+  }
+}
+
+/** `fn` over `items`, at most `limit` at a time; results in order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 async function ignore404(p: Promise<unknown>): Promise<void> {

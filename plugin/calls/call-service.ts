@@ -36,6 +36,13 @@ import { validateInbound, type PushStartupRequest } from './validate.js';
 
 export type { MediaRelay } from './media-setup.js';
 
+/**
+ * How every call key starts; every PBX object of a call (channels, bridge, account) is named from its key
+ * (call.ts), so an object with this prefix that no call here holds was left by an earlier run.
+ */
+export const CALL_KEY_PREFIX = 'sar-';
+const newCallKey = () => `${CALL_KEY_PREFIX}${randomBytes(5).toString('hex')}`;
+
 export interface CallServiceDeps extends Omit<MediaSetupDeps, 'ticker'> {
   config: Config;
   log: Logger;
@@ -76,6 +83,12 @@ export class CallService {
   private readonly media: MediaSetup;
   private readonly desk: PushDesk;
   private readonly controls: CallControls;
+  /** Settles once what an earlier run left in the PBX is released (on the first connection; never rejects). */
+  readonly leftoversReleased: Promise<void>;
+  private markReleased!: () => void;
+  /** After close(): no new calls, and the PBX's events are no longer heard. */
+  private closed = false;
+  private readonly onEvent = (e: PbxEvent) => this.onPbxEvent(e);
 
   constructor(private readonly d: CallServiceDeps) {
     const { config, log, pbx } = d;
@@ -93,10 +106,12 @@ export class CallService {
     this.controls = new CallControls(this.ctx, { get: (id) => this.calls.get(id), ...(d.sounds ? { sounds: d.sounds } : {}) });
     const rate = config.calls.startupRatePerSec;
     this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
-    pbx.on('event', (e) => this.onPbxEvent(e));
+    pbx.on('event', this.onEvent);
     pbx.on('down', ({ reason }) => log.warn({ reason, calls: this.activeCount }, 'lost the connection to Asterisk: new calls get 503 until it is back'));
+    this.leftoversReleased = new Promise((r) => (this.markReleased = r));
     pbx.on('up', ({ reconnect }) => {
-      if (reconnect) void this.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
+      if (!reconnect) void this.releaseLeftovers().finally(this.markReleased);
+      else void this.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
     });
     const timeoutMs = config.calls.rtpTimeoutSec * 1000;
     if (timeoutMs > 0) this.rtpWatch = setInterval(() => this.checkRtpActivity(timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
@@ -110,6 +125,7 @@ export class CallService {
 
   /** Accept a call (conflict, unavailable, rate-limited errors); it then proceeds on its own. */
   startup(req: StartupRequest): Call {
+    if (this.closed) throw new UnavailableError('the server is shutting down');
     this.rateLimit();
     if (!this.d.pbx.connected) {
       // Client mistakes (conflicts) first, then "try again later".
@@ -117,7 +133,7 @@ export class CallService {
       throw new UnavailableError('Asterisk (ARI) is not connected; try again shortly');
     }
     const primary = this.admit(req);
-    const call = new Call(`sar-${randomBytes(5).toString('hex')}`, req);
+    const call = new Call(newCallKey(), req);
     this.register(call, primary);
     void placeCall(this.ctx, call).catch((err: unknown) => this.end(call, failure(err)));
     return call;
@@ -160,7 +176,7 @@ export class CallService {
       fields = await e.fields();
       const req = validateInbound(fields, { channelId: e.channelId, caller: e.caller, callerName: e.callerName, exten: e.exten });
       const primary = this.admit(req);
-      call = new Call(`sar-${randomBytes(5).toString('hex')}`, req, true, e.channelId);
+      call = new Call(newCallKey(), req, true, e.channelId);
       this.register(call, primary);
     } catch (err) {
       const shown = { ...fields, ...(fields.rtmpUrl ? { rtmpUrl: redactUrl(fields.rtmpUrl) } : {}), ...(fields.rtmpStream ? { rtmpStream: maskSecret(fields.rtmpStream) } : {}) };
@@ -259,6 +275,19 @@ export class CallService {
     this.d.log.info({ live: this.activeCount, ended }, 'calls reconciled after reconnecting to Asterisk');
   }
 
+  /** An earlier run was killed: release what it left in the PBX (ids no call here holds). Logs, never throws. */
+  private async releaseLeftovers(): Promise<void> {
+    const { pbx, log } = this.d;
+    if (!pbx.releaseLeftovers) return;
+    const held = (id: string) => [...this.calls.values()].some((c) => id === c.key || id.startsWith(`${c.key}-`));
+    try {
+      const n = await pbx.releaseLeftovers((id) => id.startsWith(CALL_KEY_PREFIX) && !held(id));
+      if (n.channels + n.bridges + n.accounts > 0) log.info(n, 'released what an earlier run left in the PBX (channels, bridges, SIP accounts)');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not release what an earlier run left in the PBX');
+    }
+  }
+
   /** FAILED_BY_RTP_ACTIVITY for answered calls whose media has been silent (no RTP at all) too long. */
   private checkRtpActivity(timeoutMs: number): void {
     for (const call of this.calls.values()) {
@@ -353,6 +382,9 @@ export class CallService {
 
   /** End every call and stop (shutdown). */
   async close(): Promise<void> {
+    this.closed = true;
+    // An inbound call arriving now would be answered by a service that is going away.
+    this.d.pbx.off('event', this.onEvent);
     if (this.rtpWatch) clearInterval(this.rtpWatch);
     for (const t of this.ttlTimers) clearTimeout(t);
     this.ttlTimers.clear();

@@ -129,8 +129,12 @@ export class MediaSetup {
       call.resources.add('leg waiter', () => {
         clearTimeout(timer);
         this.legWaiters.delete(call.legChannelId);
+        // The call ended first: settle the wait, whoever is still on it.
+        reject(new CallFailure({ status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus, info: 'the call ended before its media leg answered' }));
       });
     });
+    // Not awaited if dialling the leg throws first: no unhandled rejection then.
+    legUp.catch(() => {});
     this.ctx.watchChannel(call.legChannelId, call, true);
     call.resources.add('media leg channel', () => pbx.hangup(call.legChannelId));
     await pbx.dialMediaLeg({ channelId: call.legChannelId, uri: this.d.uas.uriFor(call.legToken), codecs, video: call.req.hasVideo });

@@ -1,6 +1,6 @@
 /**
  * The operator console on the REST port:
- *  - the page (/console/: plain HTML, CSS and an ES module; no build step, no CDN), its player
+ *  - the page (/console/: plain HTML, CSS and ES modules; no build step, no CDN), its player
  *    (mpegts.js from node_modules) and the very validators the API runs (compiled plugin modules, so a
  *    form field shows the message the API would answer);
  *  - {prefix}/events: the live feed (SSE, live-feed.ts);
@@ -37,6 +37,14 @@ const STATIC_DIR = join(HERE, '../../../plugin/console/static');
 /** The compiled plugin tree (dist/plugin): the browser imports these modules as they are. */
 const PLUGIN_DIR = join(HERE, '..');
 /**
+ * The page's own ES modules (static/*.js: console.js is the entry, the others are its parts), served at
+ * /console/<file>. Every module it imports must be here: a missing one is a 404 and a blank page.
+ */
+const PAGE_MODULES = [
+  'console.js', 'state.js', 'dom.js', 'api.js', 'feed.js', 'calls-table.js', 'call-form.js', 'call-panel.js', 'pushes.js',
+  'preview.js',
+];
+/**
  * Browser-safe modules (no Node imports): the validators, the statuses and states (calls/states.ts), and what
  * they import. Served at /console/lib/<path in dist/plugin>, so their relative imports resolve as on disk.
  */
@@ -60,7 +68,7 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
   const feed = new LiveFeed(o.calls, { prefix: o.prefix });
   const files = new Map<string, string>([
     ['/console/', join(STATIC_DIR, 'index.html')],
-    ['/console/console.js', join(STATIC_DIR, 'console.js')],
+    ...PAGE_MODULES.map((m) => [`/console/${m}`, join(STATIC_DIR, m)] as [string, string]),
     ['/console/console.css', join(STATIC_DIR, 'console.css')],
     ['/console/vendor/mpegts.js', join(dirname(createRequire(import.meta.url).resolve('mpegts.js/package.json')), 'dist/mpegts.js')],
     ...SHARED_MODULES.map((m) => [`/console/lib/${m}`, join(PLUGIN_DIR, m)] as [string, string]),

@@ -92,7 +92,10 @@ const MEDIA_FILES: Record<string, string> = {
   'video-output': 'video',
   'caller-feed': 'video',
   flv: 'FLV',
-  'live-stream': 'FLV',
+  'live-stream': 'FLV', // the fan-out: neutral frames to every output
+  frame: 'FLV',
+  sink: 'RTMP',
+  target: 'calls',
   push: 'RTMP',
 };
 

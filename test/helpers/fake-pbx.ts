@@ -27,7 +27,7 @@ import { buildSdp, parseSdp, type CodecPreference, type SdpFormat, type SdpSessi
 
 /** Q.850 causes as Asterisk names them (causes.c, ast_cause2str). */
 export const CAUSE_TEXT: Record<number, string> = {
-  1: 'Unallocated (unassigned) number', 3: 'No route to destination', 16: 'Normal Clearing', 17: 'User busy',
+  0: 'Unknown', 1: 'Unallocated (unassigned) number', 3: 'No route to destination', 16: 'Normal Clearing', 17: 'User busy',
   18: 'No user responding', 19: 'User alerting, no answer', 21: 'Call Rejected', 22: 'Number changed',
   27: 'Destination out of order', 28: 'Invalid number format (addr incomplete)', 29: 'Facility rejected',
   34: 'Circuit/channel congestion', 38: 'Network out of order', 41: 'Temporary failure',
@@ -201,7 +201,13 @@ export class FakePbx extends EventEmitter<PbxEvents> implements Pbx {
     if (past) return Promise.resolve(past);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ${method}() within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ method, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+      this.waiters.push({
+        method,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      });
     });
   }
 
@@ -259,9 +265,13 @@ export class FakePbx extends EventEmitter<PbxEvents> implements Pbx {
       this.remove(id);
       this.send({ kind: 'hangup', channelId: id, cause, causeText: CAUSE_TEXT[cause] ?? `cause ${cause}`, sipStatus });
     },
-    /** The far end hangs up (BYE), or the channel just goes away (a leg, an inbound caller). */
-    hangup: (id: string, cause = 16) => {
-      this.live(id);
+    /**
+     * The far end hangs up (BYE), or the channel just goes away (a leg, an inbound caller). Asterisk's cause
+     * for a callee's BYE (measured on the sandbox): 16 Normal Clearing in a bridge, 0 Unknown in none.
+     */
+    hangup: (id: string, cause?: number) => {
+      const ch = this.live(id);
+      cause ??= ch.kind === 'call' && ch.state === 'up' && !ch.bridgeId ? 0 : 16;
       this.remove(id);
       this.send({ kind: 'hangup', channelId: id, cause, causeText: CAUSE_TEXT[cause] ?? `cause ${cause}` });
     },

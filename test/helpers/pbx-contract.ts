@@ -43,7 +43,9 @@ export class PbxEventLog {
   private waiters: { match: (e: PbxEvent) => boolean; done: (e: PbxEvent) => void }[] = [];
   private readonly onEvent = (e: PbxEvent) => {
     this.events.push(e);
-    this.waiters = this.waiters.filter((w) => !(w.match(e) && (w.done(e), true)));
+    const due = this.waiters.filter((w) => w.match(e));
+    this.waiters = this.waiters.filter((w) => !due.includes(w));
+    for (const w of due) w.done(e);
   };
 
   constructor(private readonly pbx: Pbx) {
@@ -194,11 +196,12 @@ export function pbxContract(name: string, open: () => Promise<PbxUnderTest>): vo
       assert.equal(log.of(id).filter((e) => e.kind === 'answered').length, 1);
     });
 
-    test('a busy callee: a hangup with sipStatus 486 (or cause 17), never answered', async () => {
+    test('a busy callee: a hangup with sipStatus 486 (or cause 17), never answered', async (t) => {
       const id = newId('busy');
       channels.push(id);
       await s.pbx.dial({ channelId: id, target: s.far.busy, timeoutSec: 10 });
       const h = await log.wait('hangup', id, s.timeoutMs);
+      t.diagnostic(`cause ${h.cause} ${h.causeText}, sipStatus ${h.sipStatus}`);
       assert.ok(h.sipStatus === 486 || h.cause === 17, `cause ${h.cause} ${h.causeText}, sipStatus ${h.sipStatus}`);
       assert.ok(!log.of(id).some((e) => e.kind === 'answered'));
       if (s.pbx.channelExists) await gone(id);

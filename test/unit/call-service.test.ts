@@ -14,6 +14,7 @@ import { ConflictError, NotFoundError, UnavailableError } from '../../plugin/cal
 import type { CallStatus } from '../../plugin/calls/types.js';
 import { validatePushStartup, validateStartup } from '../../plugin/calls/validate.js';
 import { loadConfig } from '../../plugin/config.js';
+import { NoHooks } from '../../plugin/hooks/hooks.js';
 import { createLogger } from '../../plugin/lib/log.js';
 import { NativeAacEncoder } from '../../plugin/media/encode/aac/audio-encoder.js';
 import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
@@ -71,6 +72,8 @@ interface Harness {
   outputs: Outputs;
   /** Calls that have released everything they held. */
   released: Set<Call>;
+  /** REST hooks posted: [method, body]. */
+  hooks: [string, Record<string, unknown>][];
   /** Close the service and the fake, then check nothing is held anywhere. */
   close(): Promise<void>;
 }
@@ -81,14 +84,16 @@ function harness(env: Record<string, string> = {}): Harness {
   const pbx = new FakePbx({ uas, rtp: true });
   const ports = new RtpPortPool({ host: '127.0.0.1', portMin: config.rtp.portMin, portMax: config.rtp.portMax });
   const outputs = new Outputs();
+  const hooks: [string, Record<string, unknown>][] = [];
   const svc = new CallService({
     config, log: createLogger({ level: 'silent' }), pbx, uas, ports, openOutput: outputs.open,
     encoderFactory: (o) => new NativeAacEncoder(o),
+    hooks: { post: (method, body) => void hooks.push([method, body]), close: async () => {}, stats: NoHooks.stats },
   });
   const released = new Set<Call>();
   svc.changes.on('released', (c) => released.add(c));
   return {
-    svc, pbx, uas, ports, outputs, released,
+    svc, pbx, uas, ports, outputs, released, hooks,
     async close() {
       await svc.close();
       pbx.close();
@@ -293,6 +298,76 @@ test('an output refused at connect → FAILED_BY_RTMP_WRITER_ERROR with the serv
     assert.equal(call.info, 'RTMP: NetStream.Publish.BadName: Already publishing');
     assert.ok(h.pbx.callsTo('hangup').some(([id]) => id === call.channelId), 'the call was hung up');
     assert.deepEqual(h.pbx.objects(), []);
+  });
+});
+
+test('RTMP_FAILURE_ACTION=continue: a refused primary output is FAILED, the call goes on', async () => {
+  await withHarness(async (h) => {
+    h.outputs.refuse = refusal('NetStream.Publish.Denied', 'denied by on_publish');
+    answering(h.pbx);
+    const call = h.svc.startup(startup());
+    await reach(call, 'ESTABLISHED');
+    await until(() => call.streamStatus === 'FAILED', 'the stream FAILED');
+    assert.equal(call.status, 'ESTABLISHED');
+    assert.ok(h.pbx.channel(call.channelId), 'not hung up');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  }, { RTMP_FAILURE_ACTION: 'continue' });
+});
+
+test('sipRegisterRequired: registered before the INVITE; a refused registration is AUTHENTICATION_FAIL with no INVITE', async () => {
+  await withHarness(async (h) => {
+    answering(h.pbx);
+    const body = { sipLogin: 'dave', sipPassword: 'pw', sipRegisterRequired: 'true' };
+    const ok = await establishedCall(h, body);
+    const methods = h.pbx.history.map((r) => r.method);
+    assert.ok(methods.indexOf('waitRegistered') >= 0 && methods.indexOf('waitRegistered') < methods.indexOf('dial'), methods.join(','));
+    const [[, spec]] = h.pbx.callsTo('createAccount') as [[string, { registration?: { clientUri: string } }]];
+    assert.equal(spec.registration?.clientUri, 'sip:dave@127.0.0.1');
+    h.svc.terminate(ok.req.callId);
+    await released(h, ok);
+
+    h.pbx.registrar = () => '403 Forbidden';
+    const dials = h.pbx.callsTo('dial').length;
+    const bad = h.svc.startup(startup(body));
+    assert.equal(await reach(bad, 'FAILED', 'ESTABLISHED'), 'FAILED');
+    await released(h, bad);
+    assert.equal(bad.reason, 'AUTHENTICATION_FAIL');
+    assert.match(bad.info, /403 Forbidden/);
+    assert.equal(h.pbx.callsTo('dial').length, dials, 'no INVITE');
+    assert.ok(h.hooks.some(([m, b]) => m === 'RegistrationStatusEvent' && b.status === 'AUTHENTICATION_FAIL'));
+    assert.deepEqual(h.pbx.objects(), []);
+  });
+});
+
+test('the far end\'s DTMF and hold reach the call; the client\'s DTMF and hold reach the PBX', async () => {
+  await withHarness(async (h) => {
+    h.pbx.onDial = (ch) => h.pbx.far.ring(ch.id);
+    const call = h.svc.startup(startup());
+    await reach(call, 'RING');
+    await assert.rejects(h.svc.sendDtmf(call.req.callId, '1', 'rfc4733'), ConflictError, 'not answered yet');
+    h.pbx.far.answer(call.channelId);
+    await reach(call, 'ESTABLISHED');
+    await call.mediaReady;
+
+    h.pbx.far.dtmf(call.channelId, '5');
+    assert.ok(call.events.some((e) => e.type === 'DTMF' && e.detail === '5'));
+    assert.ok(h.hooks.some(([m, b]) => m === 'DtmfEvent' && b.dtmf === '5' && b.callId === call.req.callId));
+    h.pbx.far.hold(call.channelId);
+    assert.equal(call.status, 'HOLD');
+    h.pbx.far.unhold(call.channelId);
+    assert.equal(call.status, 'ESTABLISHED');
+
+    await h.svc.hold(call.req.callId, true);
+    assert.equal(call.status, 'HOLD');
+    assert.equal(h.pbx.channel(call.channelId)?.held, true);
+    await h.svc.hold(call.req.callId, false);
+    assert.equal(call.status, 'ESTABLISHED');
+    await h.svc.sendDtmf(call.req.callId, '1', 'info');
+    assert.deepEqual(h.pbx.callsTo('sendDtmf'), [[call.channelId, '1', 'info']]);
+
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
   });
 });
 

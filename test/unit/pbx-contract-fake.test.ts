@@ -10,7 +10,8 @@ pbxContract('FakePbx', async () => {
   const pbx = new FakePbx();
   pbx.onDial = (ch) => {
     const user = /^sips?:([^@]+)@/.exec(ch.target)?.[1];
-    const later = (fn: () => void) => setImmediate(() => pbx.channel(ch.id) && fn());
+    // A moment after the answer, as sipp's far ends do (seconds there).
+    const later = (fn: () => void) => setTimeout(() => pbx.channel(ch.id) && fn(), 50);
     switch (user) {
       case 'answer':
         pbx.far.ring(ch.id);

@@ -23,7 +23,7 @@ export interface MediaHealth {
   audio: TrackHealth;
   /** The caller's video, when it sends some. */
   video: TrackHealth | null;
-  /** FLV bytes and frames produced (once, for every output). */
+  /** Codec payload bytes (raw AAC, AVCC access units) and frames produced, once for every output. */
   output: { audioBytes: number; videoBytes: number; keyframeIntervalMs: number | null };
   /** Video placement minus its audio-following target (ms); null without caller video. */
   avOffsetMs: number | null;
