@@ -37,6 +37,8 @@ export interface AsteriskPbxOptions {
 
 /** Attributes we set per call; never copied from the base endpoint. */
 const PER_CALL = new Set(['aors', 'auth', 'outbound_auth', 'from_user', 'from_domain', 'outbound_proxy', 'allow', 'disallow']);
+/** Options Asterisk 22 still lists on an endpoint but refuses to set (it logs "Option 'stir_shaken' is no longer supported"). */
+const OBSOLETE = new Set(['stir_shaken']);
 
 /**
  * Is this channel (as GET /channels lists it) held by the Stasis app `app`? Asterisk 22 shows a channel the
@@ -170,7 +172,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
         this.ari.pjsip.put('endpoint', probe, {}).finally(() => this.ari.pjsip.delete('endpoint', probe).catch(() => {})),
       ]);
       const def = new Map(defaults.map((t) => [t.attribute, t.value]));
-      const tuned = base.filter((t) => !PER_CALL.has(t.attribute) && def.get(t.attribute) !== t.value);
+      const tuned = base.filter((t) => !PER_CALL.has(t.attribute) && !OBSOLETE.has(t.attribute) && def.get(t.attribute) !== t.value);
       const allow = base.find((t) => t.attribute === 'allow')?.value.replace(/[()]/g, '').split('|').filter(Boolean).join(',');
       return [...tuned, { attribute: 'disallow', value: 'all' }, { attribute: 'allow', value: allow || 'ulaw,alaw' }];
     })().catch((err: unknown) => {

@@ -30,6 +30,7 @@ import { ConflictError, NotFoundError, RateLimitedError, UnavailableError } from
 import { MediaSetup, type MediaSetupDeps } from './media-setup.js';
 import type { Pbx, PbxEvent } from './ports.js';
 import { PushDesk } from './push-desk.js';
+import { endSilentCalls, reconcile, releaseLeftovers, type RecoveryDeps } from './recovery.js';
 import type { CallPush, PushView } from './pushes.js';
 import type { CallView, StartupRequest } from './types.js';
 import { validateInbound, type PushStartupRequest } from './validate.js';
@@ -83,6 +84,7 @@ export class CallService {
   private readonly media: MediaSetup;
   private readonly desk: PushDesk;
   private readonly controls: CallControls;
+  private readonly recovery: RecoveryDeps;
   /** Settles once what an earlier run left in the PBX is released (on the first connection; never rejects). */
   readonly leftoversReleased: Promise<void>;
   private markReleased!: () => void;
@@ -103,6 +105,7 @@ export class CallService {
     const ticker = new MediaTicker(config.media.tickMs || (1024 * 1000) / config.media.aacSampleRate);
     this.media = new MediaSetup(this.ctx, { ...d, ticker });
     this.desk = new PushDesk(this.ctx, { openOutput: d.openOutput, calls: () => this.calls.values(), ...(d.sounds ? { sounds: d.sounds } : {}), ...(d.resolveHost ? { resolveHost: d.resolveHost } : {}) });
+    this.recovery = { pbx, log, calls: () => this.calls.values(), end: (call, o) => this.end(call, o) };
     this.controls = new CallControls(this.ctx, { get: (id) => this.calls.get(id), ...(d.sounds ? { sounds: d.sounds } : {}) });
     const rate = config.calls.startupRatePerSec;
     this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
@@ -110,11 +113,11 @@ export class CallService {
     pbx.on('down', ({ reason }) => log.warn({ reason, calls: this.activeCount }, 'lost the connection to Asterisk: new calls get 503 until it is back'));
     this.leftoversReleased = new Promise((r) => (this.markReleased = r));
     pbx.on('up', ({ reconnect }) => {
-      if (!reconnect) void this.releaseLeftovers().finally(this.markReleased);
-      else void this.reconcile().catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
+      if (!reconnect) void releaseLeftovers(this.recovery, CALL_KEY_PREFIX).finally(this.markReleased);
+      else void reconcile(this.recovery).catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
     });
     const timeoutMs = config.calls.rtpTimeoutSec * 1000;
-    if (timeoutMs > 0) this.rtpWatch = setInterval(() => this.checkRtpActivity(timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
+    if (timeoutMs > 0) this.rtpWatch = setInterval(() => endSilentCalls(this.recovery, timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
   }
 
   get activeCount(): number {
@@ -249,55 +252,8 @@ export class CallService {
     }
   }
 
-  /**
-   * Back from a lost PBX connection: events may have been missed. A call whose channel (or media leg) is
-   * gone ended while we weren't listening: it is ended here with that reason, not left as a ghost.
-   * Calls whose channels are all there (a mere socket drop) go on untouched.
-   */
-  async reconcile(): Promise<void> {
-    const exists = this.d.pbx.channelExists?.bind(this.d.pbx);
-    if (!exists) return;
-    let ended = 0;
-    for (const call of [...this.calls.values()]) {
-      if (call.final || call.ending) continue;
-      // A call not dialled (or answered, inbound) yet may have no channel so far: nothing to judge.
-      if (!call.events.some((e) => e.type === 'INVITE' || e.type === 'INCOMING')) continue;
-      const checks = [call.channelId, ...(call.media ? [call.legChannelId] : [])];
-      const gone = [];
-      for (const id of checks) if (!(await exists(id).catch(() => true))) gone.push(id === call.channelId ? 'call' : 'media leg');
-      if (gone.length === 0) continue;
-      ended++;
-      void this.end(call, {
-        status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus,
-        info: `the ${gone.join(' and ')} channel ended while the connection to Asterisk was down (Asterisk restarted?)`,
-      });
-    }
-    this.d.log.info({ live: this.activeCount, ended }, 'calls reconciled after reconnecting to Asterisk');
-  }
 
-  /** An earlier run was killed: release what it left in the PBX (ids no call here holds). Logs, never throws. */
-  private async releaseLeftovers(): Promise<void> {
-    const { pbx, log } = this.d;
-    if (!pbx.releaseLeftovers) return;
-    const held = (id: string) => [...this.calls.values()].some((c) => id === c.key || id.startsWith(`${c.key}-`));
-    try {
-      const n = await pbx.releaseLeftovers((id) => id.startsWith(CALL_KEY_PREFIX) && !held(id));
-      if (n.channels + n.bridges + n.accounts > 0) log.info(n, 'released what an earlier run left in the PBX (channels, bridges, SIP accounts)');
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not release what an earlier run left in the PBX');
-    }
-  }
 
-  /** FAILED_BY_RTP_ACTIVITY for answered calls whose media has been silent (no RTP at all) too long. */
-  private checkRtpActivity(timeoutMs: number): void {
-    for (const call of this.calls.values()) {
-      if (call.ending || call.status !== 'ESTABLISHED' || !call.media) continue;
-      const idle = call.media.idleMs();
-      if (idle >= timeoutMs) {
-        void this.end(call, { status: 'FAILED', reason: 'FAILED_BY_RTP_ACTIVITY', sipStatus: call.sipStatus, info: `no RTP from the call for ${Math.round(idle / 1000)} s (RTP_TIMEOUT_SEC)` });
-      }
-    }
-  }
 
   find(filter: { callId?: string; callee?: string; rtmpUrl?: string; status?: string }): CallView[] {
     const out: CallView[] = [];
