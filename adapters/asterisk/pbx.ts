@@ -10,18 +10,16 @@ import type { AriEventSocket } from '../ari/events.js';
 import type { AriEvent, Channel, ConfigTuple } from '../ari/types.js';
 import type { AccountSpec, LeftoversReleased, Pbx, PbxEvent, PbxEvents } from '../../plugin/calls/ports.js';
 import type { Logger } from '../../plugin/lib/log.js';
+import { LEG_CODECS } from '../../plugin/config.js';
 import type { CodecPreference } from '../../plugin/sip/sdp.js';
 import { inboundFields, INBOUND_VARIABLES } from './inbound.js';
 
-/** Asterisk's format names for the codecs the media leg can carry (SDP encoding/clock rate → name). */
-const ASTERISK_FORMATS: Record<string, string> = {
-  'PCMU/8000': 'ulaw',
-  'PCMA/8000': 'alaw',
-  'L16/8000': 'slin',
-  'L16/16000': 'slin16',
-  'G722/8000': 'g722',
-};
+/** LEG_CODECS (Asterisk name → SDP codec) the other way: the format name Asterisk wants for each codec. */
 const codecKey = (c: CodecPreference) => `${c.encoding.toUpperCase()}/${c.clockRate}`;
+const ASTERISK_FORMATS: Record<string, string> = Object.fromEntries(Object.entries(LEG_CODECS).map(([name, c]) => [codecKey(c), name]));
+
+/** The PJSIP objects of one per-call account, registration and endpoint first: they refer to the auth and aor. */
+const ACCOUNT_OBJECTS = ['registration', 'endpoint', 'aor', 'auth'] as const;
 
 export interface AsteriskPbxOptions {
   /** The pjsip.conf endpoint whose settings every per-call endpoint copies. */
@@ -246,11 +244,21 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async deleteAccount(id: string): Promise<void> {
+    await this.deleteAccountObjects(id);
+  }
+
+  /**
+   * Every PJSIP object of account `id`; true if any was there. A failure throws, unless `onError` takes it
+   * (then the rest go on).
+   */
+  private async deleteAccountObjects(id: string, onError?: (type: string, err: unknown) => boolean): Promise<boolean> {
     this.registrations.delete(id);
-    // Registration and endpoint first: they refer to the auth and aor.
-    for (const type of ['registration', 'endpoint', 'aor', 'auth'] as const) {
-      await ignore404(this.ari.pjsip.delete(type, id));
+    let any = false;
+    for (const type of ACCOUNT_OBJECTS) {
+      const deleted = gone404(this.ari.pjsip.delete(type, id));
+      if (await (onError ? deleted.catch((err: unknown) => onError(type, err)) : deleted)) any = true;
     }
+    return any;
   }
 
   /**
@@ -283,20 +291,14 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     };
     const released = async <T>(items: T[], release: (item: T) => Promise<boolean>) =>
       (await mapLimited(items, RELEASE_CONCURRENCY, release)).filter(Boolean).length;
-    const out: LeftoversReleased = { channels: 0, bridges: 0, accounts: 0 };
-    out.channels = await released([...channels.filter(ours), ...stray], (c) =>
+    // In order: channels (so bridges empty), bridges, then accounts.
+    const channelsReleased = await released([...channels.filter(ours), ...stray], (c) =>
       gone404(this.ari.channels.hangup(c.id, 'normal')).catch(failed('channel', c.id)));
-    out.bridges = await released(bridges.filter((b) => isLeftover(b.id)), (b) =>
+    const bridgesReleased = await released(bridges.filter((b) => isLeftover(b.id)), (b) =>
       gone404(this.ari.bridges.destroy(b.id)).catch(failed('bridge', b.id)));
-    out.accounts = await released(endpoints.map((e) => e.resource).filter(isLeftover), async (id) => {
-      this.registrations.delete(id);
-      let any = false;
-      for (const type of ['registration', 'endpoint', 'aor', 'auth'] as const) {
-        if (await gone404(this.ari.pjsip.delete(type, id)).catch(failed(`PJSIP ${type}`, id))) any = true;
-      }
-      return any;
-    });
-    return out;
+    const accounts = await released(endpoints.map((e) => e.resource).filter(isLeftover), (id) =>
+      this.deleteAccountObjects(id, (type, err) => failed(`PJSIP ${type}`, id)(err)));
+    return { channels: channelsReleased, bridges: bridgesReleased, accounts };
   }
 
   async dial(p: { channelId: string; accountId?: string; target: string; callerId?: string; video?: boolean; timeoutSec: number }): Promise<void> {
@@ -320,10 +322,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   async nativeAudioCodec(channelId: string): Promise<CodecPreference | undefined> {
     const v = await this.getVariables(channelId, ['CHANNEL(audionativeformat)']);
     const name = /\w+/.exec(v['CHANNEL(audionativeformat)'] ?? '')?.[0];
-    const key = Object.keys(ASTERISK_FORMATS).find((k) => ASTERISK_FORMATS[k] === name);
-    if (!key) return undefined;
-    const [encoding, rate] = key.split('/');
-    return { encoding: encoding!, clockRate: Number(rate) };
+    return name ? LEG_CODECS[name] : undefined;
   }
 
   /** Originate with our own channel id, remembered as ours (not inbound) until the channel is destroyed. */
@@ -338,7 +337,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async hangup(channelId: string, reason?: 'normal' | 'busy' | 'congestion' | 'no_answer'): Promise<void> {
-    await ignore404(this.ari.channels.hangup(channelId, reason));
+    await gone404(this.ari.channels.hangup(channelId, reason));
   }
 
   async createBridge(bridgeId: string): Promise<void> {
@@ -353,7 +352,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async destroyBridge(bridgeId: string): Promise<void> {
-    await ignore404(this.ari.bridges.destroy(bridgeId));
+    await gone404(this.ari.bridges.destroy(bridgeId));
   }
 
   async sendDtmf(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void> {
@@ -362,14 +361,8 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     await this.ari.channels.sendDtmf(channelId, digits, { duration: 120, between: 80 });
   }
 
-  async channelExists(channelId: string): Promise<boolean> {
-    try {
-      await this.ari.channels.get(channelId);
-      return true;
-    } catch (err) {
-      if (err instanceof AriError && err.isNotFound) return false;
-      throw err;
-    }
+  channelExists(channelId: string): Promise<boolean> {
+    return gone404(this.ari.channels.get(channelId));
   }
 
   async answer(channelId: string): Promise<void> {
@@ -403,7 +396,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 }
 
-/** true once done, false when it was already gone (404). */
+/** true once done, false when it was already gone (404): for deletes, and for "does it exist". */
 async function gone404(p: Promise<unknown>): Promise<boolean> {
   try {
     await p;
@@ -428,11 +421,3 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
   return out;
 }
 
-async function ignore404(p: Promise<unknown>): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AriError && err.isNotFound) return;
-    throw err;
-  }
-}

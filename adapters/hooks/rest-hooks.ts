@@ -18,14 +18,11 @@ import { Buffer } from 'node:buffer';
 import { backoffDelay, type BackoffOptions } from '../../plugin/lib/backoff.js';
 import type { Hooks, HooksStats } from '../../plugin/hooks/hooks.js';
 
-export { NoHooks, type Hooks, type HooksStats } from '../../plugin/hooks/hooks.js';
-
 /** The part of the app's pino Logger used here (a test can pass a stub). */
 export interface MinimalLog {
   warn(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
-
 
 export interface RestHooksOptions {
   /** Non-empty http(s) URL; may carry `user:pass@` (sent as HTTP Basic auth, never logged). */

@@ -6,8 +6,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { RtpPortSource, RtpSocketPair } from '../../plugin/media/ports.js';
 
-export type { RtpSocketPair };
-
 export class PortPoolExhaustedError extends Error {
   override readonly name = 'PortPoolExhaustedError';
 }

@@ -19,7 +19,7 @@ const MEDIA_WAIT_MS = 5000;
 export class CallControls {
   constructor(
     private readonly ctx: CallContext,
-    private readonly d: { get: (callId: string) => Call | undefined; sounds?: SoundSource },
+    private readonly d: { sounds?: SoundSource | undefined },
   ) {}
 
   /** /call/send_dtmf: digits toward the SIP party, one request at a time per call. */
@@ -86,7 +86,7 @@ export class CallControls {
 
   /** A live call that was answered (not found if unknown or ended, a conflict if not answered yet). */
   private answeredCall(callId: string): Call {
-    const call = this.d.get(callId);
+    const call = this.ctx.get(callId);
     if (!call || call.final) throw new NotFoundError(`no active call with callId ${callId}`, 'callId');
     if (call.status !== 'ESTABLISHED' && call.status !== 'HOLD') throw new ConflictError(`call ${callId} is not established (status ${call.status})`, 'callId');
     return call;

@@ -15,10 +15,9 @@ import type { Config } from '../config.js';
 import type { Hooks } from '../hooks/hooks.js';
 import { monotonicNow } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
-import { maskSecret, redactUrl } from '../lib/redact.js';
 import { TokenBucket } from '../lib/rate-limit.js';
 import type { OutputSink } from '../media/output/sink.js';
-import type { OutputTarget } from '../media/output/target.js';
+import { parseOutputTarget, type OutputTarget } from '../media/output/target.js';
 import type { SoundSource } from '../media/ports.js';
 import { MediaTicker } from '../media/timeline/ticker.js';
 import { Call } from './call.js';
@@ -30,12 +29,10 @@ import { ConflictError, NotFoundError, RateLimitedError, UnavailableError } from
 import { MediaSetup, type MediaSetupDeps } from './media-setup.js';
 import type { Pbx, PbxEvent } from './ports.js';
 import { PushDesk } from './push-desk.js';
-import { endSilentCalls, reconcile, releaseLeftovers, type RecoveryDeps } from './recovery.js';
+import { endSilentCalls, reconcile, releaseLeftovers } from './recovery.js';
 import type { CallPush, PushView } from './pushes.js';
 import type { CallView, StartupRequest } from './types.js';
 import { validateInbound, type PushStartupRequest } from './validate.js';
-
-export type { MediaRelay } from './media-setup.js';
 
 /**
  * How every call key starts; every PBX object of a call (channels, bridge, account) is named from its key
@@ -84,7 +81,6 @@ export class CallService {
   private readonly media: MediaSetup;
   private readonly desk: PushDesk;
   private readonly controls: CallControls;
-  private readonly recovery: RecoveryDeps;
   /** Settles once what an earlier run left in the PBX is released (on the first connection; never rejects). */
   readonly leftoversReleased: Promise<void>;
   private markReleased!: () => void;
@@ -99,25 +95,26 @@ export class CallService {
       end: (call, o) => this.end(call, o),
       hook: (method, body) => d.hooks?.post(method, body),
       changed: (call) => this.changes.emit('changed', call),
+      calls: () => this.calls.values(),
+      get: (id) => this.calls.get(id),
       watchChannel: (id, call, leg) => this.byChannel.set(id, { call, leg }),
     };
     // Default period: one AAC frame (1024 samples), so frames leave as soon as they are complete.
     const ticker = new MediaTicker(config.media.tickMs || (1024 * 1000) / config.media.aacSampleRate);
     this.media = new MediaSetup(this.ctx, { ...d, ticker });
-    this.desk = new PushDesk(this.ctx, { openOutput: d.openOutput, calls: () => this.calls.values(), ...(d.sounds ? { sounds: d.sounds } : {}), ...(d.resolveHost ? { resolveHost: d.resolveHost } : {}) });
-    this.recovery = { pbx, log, calls: () => this.calls.values(), end: (call, o) => this.end(call, o) };
-    this.controls = new CallControls(this.ctx, { get: (id) => this.calls.get(id), ...(d.sounds ? { sounds: d.sounds } : {}) });
+    this.desk = new PushDesk(this.ctx, d);
+    this.controls = new CallControls(this.ctx, d);
     const rate = config.calls.startupRatePerSec;
     this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
     pbx.on('event', this.onEvent);
     pbx.on('down', ({ reason }) => log.warn({ reason, calls: this.activeCount }, 'lost the connection to Asterisk: new calls get 503 until it is back'));
     this.leftoversReleased = new Promise((r) => (this.markReleased = r));
     pbx.on('up', ({ reconnect }) => {
-      if (!reconnect) void releaseLeftovers(this.recovery, CALL_KEY_PREFIX).finally(this.markReleased);
-      else void reconcile(this.recovery).catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
+      if (!reconnect) void releaseLeftovers(this.ctx, CALL_KEY_PREFIX).finally(this.markReleased);
+      else void reconcile(this.ctx).catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
     });
     const timeoutMs = config.calls.rtpTimeoutSec * 1000;
-    if (timeoutMs > 0) this.rtpWatch = setInterval(() => endSilentCalls(this.recovery, timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
+    if (timeoutMs > 0) this.rtpWatch = setInterval(() => endSilentCalls(this.ctx, timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
   }
 
   get activeCount(): number {
@@ -182,12 +179,11 @@ export class CallService {
       call = new Call(newCallKey(), req, true, e.channelId);
       this.register(call, primary);
     } catch (err) {
-      const shown = { ...fields, ...(fields.rtmpUrl ? { rtmpUrl: redactUrl(fields.rtmpUrl) } : {}), ...(fields.rtmpStream ? { rtmpStream: maskSecret(fields.rtmpStream) } : {}) };
-      this.d.log.warn({ channelId: e.channelId, exten: e.exten, fields: shown, err: (err as Error).message }, 'inbound call refused');
+      this.d.log.warn({ channelId: e.channelId, exten: e.exten, rtmpUrl: shownUrl(fields), err: (err as Error).message }, 'inbound call refused');
       await pbx.hangup(e.channelId, err instanceof UnavailableError ? 'congestion' : 'normal').catch(() => {});
       return;
     }
-    this.byChannel.set(call.channelId, { call, leg: false });
+    this.ctx.watchChannel(call.channelId, call, false);
     call.resources.add('call channel', () => pbx.hangup(call.channelId));
     call.note('INCOMING', `${call.req.sipLogin || 'unknown'} → ${call.req.callee}`);
     try {
@@ -252,9 +248,6 @@ export class CallService {
     }
   }
 
-
-
-
   find(filter: { callId?: string; callee?: string; rtmpUrl?: string; status?: string }): CallView[] {
     const out: CallView[] = [];
     for (const c of this.calls.values()) {
@@ -311,27 +304,21 @@ export class CallService {
   }
 
   async pushTerminate(id: string): Promise<void> {
-    const call = this.calls.get(this.desk.byId(id).callId);
-    const cp = await this.desk.terminate(id, call);
+    const { cp, call } = await this.desk.terminate(id);
     this.changes.emit('pushClosed', cp);
     if (call) this.changes.emit('changed', call);
   }
 
-  async pushMute(id: string, on: boolean): Promise<void> {
-    this.pushChanged(await this.desk.mute(id, on));
+  pushMute(id: string, on: boolean): Promise<void> {
+    return this.desk.mute(id, on);
   }
 
-  async pushSound(id: string, soundFile: string, loop: boolean): Promise<void> {
-    this.pushChanged(await this.desk.sound(id, soundFile, loop));
+  pushSound(id: string, soundFile: string, loop: boolean): Promise<void> {
+    return this.desk.sound(id, soundFile, loop);
   }
 
   pushSoundOff(id: string): void {
-    this.pushChanged(this.desk.soundOff(id));
-  }
-
-  private pushChanged(cp: CallPush): void {
-    const call = this.calls.get(cp.callId);
-    if (call) this.changes.emit('changed', call);
+    this.desk.soundOff(id);
   }
 
   // ---- the end ----
@@ -370,5 +357,18 @@ export class CallService {
     }, this.d.config.calls.endedTtlSec * 1000);
     timer.unref();
     this.ttlTimers.add(timer);
+  }
+}
+
+/**
+ * Where an inbound call asked to publish, as a log line may show it: through the output target's display
+ * (no credentials, no query, the stream key masked), since a dialplan's full URL often ends with the key.
+ */
+function shownUrl(fields: Record<string, string>): string | undefined {
+  if (!fields.rtmpUrl) return undefined;
+  try {
+    return parseOutputTarget(fields.rtmpUrl, fields.rtmpStream || undefined).display;
+  } catch {
+    return '(not a valid URL)';
   }
 }

@@ -54,7 +54,7 @@ export class Call extends EventEmitter<CallEvents> {
   /** `channelId`: an inbound call's own channel (the PBX's id); outbound calls get one derived from the key. */
   constructor(readonly key: string, readonly req: StartupRequest, readonly incoming = false, channelId?: string) {
     super();
-    this.safeRtmpUrl = !req.rtmpUrl ? '' : req.rtmpTransponderFullUrl && req.target ? req.target.display : redactUrl(req.rtmpUrl);
+    this.safeRtmpUrl = !req.rtmpUrl ? '' : req.rtmpTransponderFullUrl ? req.target!.display : redactUrl(req.rtmpUrl);
     this.channelId = channelId ?? `${key}-call`;
     this.legChannelId = `${key}-leg`;
     this.bridgeId = `${key}-bridge`;

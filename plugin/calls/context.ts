@@ -19,6 +19,10 @@ export interface CallContext {
   hook(method: string, body: Record<string, unknown>): void;
   /** Something a client sees of this call changed (its pushes, mostly): observers re-read it. */
   changed(call: Call): void;
+  /** Live and recently ended calls, oldest first. */
+  calls(): Iterable<Call>;
+  /** A call by the client's callId. */
+  get(callId: string): Call | undefined;
   /** Route the PBX's events for `channelId` to this call (`leg`: its media leg). */
   watchChannel(channelId: string, call: Call, leg: boolean): void;
 }

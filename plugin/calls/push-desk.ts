@@ -4,8 +4,8 @@
  * call's one encoded stream, with its own state, reconnects, mute and sound.
  */
 import type { CallMedia } from '../media/call-media.js';
-import { describeRtmpError, Push, RECONNECT } from '../media/output/push.js';
-import type { OutputSink } from '../media/output/sink.js';
+import { Push, RECONNECT } from '../media/output/push.js';
+import { describeRtmpError, type OutputSink } from '../media/output/sink.js';
 import type { OutputTarget } from '../media/output/target.js';
 import type { AacClip, AacClipFormat, SoundSource } from '../media/ports.js';
 import type { Call } from './call.js';
@@ -20,8 +20,6 @@ export interface PushDeskDeps {
   openOutput: (target: OutputTarget) => OutputSink;
   /** Sound files (push mute/sound_on). */
   sounds?: SoundSource;
-  /** Live and recently ended calls. */
-  calls: () => Iterable<Call>;
   /** Rejects (with the resolver's reason) for a host name that does not resolve (adapters/net/resolve.ts). */
   resolveHost?: (host: string) => Promise<void>;
 }
@@ -36,9 +34,7 @@ export class PushDesk {
   primaryFor(req: StartupRequest): CallPush | undefined {
     if (!req.target) return undefined;
     const cp = new CallPush(req.callId, req.toStream || req.rtmpStream, req.rtmpUrl, req.target, {}, true);
-    this.checkAllowedHost(cp.target);
-    const busy = this.pushUsing(cp.target.key);
-    if (busy) throw new ConflictError(`call ${busy.callId} already publishes to this rtmpUrl and stream`, 'rtmpStream');
+    this.checkDestination(cp.target, 'rtmpStream');
     return cp;
   }
 
@@ -94,9 +90,7 @@ export class PushDesk {
     const call = this.liveCallByStream(req.streamName);
     const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
     const cp = new CallPush(call.req.callId, req.streamName, req.rtmpUrl, req.target, options, false);
-    this.checkAllowedHost(cp.target);
-    const busy = this.pushUsing(cp.target.key);
-    if (busy) throw new ConflictError(`stream ${busy.streamName} is already pushed to this rtmpUrl (mediaSessionId ${busy.id})`, 'rtmpUrl');
+    this.checkDestination(cp.target, 'rtmpUrl');
     await this.resolvable(cp.target.host);
     // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
     if (req.action === 'mute') cp.mute(await this.silentFrame());
@@ -119,8 +113,9 @@ export class PushDesk {
   }
 
   /** /push/terminate: close one output; the call goes on. Returns the push and its call (if still listed). */
-  async terminate(id: string, call: Call | undefined): Promise<CallPush> {
+  async terminate(id: string): Promise<{ cp: CallPush; call: Call | undefined }> {
     const cp = this.byId(id);
+    const call = this.ctx.get(cp.callId);
     this.pushes.delete(id);
     if (call) {
       const i = call.pushes.indexOf(cp);
@@ -128,27 +123,34 @@ export class PushDesk {
       if (cp.primary && !call.ending) call.setStreamStatus('UNPUBLISHED', 'push terminated');
     }
     await cp.push?.close();
-    return cp;
+    return { cp, call };
   }
 
-  async mute(id: string, on: boolean): Promise<CallPush> {
+  async mute(id: string, on: boolean): Promise<void> {
     const cp = this.byId(id);
     if (on) cp.mute(await this.silentFrame());
     else cp.unmute();
-    return cp;
+    this.changed(cp);
   }
 
-  async sound(id: string, soundFile: string, loop: boolean): Promise<CallPush> {
+  async sound(id: string, soundFile: string, loop: boolean): Promise<void> {
     const cp = this.byId(id);
     cp.playSound(soundFile, (await this.soundClip(soundFile)).frames, loop);
-    return cp;
+    this.changed(cp);
   }
 
-  soundOff(id: string): CallPush {
+  /** Observers re-read the push's call. */
+  private changed(cp: CallPush): void {
+    const call = this.ctx.get(cp.callId);
+    if (call) this.ctx.changed(call);
+  }
+
+  soundOff(id: string): void {
     const cp = this.byId(id);
     cp.stopSound();
-    return cp;
+    this.changed(cp);
   }
+
 
   byId(id: string): CallPush {
     const cp = this.pushes.get(id);
@@ -156,22 +158,25 @@ export class PushDesk {
     return cp;
   }
 
-  /** RTMP_ALLOWED_HOSTS, when set: nothing is published anywhere else (a stolen token can't restream elsewhere). */
-  private checkAllowedHost(target: OutputTarget): void {
+  /**
+   * May an output go there? Only to RTMP_ALLOWED_HOSTS when set (a stolen token can't restream elsewhere),
+   * and not where a live output already publishes (one stream per destination). The conflict names the
+   * call and push, never the stream name: it is often another call's stream key.
+   */
+  private checkDestination(target: OutputTarget, field: string): void {
     const allowed = this.ctx.config.rtmp.allowedHosts;
     if (allowed.length > 0 && !allowed.includes(target.host.toLowerCase())) {
       throw new InvalidError(`rtmpUrl host ${target.host} is not allowed (RTMP_ALLOWED_HOSTS)`, 'rtmpUrl');
     }
-  }
-
-  /** A live output already publishing to this destination. */
-  private pushUsing(key: string): CallPush | undefined {
-    for (const cp of this.pushes.values()) if (cp.target.key === key && cp.live) return cp;
-    return undefined;
+    for (const cp of this.pushes.values()) {
+      if (cp.target.key === target.key && cp.live) {
+        throw new ConflictError(`call ${cp.callId} already publishes to this destination (mediaSessionId ${cp.id})`, field);
+      }
+    }
   }
 
   private liveCallByStream(streamName: string): Call {
-    for (const c of this.d.calls()) {
+    for (const c of this.ctx.calls()) {
       if (!c.final && (c.req.toStream || c.req.rtmpStream) === streamName) return c;
     }
     throw new NotFoundError(`no active call with stream ${streamName} (the toStream of /call/startup)`, 'streamName');

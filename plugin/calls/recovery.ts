@@ -3,18 +3,10 @@
  * earlier run was killed (its objects still in the PBX), or a call's media went silent. Each check ends
  * the affected calls through the one way a call ends, with the reason, so nothing is left as a ghost.
  */
-import type { Call } from './call.js';
-import type { Outcome } from './causes.js';
-import type { Pbx } from './ports.js';
-import type { Logger } from '../lib/log.js';
+import type { CallContext } from './context.js';
 
-export interface RecoveryDeps {
-  pbx: Pbx;
-  log: Logger;
-  /** Live and recently ended calls. */
-  calls: () => Iterable<Call>;
-  end(call: Call, o: Outcome): Promise<void>;
-}
+/** What recovery uses of the call service's context. */
+export type RecoveryDeps = Pick<CallContext, 'pbx' | 'log' | 'calls' | 'end'>;
 
 /**
  * Back from a lost PBX connection: events may have been missed. A call whose channel (or media leg) is
@@ -50,6 +42,8 @@ export async function reconcile(d: RecoveryDeps): Promise<void> {
  */
 export async function releaseLeftovers(d: RecoveryDeps, keyPrefix: string): Promise<void> {
   if (!d.pbx.releaseLeftovers) return;
+  // Read when asked: a call may start while the PBX is being listed. Every id of a call is its key, or
+  // its key and a suffix (call.ts).
   const held = (id: string) => [...d.calls()].some((c) => id === c.key || id.startsWith(`${c.key}-`));
   try {
     const n = await d.pbx.releaseLeftovers((id) => id.startsWith(keyPrefix) && !held(id));

@@ -2,7 +2,7 @@
  * Every status, state and reason a client can see, declared once. The types, the OpenAPI enums, the
  * /metrics labels and the console (which loads this file as is: no Node imports here) all come from these.
  */
-import { OUTPUT_STATES, type OutputState } from '../media/output/states.js';
+import { OUTPUT_STATES } from '../media/output/states.js';
 
 /** A call's status, as WCS names it (../shared/wcs-api.md). */
 export const CALL_STATUSES = ['TRYING', 'RING', 'SESSION_PROGRESS', 'ESTABLISHED', 'HOLD', 'BUSY', 'FINISH', 'FAILED'] as const;
@@ -30,7 +30,6 @@ export const STREAM_STATUSES = ['NEW', 'CONNECTING', 'PUBLISHING', 'RECONNECTING
 export type StreamStatus = (typeof STREAM_STATUSES)[number];
 
 /** One output's connection (media/output/push.ts). */
-export { OUTPUT_STATES, type OutputState };
 
 /** A push as the API shows it: PENDING until the call's media is up, then its output's state. */
 export const PUSH_STATES = ['PENDING', ...OUTPUT_STATES] as const;

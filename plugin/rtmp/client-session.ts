@@ -71,7 +71,6 @@ export class RtmpClientSession {
   private readonly transactions = new Map<number, 'connect' | 'releaseStream' | 'FCPublish' | 'createStream'>();
   private _streamId = 0;
   private _peerChunkSize = 128;
-  private published = false;
   private detached = false;
 
   constructor(
@@ -167,14 +166,13 @@ export class RtmpClientSession {
         return; // releaseStream / FCPublish: many servers answer _error ("no such method"); harmless
       }
       case 'onStatus':
-        if (info.code === 'NetStream.Publish.Start' && !this.published) {
-          this.published = true;
+        if (info.code === 'NetStream.Publish.Start' && this._stage !== 'stream') {
           this._stage = 'stream';
           this.on.published(this._streamId);
           return;
         }
         if (info.level === 'error') {
-          const stage: RtmpStage = this.published ? 'stream' : 'publish';
+          const stage: RtmpStage = this._stage === 'stream' ? 'stream' : 'publish';
           this.on.failed(this.serverError(stage, info, `the server refused ${stage === 'publish' ? 'the publish' : 'the stream'}`));
         }
         return;

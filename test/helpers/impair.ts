@@ -5,7 +5,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import type { MediaRelay } from '../../plugin/calls/call-service.js';
+import type { MediaRelay } from '../../plugin/calls/media-setup.js';
 import { prng } from './prng.js';
 
 export interface ImpairmentStats {

@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
 import { LiveStream } from '../../plugin/media/output/live-stream.js';
-import { describeRtmpError, Push, type PushOptions } from '../../plugin/media/output/push.js';
+import { Push, type PushOptions } from '../../plugin/media/output/push.js';
+import { describeRtmpError } from '../../plugin/media/output/sink.js';
 import type { OutputSink } from '../../plugin/media/output/sink.js';
 
 /**

@@ -4,7 +4,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { NoHooks, RestHooks, type Hooks, type MinimalLog } from '../../adapters/hooks/rest-hooks.js';
+import { RestHooks, type MinimalLog } from '../../adapters/hooks/rest-hooks.js';
+import { NoHooks, type Hooks } from '../../plugin/hooks/hooks.js';
 import { createLogger } from '../../plugin/lib/log.js';
 
 interface Received {

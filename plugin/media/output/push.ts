@@ -18,9 +18,6 @@ import type { LiveStream } from './live-stream.js';
 import { describeRtmpError, type OutputSink } from './sink.js';
 import type { OutputState } from './states.js';
 
-// Where callers have always found it.
-export { describeRtmpError };
-
 export type PushState = OutputState;
 
 export interface PushEvents {
