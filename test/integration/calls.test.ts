@@ -81,7 +81,9 @@ for (const scheme of ['rtmp', 'rtmps'] as const) {
     await rec.stop();
 
     const frameMs = (1024 / 48000) * 1000;
-    for (const [what, path, tolerance] of [['player', file, 0.3], ['server', join(t.env.RECORDINGS_DIR!, `${published}.flv`), 0.15]] as const) {
+    // The duration is judged on the server's recording, from its first byte. The player pulls through nginx and
+    // may miss a few hundred ms at the start (CI once saw 5.93 s of 6.28 s), so it is checked for format and gaps only.
+    for (const [what, path, tolerance] of [['player', file, Infinity], ['server', join(t.env.RECORDINGS_DIR!, `${published}.flv`), 0.15]] as const) {
       const info = await audioInfo(path);
       assert.equal(info.codec, 'aac', what);
       assert.equal(info.profile, 'LC', what);
