@@ -10,13 +10,14 @@ import type { AriEventSocket } from '../adapters/ari/events.js';
 import { AsteriskPbx } from '../adapters/asterisk/pbx.js';
 import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
 import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
-import { encodeBlackGop } from '../adapters/ffmpeg/black-gop.js';
+import { ffmpegFillVideo } from '../adapters/ffmpeg/fill-video.js';
+import { ffmpegVideoTranscoder } from '../adapters/ffmpeg/video-transcoder.js';
 import { decodePcm } from '../adapters/ffmpeg/pcm-decode.js';
 import { NativeAacEncoder } from './media/encode/aac/audio-encoder.js';
 import { SoundLibrary } from './media/sounds.js';
 import { RestHooks } from '../adapters/hooks/rest-hooks.js';
 import { NoHooks, type Hooks } from './hooks/hooks.js';
-import type { GeneratedVideo } from './media/timeline/video-output.js';
+import { FillLibrary } from './media/timeline/fill-library.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
 import { resolveHost } from '../adapters/net/resolve.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
@@ -59,13 +60,14 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
   const uas = new LoopbackSipUas({ host: config.sipUas.host, port: config.sipUas.port });
   const ports = new RtpPortPool({ host: config.sipUas.host, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
   const ca = config.rtmp.tlsCaFile ? readFileSync(config.rtmp.tlsCaFile) : undefined;
-  const [gw, gh] = config.media.generatedVideoSize.split('x').map(Number) as [number, number];
-  let blackGop: Promise<GeneratedVideo | undefined> | undefined;
-  const generatedVideo = () =>
-    (blackGop ??= encodeBlackGop({ width: gw, height: gh, fps: 15, seconds: 2 }).catch((err: Error) => {
-      log.error({ err: err.message }, 'cannot make the generated video: video calls will carry only the caller\'s video');
-      return undefined;
-    }));
+  const fills = new FillLibrary({
+    encode: ffmpegFillVideo(),
+    kind: config.media.videoFill,
+    fps: config.media.fillFps,
+    gopSeconds: config.media.maxKeyframeIntervalMs / 1000,
+    ...(config.media.slateImage ? { image: config.media.slateImage } : {}),
+    onError: (err, spec) => log.error({ err: err.message, kind: spec.kind, size: `${spec.width}x${spec.height}` }, 'cannot make the fill video (a slate falls back to black)'),
+  });
   const sounds = new SoundLibrary({ dir: config.media.soundsDir, encodeClip: encodeAacClip, decodePcm });
   const hooks: Hooks = config.hooks.url
     ? new RestHooks({ url: config.hooks.url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) })
@@ -79,7 +81,8 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     uas,
     ports,
     encoderFactory: config.media.aacEncoder === 'ffmpeg' ? (o) => new FfmpegAacEncoder(o) : (o) => new NativeAacEncoder(o),
-    generatedVideo,
+    fills,
+    transcoder: ffmpegVideoTranscoder,
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
     resolveHost,
     // One connection to an output's target: RTMP(S) is the only kind so far.
@@ -106,7 +109,10 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     restUrl: '',
     async start() {
       await uas.listen();
-      void generatedVideo(); // ready before the first video call
+      // The default picture, ready before the first call can come: every call's video starts with it at
+      // once, and its own slate (made per name, while it rings) takes over at a GOP start.
+      const [w, h] = config.media.generatedVideoSize.split('x').map(Number) as [number, number];
+      await fills.get(w, h);
       await events.connect();
       // What a killed earlier run left in Asterisk goes before any call of ours can start (REST listens below).
       await calls.leftoversReleased;

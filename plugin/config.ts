@@ -41,10 +41,29 @@ export interface Config {
     aacBitrate: number;
     /** Ask the caller for a keyframe when the last one is older than this (YouTube/Facebook want <= 4 s). */
     maxKeyframeIntervalMs: number;
-    /** Without the caller's video for this long, the stream shows generated black video (ms). */
+    /** Without the caller's video for this long, the stream shows the fill video (ms). */
     videoIdleMs: number;
-    /** Size of the generated video, e.g. 640x360. */
+    /**
+     * The stream's one video size when the caller's is not known within VIDEO_SIZE_WAIT_MS (audio-only
+     * calls: always), e.g. 640x360. A caller of another size is scaled to it (transcode path).
+     */
     generatedVideoSize: string;
+    /** What the stream's video shows while the caller sends none: a slate (name, image), black, or none (no video track for audio-only calls). */
+    videoFill: 'slate' | 'black' | 'none';
+    /** An image (PNG/JPEG) on the slate, e.g. the operator's logo; empty: text only. */
+    slateImage: string;
+    /** Frame rate of the slate and black video. */
+    fillFps: number;
+    /**
+     * How long a video call waits for the caller's first SPS to take its size for the stream (ms). The
+     * video track starts after it at the latest: under 1 s keeps the platforms' first-keyframe rule.
+     */
+    videoSizeWaitMs: number;
+    /**
+     * auto: re-encode a caller's video (fixed GOP, the stream's size) when its keyframes stay apart despite
+     * requests or its size differs from the stream's; always: every video call; never: passthrough only.
+     */
+    videoTranscode: 'auto' | 'always' | 'never';
     aacChannels: number;
     aacSampleRate: number;
     /** native: the in-process AAC-LC encoder (plugin/media/aac); ffmpeg: one ffmpeg child per call. */
@@ -113,6 +132,11 @@ const SPEC = {
   MAX_KEYFRAME_INTERVAL_MS: { path: ['media', 'maxKeyframeIntervalMs'], kind: 'int:500:10000', def: '2000' },
   VIDEO_IDLE_MS: { path: ['media', 'videoIdleMs'], kind: 'int:100:10000', def: '1000' },
   GENERATED_VIDEO_SIZE: { path: ['media', 'generatedVideoSize'], kind: 'size', def: '640x360' },
+  VIDEO_FILL: { path: ['media', 'videoFill'], kind: 'enum:slate:black:none', def: 'slate' },
+  SLATE_IMAGE: { path: ['media', 'slateImage'], kind: 'any', def: '' },
+  FILL_FPS: { path: ['media', 'fillFps'], kind: 'int:1:60', def: '25' },
+  VIDEO_SIZE_WAIT_MS: { path: ['media', 'videoSizeWaitMs'], kind: 'int:0:10000', def: '700' },
+  VIDEO_TRANSCODE: { path: ['media', 'videoTranscode'], kind: 'enum:auto:always:never', def: 'auto' },
   AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },

@@ -157,6 +157,7 @@ export class CallService {
   private register(call: Call, primary: CallPush | undefined): void {
     if (primary) this.desk.add(call, primary);
     this.calls.set(call.req.callId, call);
+    this.media.prepare(call);
     call.on('note', () => this.changes.emit('changed', call));
     call.on('status', ({ status, info }) => {
       this.d.log.info({ callId: call.req.callId, status, info, incoming: call.incoming }, 'call status');

@@ -121,8 +121,8 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   /** The Call object for a CallStatusEvent hook: no history, no media counters. */
-  hookView(): Omit<CallView, 'events' | 'media'> {
-    const { events: _e, media: _m, ...rest } = this.view();
+  hookView(): Omit<CallView, 'events' | 'media' | 'video'> {
+    const { events: _e, media: _m, video: _v, ...rest } = this.view();
     return rest;
   }
 
@@ -150,6 +150,7 @@ export class Call extends EventEmitter<CallEvents> {
       establishedAt: this.establishedAt?.toISOString() ?? null,
       endedAt: this.endedAt?.toISOString() ?? null,
       events: [...this.events],
+      video: this.media?.videoState ?? null,
       ...(opts.withMedia && this.media ? { media: this.media.toJSON() } : {}),
     };
   }

@@ -5,9 +5,10 @@
  */
 import { monotonicNow } from '../lib/clock.js';
 import { CallMedia } from '../media/call-media.js';
-import type { AudioEncoderFactory, RtpPortSource, RtpSocketPair } from '../media/ports.js';
+import type { AudioEncoderFactory, RtpPortSource, RtpSocketPair, VideoTranscoderFactory } from '../media/ports.js';
 import type { MediaTicker } from '../media/timeline/ticker.js';
-import type { GeneratedVideo } from '../media/timeline/video-output.js';
+import type { FillLibrary } from '../media/timeline/fill-library.js';
+import type { Size } from '../media/timeline/video-output.js';
 import { answerLegOffer, type LegMedia } from '../sip/negotiate.js';
 import type { CodecPreference, SdpSession } from '../sip/sdp.js';
 import type { Call } from './call.js';
@@ -20,8 +21,10 @@ export interface MediaSetupDeps {
   encoderFactory: AudioEncoderFactory;
   /** The shared output clock (one timer for all calls). */
   ticker: MediaTicker;
-  /** The black GOP for calls that want video while the caller sends none (made once, shared). */
-  generatedVideo?: () => Promise<GeneratedVideo | undefined>;
+  /** The fill video (slate or black) while the caller sends none; without it, only the caller's video. */
+  fills?: FillLibrary;
+  /** The transcode path for callers whose keyframes or size don't meet the rules. */
+  transcoder?: VideoTranscoderFactory;
   /**
    * A relay put between Asterisk and the app's RTP port (tests impair the media leg with it): the SDP
    * answer names the relay's port, and RTP is expected from the relay's sending port.
@@ -45,6 +48,14 @@ export class MediaSetup {
   private readonly legWaiters = new Map<string, () => void>();
 
   constructor(private readonly ctx: CallContext, private readonly d: MediaSetupDeps) {}
+
+  /** While the call rings: its slate at the default size (an ffmpeg run), so its video starts with its own name. */
+  prepare(call: Call): void {
+    const fills = this.d.fills;
+    if (!fills || fills.kind !== 'slate') return;
+    const [width, height] = defaultSize(this.ctx.config);
+    void fills.get(width, height, slateName(call));
+  }
 
   /** The PBX says this media leg answered. */
   legAnswered(channelId: string): void {
@@ -71,16 +82,8 @@ export class MediaSetup {
     if (!negotiated) throw new CallFailure({ status: 'FAILED', reason: 'NO_COMMON_CODECS', sipStatus: call.sipStatus, info: 'media leg offered no usable audio codec' });
     call.note('MEDIA_LEG_UP', `${negotiated.audio.encoding}/${negotiated.audio.clockRate}${negotiated.video ? ' + H264' : ''}`);
 
-    const generated = call.req.hasVideo ? await this.d.generatedVideo?.() : undefined;
-    const video = call.req.hasVideo
-      ? {
-          ...(negotiated.video && videoSockets ? { caller: callerVideo(negotiated.video, videoSockets, videoRelay) } : {}),
-          ...(generated ? { generated } : {}),
-          maxKeyframeIntervalMs: config.media.maxKeyframeIntervalMs,
-          idleMs: config.media.videoIdleMs,
-        }
-      : undefined;
     const feedCaller = await this.wantsGeneratedMedia(call);
+    const video = await this.videoTrack(call, negotiated, videoSockets, videoRelay, feedCaller);
     const { ticker } = this.d;
     const media = new CallMedia(sockets, {
       audio: negotiated.audio,
@@ -99,6 +102,37 @@ export class MediaSetup {
     call.resources.add('media pipeline', () => media.close());
     media.start((err) => void this.ctx.end(call, { status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: call.sipStatus, info: `audio encoder failed: ${err.message}` }));
     return media;
+  }
+
+  /**
+   * The stream's video track: every call gets one (YouTube and Facebook refuse audio-only streams) unless
+   * VIDEO_FILL=none and the caller sends no video. hasVideo=false keeps its WCS meaning: the caller's
+   * video is not taken (no video on the leg), and the stream shows the fill.
+   */
+  private async videoTrack(call: Call, negotiated: LegMedia, sockets: RtpSocketPair | undefined, relay: MediaRelay | undefined, feedCaller: boolean) {
+    const { config } = this.ctx;
+    const fills = this.d.fills;
+    const caller = negotiated.video && sockets ? callerVideo(negotiated.video, sockets, relay) : undefined;
+    if (!caller && (!fills || fills.kind === 'none')) return undefined;
+    const [width, height] = defaultSize(config);
+    const name = slateName(call);
+    // Toward the phone (generate_av_for_ua): black, at the default size; its own picture, not the stream's.
+    const toCaller = feedCaller && caller && fills ? await fills.get(width, height, '', 'black') : undefined;
+    return {
+      ...(caller ? { caller } : {}),
+      ...(toCaller ? { toCaller } : {}),
+      output: {
+        idleMs: config.media.videoIdleMs,
+        defaultSize: { width, height },
+        // The caller's size, when its first SPS comes in time: no scaling, the phone's own picture.
+        sizeWaitMs: caller ? config.media.videoSizeWaitMs : 0,
+        ...(fills ? { fill: (size: Size) => fills.offer(size.width, size.height, name) } : {}),
+        keyframeIntervalMs: config.media.maxKeyframeIntervalMs,
+        transcode: config.media.videoTranscode,
+        ...(this.d.transcoder ? { transcoder: this.d.transcoder } : {}),
+        onEvent: (event: string, detail: string) => call.note(`VIDEO_${event}`, detail),
+      },
+    };
   }
 
   /**
@@ -174,6 +208,10 @@ export class MediaSetup {
     return r;
   }
 }
+
+const defaultSize = (c: CallContext['config']) => c.media.generatedVideoSize.split('x').map(Number) as [number, number];
+/** The slate shows the call's visible name, else whom it called. */
+const slateName = (call: Call) => call.req.visibleName || call.req.callee;
 
 /** The caller's video as the pipeline takes it: our sockets, its payload type, where it comes from. */
 function callerVideo(v: NonNullable<LegMedia['video']>, sockets: RtpSocketPair, relay: MediaRelay | undefined) {

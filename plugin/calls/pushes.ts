@@ -5,6 +5,7 @@
  * answer), and holds the wanted mute/sound state until its Push is attached.
  */
 import { randomUUID } from 'node:crypto';
+import type { OutputHealthView } from '../media/output/health.js';
 import type { Push } from '../media/output/push.js';
 import type { OutputTarget } from '../media/output/target.js';
 import { FINAL_PUSH_STATES, type PushStatus } from './states.js';
@@ -25,6 +26,8 @@ export interface PushView {
   primary: boolean;
   createdAt: string;
   stats?: Push['stats'];
+  /** What this output sent against the platforms' rules (both tracks, keyframe interval, size changes). */
+  health?: OutputHealthView;
 }
 
 export class CallPush {
@@ -93,7 +96,7 @@ export class CallPush {
       options: this.options,
       primary: this.primary,
       createdAt: this.createdAt.toISOString(),
-      ...(this.push ? { stats: { ...this.push.stats } } : {}),
+      ...(this.push ? { stats: { ...this.push.stats }, health: this.push.health.view() } : {}),
     };
   }
 }

@@ -58,5 +58,7 @@ export interface CallView {
   establishedAt: string | null;
   endedAt: string | null;
   events: CallEvent[];
+  /** The stream's video track: passthrough or transcode, what it shows now, its one size; null without one. */
+  video: { mode: string; source: string; size: string | null } | null;
   media?: Record<string, unknown>;
 }

@@ -26,6 +26,8 @@ export interface CallStats {
   jitterBufferMs: number;
   avOffsetMs: number | null;
   keyframeIntervalMs: number | null;
+  /** The stream's video: passthrough or transcode, what it shows (caller, generated fill), its size. */
+  videoOut: { mode: string; source: string; size: string | null } | null;
   latencyMs: { p50: number; p99: number } | null;
   pushes: { mediaSessionId: string; status: string; reconnects: number }[];
 }
@@ -41,7 +43,7 @@ function track(t: TrackHealth | null): TrackStats | null {
 export class CallStatsSampler {
   private readonly prev = new Map<string, { atMs: number; audioBytes: number; videoBytes: number }>();
 
-  sample(key: string, health: MediaHealth | undefined, pushes: PushView[], nowMs: number): CallStats {
+  sample(key: string, health: MediaHealth | undefined, pushes: PushView[], nowMs: number, videoOut: CallStats['videoOut'] = null): CallStats {
     const out = health?.output ?? { audioBytes: 0, videoBytes: 0, keyframeIntervalMs: null };
     const p = this.prev.get(key);
     this.prev.set(key, { atMs: nowMs, audioBytes: out.audioBytes, videoBytes: out.videoBytes });
@@ -58,6 +60,7 @@ export class CallStatsSampler {
       jitterBufferMs: health?.jitterDepthMs ?? 0,
       avOffsetMs: health?.avOffsetMs ?? null,
       keyframeIntervalMs: out.keyframeIntervalMs === null ? null : Math.round(out.keyframeIntervalMs),
+      videoOut,
       latencyMs: health?.latencyMs ?? null,
       pushes: pushes.map((v) => ({ mediaSessionId: v.mediaSessionId, status: v.status, reconnects: v.stats?.reconnects ?? 0 })),
     };
@@ -65,7 +68,7 @@ export class CallStatsSampler {
 
   /** A live call's stats now (the console feed and the demo view). */
   sampleCall(call: Call, nowMs: number): CallStats {
-    return this.sample(call.key, call.media?.health(), call.pushes.map((p) => p.view()), nowMs);
+    return this.sample(call.key, call.media?.health(), call.pushes.map((p) => p.view()), nowMs, call.media?.videoState ?? null);
   }
 
   forget(key: string): void {

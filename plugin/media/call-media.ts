@@ -21,7 +21,8 @@ import { InterarrivalJitter } from './ingest/interarrival.js';
 import { SenderReportCheck, SkewTracker } from './timeline/sync.js';
 import type { MediaTicker } from './timeline/ticker.js';
 import { VideoIngest } from './ingest/video-ingest.js';
-import { VideoOutput, type GeneratedVideo } from './timeline/video-output.js';
+import { VideoOutput, type VideoOutputOptions } from './timeline/video-output.js';
+import type { GeneratedVideo } from './timeline/generated-video.js';
 
 export interface CallMediaOptions {
   /** The negotiated audio codec (from the SDP answer). */
@@ -41,13 +42,15 @@ export interface CallMediaOptions {
   publishAudio?: boolean;
   /** WCS generate_av_for_ua: send silence (and black video, if the leg has video) toward the SIP party. */
   feedCaller?: boolean;
-  /** A video track is wanted (hasVideo): the caller's H.264 when negotiated and flowing, else `generated`. */
+  /**
+   * The stream's video track (every call, unless VIDEO_FILL=none on an audio-only call): the caller's H.264
+   * when negotiated and flowing (passed through or transcoded), else the fill (timeline/video-output.ts).
+   */
   video?: {
     caller?: { sockets: RtpSocketPair; payloadType: number; source: { address: string; port: number }; rtcpTarget: { address: string; port: number } };
-    generated?: GeneratedVideo;
-    maxKeyframeIntervalMs: number;
-    /** Without the caller's video for this long, show generated video (ms). */
-    idleMs: number;
+    output: VideoOutputOptions;
+    /** Black video toward the SIP party (feedCaller, with a video leg). */
+    toCaller?: GeneratedVideo;
   };
 }
 
@@ -110,11 +113,11 @@ export class CallMedia {
     // One SSRC for the video we send (feedCaller) and our keyframe requests about the caller's.
     const videoSsrc = (Math.random() * 2 ** 32) >>> 0;
     if (v) {
-      this.videoOut = new VideoOutput(this.stream, v.generated, { idleMs: v.idleMs });
+      this.videoOut = new VideoOutput(this.stream, v.output);
       if (v.caller) {
         this.video = new VideoIngest(v.caller.sockets, this.videoOut, {
           payloadType: v.caller.payloadType, expectedSource: v.caller.source, rtcpTarget: v.caller.rtcpTarget, jitterDepthMs: opts.jitterDepthMs,
-          now: this.now, callTimeMs: (now) => this.videoCallTime(now), maxKeyframeIntervalMs: v.maxKeyframeIntervalMs, ssrc: videoSsrc,
+          now: this.now, callTimeMs: (now) => this.videoCallTime(now), ssrc: videoSsrc,
         });
       }
     }
@@ -124,8 +127,8 @@ export class CallMedia {
         startMs: this.startMs,
         alwaysOn: opts.feedCaller === true,
         audio: { socket: sockets.rtp, target: opts.expectedSource, payloadType: opts.audio.payloadType, encoding: opts.audio.encoding, clockRate: opts.audio.clockRate },
-        ...(vc && v.generated
-          ? { video: { socket: vc.sockets.rtp, target: vc.source, payloadType: vc.payloadType, generated: v.generated, ssrc: videoSsrc } }
+        ...(vc && v.toCaller
+          ? { video: { socket: vc.sockets.rtp, target: vc.source, payloadType: vc.payloadType, generated: v.toCaller, ssrc: videoSsrc } }
           : {}),
       });
     }
@@ -285,6 +288,18 @@ export class CallMedia {
     return this.encoder?.pid;
   }
 
+  /** The video transcoder's child process, while the call's video goes through one. */
+  get transcoderPid(): number | undefined {
+    return this.videoOut?.transcoderPid;
+  }
+
+  /** passthrough / transcode, and what the video track shows now; null without a video track. */
+  get videoState(): { mode: string; source: string; size: string | null } | null {
+    if (!this.videoOut) return null;
+    const s = this.videoOut.streamSize;
+    return { mode: this.videoOut.mode, source: this.videoOut.current, size: s ? `${s.width}x${s.height}` : null };
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       codec: `${this.opts.audio.encoding}/${this.opts.audio.clockRate}`,
@@ -296,7 +311,7 @@ export class CallMedia {
       ...(this.latency ? { latencyMs: this.latency.histogram.toJSON() } : {}),
       encoderPid: this.encoder?.pid,
       ...(this.feed ? { toCaller: this.feed.stats } : {}),
-      ...(this.videoOut ? { video: { source: this.videoOut.current, output: this.videoOut.counters, ...(this.video ? this.video.toJSON() : {}) } } : {}),
+      ...(this.videoOut ? { video: { ...this.videoOut.toJSON(), ...(this.video ? this.video.toJSON() : {}) } } : {}),
     };
   }
 
@@ -318,7 +333,7 @@ export class CallMedia {
   async close(): Promise<void> {
     this.closed = true;
     this.detach();
-    await this.encoder?.close();
+    await Promise.all([this.encoder?.close(), this.videoOut?.close()]);
   }
 
   private detach(): void {

@@ -5,6 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:dgram';
+import type { GeneratedVideo } from './timeline/generated-video.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // RTP sockets
@@ -86,3 +87,72 @@ export interface SoundSource {
   silence(format: AacClipFormat): Promise<Buffer>;
   pcm(name: string, sampleRate: number): Promise<Int16Array>;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Video transcoder (the path for phones that won't give keyframes every 2 s, or change size)
+
+export interface TranscodedVideoFrame {
+  /** The input frame's timestamp, carried through (ms on the call's timeline). */
+  ts: number;
+  /** One access unit, AVCC (4-byte length-prefixed NAL units). */
+  avcc: Buffer;
+  keyframe: boolean;
+}
+
+export interface VideoTranscoderEvents {
+  /** The output's AVCDecoderConfigurationRecord (before its first frame; again only if it changed). */
+  config: [{ avcConfig: Buffer; width: number; height: number }];
+  frame: [TranscodedVideoFrame];
+  /** The transcoder died or misbehaved: the call's video falls back to what it had before. */
+  error: [Error];
+}
+
+/**
+ * Decode the caller's H.264 and encode it again at a fixed size with a keyframe every `keyframeIntervalMs`.
+ * Frames go in with their call-time timestamps and come out in order with the same timestamps.
+ */
+export interface VideoTranscoder extends EventEmitter<VideoTranscoderEvents> {
+  /** The input's AVCDecoderConfigurationRecord: before the first frame, and whenever the caller's SPS/PPS change. */
+  inputConfig(avcConfig: Buffer): void;
+  /** One input access unit (AVCC), in decode order, ts non-decreasing. */
+  write(ts: number, avcc: Buffer, keyframe: boolean): void;
+  /** Stop now (the child is killed). */
+  close(): Promise<void>;
+  readonly pid: number | undefined;
+  readonly stats: { framesIn: number; framesOut: number; dropped: number };
+}
+
+export interface VideoTranscoderOptions {
+  width: number;
+  height: number;
+  keyframeIntervalMs: number;
+  /**
+   * The first forced keyframe: at the first input frame at least this long (ms) after the first frame
+   * written; then every keyframeIntervalMs (default 0: from the first frame). Frames before it (a GOP
+   * written to prime the decoder) come out too, without keyframes of their own; the caller drops them.
+   */
+  firstKeyframeAfterMs?: number;
+  /** Output frame rate cap (frames above it are dropped by the encoder side, not duplicated). */
+  maxFps?: number;
+}
+
+export type VideoTranscoderFactory = (o: VideoTranscoderOptions) => VideoTranscoder;
+
+// ---------------------------------------------------------------------------------------------------------
+// Fill video (what the stream shows while the caller sends none)
+
+export interface FillVideoSpec {
+  kind: 'slate' | 'black';
+  width: number;
+  height: number;
+  fps: number;
+  /** GOP length = the keyframe interval (s). */
+  seconds: number;
+  /** slate: the call's name (plain text, shown as is). */
+  text?: string;
+  /** slate: an image file (PNG/JPEG) shown above the name. */
+  image?: string;
+}
+
+/** Encode one looped GOP of fill video (adapters/ffmpeg/fill-video.ts). */
+export type FillVideoEncoder = (spec: FillVideoSpec) => Promise<GeneratedVideo>;

@@ -25,9 +25,9 @@ const zeroRtp = (): RtpTotals => ({ audio: { received: 0, lost: 0, rejected: 0 }
 export class AppMetrics {
   readonly registry = new Registry();
   private readonly retiredCalls = new WeakSet<Call>();
-  private readonly retired = { rtp: zeroRtp(), reconnects: 0, ffmpegCpu: 0, latency: new MsHistogram() };
-  /** Last CPU seconds read per encoder child: what it had used when it was last seen alive. */
-  private readonly encoderCpu = new Map<number, number>();
+  private readonly retired = { rtp: zeroRtp(), reconnects: 0, latency: new MsHistogram() };
+  private readonly encoderCpu = new ChildCpu();
+  private readonly transcoderCpu = new ChildCpu();
   private readonly restLatency: Histogram<'method' | 'route' | 'code'>;
   /** The live calls and their health, read once at the start of a scrape. */
   private scraping: { calls: Call[]; health: Map<Call, MediaHealth | undefined> } | undefined;
@@ -83,7 +83,37 @@ export class AppMetrics {
     });
     counter(r, 'encoder_cpu_seconds_total', 'CPU time spent encoding audio: in-process (native) or in encoder children (ffmpeg, sampled at scrape)', ['encoder'], (set) => {
       set({ encoder: 'native' }, nativeEncoderTime.seconds);
-      set({ encoder: 'ffmpeg' }, this.ffmpegCpu(live()));
+      set({ encoder: 'ffmpeg' }, this.encoderCpu.total(live().map((c) => c.media?.encoderPid)));
+    });
+    gauge(r, 'video_calls', 'Live calls with a video track, by how the caller\'s video goes out: passthrough (as sent) or transcode (re-encoded: fixed GOP, one size)', ['mode'], (g) => {
+      g.set({ mode: 'passthrough' }, 0);
+      g.set({ mode: 'transcode' }, 0);
+      for (const c of live()) {
+        const v = c.media?.videoState;
+        if (v) g.inc({ mode: v.mode });
+      }
+    });
+    counter(r, 'video_transcoder_cpu_seconds_total', 'CPU time of the video transcoder children (sampled at scrape)', [], (set) => {
+      set({}, this.transcoderCpu.total(live().map((c) => c.media?.transcoderPid)));
+    });
+    // Each output against the platforms' rules (media/output/health.ts): what a platform would refuse.
+    gauge(r, 'output_keyframe_interval_max_seconds', 'Largest keyframe interval any live output has sent (platforms want 2 s, never over 4)', [], (g) => {
+      g.set(live().reduce((x, c) => Math.max(x, ...c.pushes.map((p) => p.push?.health.view().maxKeyframeIntervalMs ?? 0)), 0) / 1000);
+    });
+    gauge(r, 'outputs_breaking_rules', 'Live outputs that broke a platform rule: a size change, or publishing without one of the tracks', ['rule'], (g) => {
+      let size = 0;
+      let tracks = 0;
+      for (const c of live()) {
+        for (const p of c.pushes) {
+          if (!p.push) continue;
+          const h = p.push.health.view();
+          if (h.sizeChanges > 0) size++;
+          // A call's first second may carry one track only (the fill's first frame is on its way).
+          if (!h.bothTracks && h.audioFrames + h.videoFrames > 100) tracks++;
+        }
+      }
+      g.set({ rule: 'one-size' }, size);
+      g.set({ rule: 'both-tracks' }, tracks);
     });
     registerLatencyHistogram(r, () => {
       const h = new MsHistogram();
@@ -151,26 +181,6 @@ export class AppMetrics {
     }
     return t;
   }
-
-  /** Children seen before and now gone keep their last reading in the retired total. */
-  private ffmpegCpu(calls: Call[]): number {
-    const alive = new Set<number>();
-    for (const c of calls) {
-      const pid = c.media?.encoderPid;
-      if (pid === undefined) continue;
-      const s = cpuSeconds(pid);
-      if (s > 0) this.encoderCpu.set(pid, s);
-      alive.add(pid);
-    }
-    for (const [pid, s] of this.encoderCpu) {
-      if (alive.has(pid)) continue;
-      this.retired.ffmpegCpu += s;
-      this.encoderCpu.delete(pid);
-    }
-    let sum = this.retired.ffmpegCpu;
-    for (const s of this.encoderCpu.values()) sum += s;
-    return sum;
-  }
 }
 
 function reconnects(p: CallPush): number {
@@ -223,4 +233,33 @@ function registerLatencyHistogram(r: Registry, read: () => MsHistogram): void {
     },
   };
   r.registerMetric(metric as never);
+}
+
+/**
+ * CPU seconds of child processes (encoders, transcoders) that come and go: each one's last reading while
+ * alive, and the sum of those gone, so the total never goes down.
+ */
+class ChildCpu {
+  private readonly last = new Map<number, number>();
+  private gone = 0;
+
+  total(pids: (number | undefined)[]): number {
+    const alive = new Set<number>();
+    for (const pid of pids) {
+      if (pid === undefined) continue;
+      const s = cpuSeconds(pid);
+      if (s > 0) this.last.set(pid, s);
+      alive.add(pid);
+    }
+    let sum = this.gone;
+    for (const [pid, s] of this.last) {
+      if (alive.has(pid)) sum += s;
+      else {
+        this.gone += s;
+        sum += s;
+        this.last.delete(pid);
+      }
+    }
+    return sum;
+  }
 }

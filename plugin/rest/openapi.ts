@@ -112,6 +112,7 @@ const CALL_EXAMPLE: Json = {
     { at: at(1.3), type: 'STREAM_CONNECTING', detail: 'rtmp://127.0.0.1:1935/live' },
     { at: at(1.4), type: 'STREAM_PUBLISHING' },
   ],
+  video: { mode: 'passthrough', source: 'generated', size: '640x360' },
   media: {
     codec: 'PCMU/8000',
     rtp: { accepted: 2500, bytes: 430000, rejected: 0, rejectedSource: 0, wrongPayloadType: 0, rejectReasons: {}, dtmfPackets: 0, heldPackets: 0, interarrivalJitterMs: 0.4 },
@@ -130,6 +131,7 @@ const PUSH_EXAMPLE: Json = {
 const PRIMARY_PUSH_EXAMPLE: Json = {
   ...PUSH_EXAMPLE, mediaSessionId: '11111111-1111-4111-8111-111111111111', rtmpUrl: 'rtmp://127.0.0.1:1935/live/rtmp***',
   status: 'PUBLISHING', primary: true, createdAt: at(0), stats: { queuedDropped: 0, framesOut: 2930, startedAfterMs: 85, reconnects: 0, droppedWhileDown: 0 },
+  health: { audioFrames: 2343, videoFrames: 1500, bothTracks: true, keyframeIntervalMs: 2000, maxKeyframeIntervalMs: 2000, size: '640x360', sizeChanges: 0 },
 };
 
 // ---- components ----
@@ -229,6 +231,11 @@ function schemas(): Record<string, Json> {
       establishedAt: nullable(str(`${EXT} answered at.`, { format: 'date-time' })),
       endedAt: nullable(str(`${EXT} ended at.`, { format: 'date-time' })),
       events: arrayOf(ref('CallEvent'), `${EXT} the call's recent history (last 50), DTMF received included.`),
+      video: nullable(object({
+        mode: str('passthrough: the caller\'s H.264 as sent; transcode: re-encoded (2 s GOP, the stream\'s size) because its keyframes were overdue despite requests or its size differed.', { enum: ['passthrough', 'transcode'] }),
+        source: str('What the video track shows now: caller, generated (the slate or black fill), none (not yet).', { enum: ['none', 'generated', 'caller'] }),
+        size: nullable(str('The stream\'s one video size, e.g. 640x360 (null until decided).')),
+      }, ['mode', 'source', 'size'], { description: `${EXT} the stream's video track; null when it has none (VIDEO_FILL=none on an audio-only call, or no media yet).` })),
       media: object({
         codec: str('Media leg audio codec/clock rate.'),
         rtp: { type: 'object', description: 'RTP counters (accepted, rejected by reason, DTMF, interarrival jitter).' },
@@ -260,6 +267,12 @@ function schemas(): Record<string, Json> {
         queuedDropped: int('Frames dropped from a full send queue.'), framesOut: int('Frames sent.'),
         startedAfterMs: int('Connect to publishing, ms.'), reconnects: int('Reconnections.'), droppedWhileDown: int('Frames lost while reconnecting.'),
       }, [], { description: `${EXT} once the call has media.` }),
+      health: object({
+        audioFrames: int('Audio frames sent.'), videoFrames: int('Video frames sent.'),
+        bothTracks: { type: 'boolean', description: 'Audio and video both sent (YouTube and Facebook refuse a stream without video).' },
+        keyframeIntervalMs: nullable(int('Between the last two keyframes sent.')), maxKeyframeIntervalMs: nullable(int('The largest so far (platforms: 2 s, never over 4).')),
+        size: nullable(str('Video size sent, e.g. 640x360.')), sizeChanges: int('Size changes after the first (platforms want none).'),
+      }, [], { description: `${EXT} this output against the platforms' rules, once the call has media.` }),
     }, ['mediaSessionId', 'callId', 'streamName', 'rtmpUrl', 'status', 'reason', 'muted', 'soundEnabled', 'soundFile', 'options', 'primary', 'createdAt'], {
       description: 'One RTMP output of a call (WCS push). The call\'s own rtmpUrl output is one too (`primary`).', example: PUSH_EXAMPLE,
     }),
@@ -282,9 +295,10 @@ function schemas(): Record<string, Json> {
       jitterBufferMs: { type: 'number' },
       avOffsetMs: nullable({ type: 'number', description: 'Audio minus video presentation offset, ms.' }),
       keyframeIntervalMs: nullable({ type: 'number' }),
+      videoOut: nullable(object({ mode: { type: 'string', enum: ['passthrough', 'transcode'] }, source: { type: 'string' }, size: nullable({ type: 'string' }) })),
       latencyMs: nullable(object({ p50: { type: 'number' }, p99: { type: 'number' } })),
       pushes: arrayOf(object({ mediaSessionId: { type: 'string' }, status: { type: 'string' }, reconnects: { type: 'integer' } })),
-    }, ['bitrateKbps', 'audioKbps', 'videoKbps', 'audio', 'video', 'jitterBufferMs', 'avOffsetMs', 'keyframeIntervalMs', 'latencyMs', 'pushes'], {
+    }, ['bitrateKbps', 'audioKbps', 'videoKbps', 'audio', 'video', 'jitterBufferMs', 'avOffsetMs', 'keyframeIntervalMs', 'videoOut', 'latencyMs', 'pushes'], {
       description: `${EXT} a call's live media figures, once a second.`,
     }),
     SnapshotEvent: object({ calls: arrayOf(ref('ConsoleCall')) }, ['calls'], { description: 'event `snapshot`: every call, first thing on connect.' }),

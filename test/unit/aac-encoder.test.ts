@@ -198,8 +198,21 @@ function decodeAligned(run: Run, outputRate: number, channels: 1 | 2 = 1, outCha
   return pcm.subarray(1024 * outChannels);
 }
 
+/**
+ * The rate contract: no frame over maxFrameBits (≤ 6144 per channel, the decoder's buffer), and every
+ * frame within frameBits plus what the frames before it left unused, that saving capped at
+ * maxFrameBits − frameBits (so any run of frames averages at most one frame's bits over the rate).
+ */
 function checkBudget(run: Run): void {
-  for (const f of run.frames) assert.ok(f.length * 8 <= run.enc.frameBits, `frame of ${f.length} bytes over ${run.enc.frameBits} bits`);
+  const { frameBits, maxFrameBits, channels } = run.enc;
+  assert.ok(maxFrameBits <= 6144 * channels && maxFrameBits <= 2 * frameBits);
+  let saved = 0;
+  for (const f of run.frames) {
+    const bits = f.length * 8;
+    assert.ok(bits <= maxFrameBits, `frame of ${f.length} bytes over ${maxFrameBits} bits`);
+    assert.ok(bits <= frameBits + saved, `frame of ${f.length} bytes over ${frameBits} + ${saved} saved bits`);
+    saved = Math.min(saved + frameBits - bits, maxFrameBits - frameBits);
+  }
 }
 
 const results: string[] = [];
@@ -213,6 +226,8 @@ test('AudioSpecificConfig and option checks', () => {
   assert.throws(() => new AacLcEncoder({ inputRate: 96000, outputRate: 48000, channels: 1, bitrate: 64000 }), RangeError);
   const enc = new AacLcEncoder({ inputRate: 16000, outputRate: 48000, channels: 1, bitrate: 64000 });
   assert.equal(enc.frameBits, 1360);
+  assert.equal(enc.maxFrameBits, 2720);
+  assert.equal(new AacLcEncoder({ inputRate: 16000, outputRate: 48000, channels: 1, bitrate: 320000 }).maxFrameBits, 6144, 'within the decoder buffer');
   assert.deepEqual(enc.flush(), [], 'nothing in, nothing out');
 });
 

@@ -74,7 +74,7 @@ function simulate(sim: Sim): { offsets: number[]; media: CallMedia } {
     audio: { payloadType: 118, encoding: 'L16', clockRate: RATE, channels: 1, },
     expectedSource: src, jitterDepthMs: 60, ticker, now: () => now, startMs: now,
     encoder: { factory, outputRate: RATE, channels: 1, bitrate: 64000 },
-    video: { caller: { sockets: video, payloadType: 99, source: vsrc, rtcpTarget: { address: '127.0.0.1', port: 10003 } }, maxKeyframeIntervalMs: 1e9, idleMs: 1000 },
+    video: { caller: { sockets: video, payloadType: 99, source: vsrc, rtcpTarget: { address: '127.0.0.1', port: 10003 } }, output: { idleMs: 1000, defaultSize: { width: 640, height: 360 }, sizeWaitMs: 0, keyframeIntervalMs: 1e9, transcode: 'never' } },
   });
   const flashes: number[] = [];
   media.stream.addSink({

@@ -2,15 +2,15 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:dgram';
 import { before, test } from 'node:test';
-import { encodeBlackGop } from '../../adapters/ffmpeg/black-gop.js';
+import { ffmpegFillVideo } from '../../adapters/ffmpeg/fill-video.js';
 import { CallerFeed } from '../../plugin/media/to-caller/caller-feed.js';
 import { H264Depacketizer } from '../../plugin/media/ingest/h264-depacketizer.js';
 import { parseRtp, type RtpPacket } from '../../plugin/media/ingest/rtp.js';
-import type { GeneratedVideo } from '../../plugin/media/timeline/video-output.js';
+import type { GeneratedVideo } from '../../plugin/media/timeline/generated-video.js';
 
 let black: GeneratedVideo;
 before(async () => {
-  black = await encodeBlackGop({ width: 320, height: 180, fps: 10, seconds: 1 });
+  black = await ffmpegFillVideo()({ kind: 'black', width: 320, height: 180, fps: 10, seconds: 1 });
 });
 
 function capture() {

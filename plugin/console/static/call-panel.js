@@ -103,6 +103,7 @@ const STAT_ROWS = [
   ['jitterBuffer', 'Jitter buffer', (s) => unit(ms(s.jitterBufferMs), 'ms')],
   ['avOffset', 'A/V offset', (s) => unit(ms(s.avOffsetMs), 'ms')],
   ['keyframe', 'Keyframe interval', (s) => unit(ms(s.keyframeIntervalMs), 'ms')],
+  ['videoOut', 'Video out', (s) => (s.videoOut ? `${s.videoOut.mode}, showing ${s.videoOut.source === 'generated' ? 'the fill' : s.videoOut.source}, ${s.videoOut.size ?? 'size pending'}` : 'no video track')],
   ['latency', 'Latency', (s) => (s.latencyMs ? `p50 ${ms(s.latencyMs.p50)} ms, p99 ${ms(s.latencyMs.p99)} ms` : DASH)],
 ];
 

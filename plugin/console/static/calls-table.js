@@ -11,7 +11,7 @@ import { calls, isEnded, selectedId, stats } from './state.js';
 
 /** @type {Map<string, HTMLTableRowElement>} */
 const rows = new Map();
-const COLUMNS = ['callee', 'status', 'sipStatus', 'stream', 'kbps', 'loss', 'jitter', 'avOffset', 'keyframe', 'pushes', 'age'];
+const COLUMNS = ['callee', 'status', 'sipStatus', 'stream', 'kbps', 'loss', 'jitter', 'avOffset', 'keyframe', 'video', 'pushes', 'age'];
 const NUMERIC = new Set(['kbps', 'loss', 'jitter', 'avOffset', 'keyframe', 'age']);
 
 function rowFor(/** @type {string} */ callId) {
@@ -84,6 +84,10 @@ export function renderCallRow(/** @type {ConsoleCall} */ call) {
   jitter.title = s ? `audio ${ms(s.audio?.jitterMs)} ms, video ${ms(s.video?.jitterMs)} ms` : '';
   setText(cell(tr, 'avOffset'), ms(s?.avOffsetMs));
   setText(cell(tr, 'keyframe'), ms(s?.keyframeIntervalMs));
+  // passthrough / transcode: how the caller's video goes out (the fill when it sends none).
+  const video = cell(tr, 'video');
+  setText(video, ended || !s?.videoOut ? DASH : s.videoOut.mode);
+  video.title = s?.videoOut ? `showing ${s.videoOut.source}, ${s.videoOut.size ?? 'size pending'}` : '';
   setText(cell(tr, 'pushes'), pushSummary(call, s));
   setText(cell(tr, 'age'), age(call));
 }

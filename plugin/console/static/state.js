@@ -19,6 +19,7 @@ import { CALL_STATUSES, FINAL_CALL_STATUSES, FINAL_PUSH_STATES } from './lib/cal
  * @typedef {{ received: number, lost: number, lossPct: number, rejected: number, jitterMs: number }} TrackStats
  * @typedef {{ bitrateKbps: number, audioKbps: number, videoKbps: number, audio: TrackStats|null,
  *   video: TrackStats|null, jitterBufferMs: number, avOffsetMs: number|null, keyframeIntervalMs: number|null,
+ *   videoOut: { mode: string, source: string, size: string|null }|null,
  *   latencyMs: { p50: number, p99: number }|null,
  *   pushes: { mediaSessionId: string, status: string, reconnects: number }[] }} CallStats
  * @typedef {{ restPrefix: string, tokenRequired: boolean, streamPrefix: string }} ConsoleConfig

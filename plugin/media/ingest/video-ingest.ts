@@ -11,8 +11,10 @@
  * retiming per correction instead of an ever-growing A/V offset. A jump over MAX_JUMP_MS (new SSRC,
  * timestamp reset) re-anchors on the arrival time at once.
  *
- * Keyframes: asked for (RTCP PLI toward Asterisk) at start, after loss, and when the last one is older
- * than maxKeyframeIntervalMs; rate-limited; requests that go unanswered are counted.
+ * Keyframes: asked for (RTCP PLI toward Asterisk) at start, after loss, and ahead of the stream's keyframe
+ * goal (VideoOutput decides: not while transcoding); rate-limited; requests that go unanswered are counted.
+ * Every form (PLI, FIR, SIP INFO on the leg) reaches an H.264 phone through Asterisk 22 as RTCP FIR
+ * (asterisk-facts.md): phones that only honour PLI or INFO get the transcode path.
  */
 import type { RemoteInfo } from 'node:dgram';
 import type { RtpSocketPair } from '../ports.js';
@@ -36,7 +38,6 @@ export interface VideoIngestOptions {
   now: () => number;
   /** Where a frame arriving at `now` belongs on the call's timeline (ms): the same place as its audio. */
   callTimeMs: (now: number) => number;
-  maxKeyframeIntervalMs: number;
   /** Not more than one keyframe request per this many ms. */
   keyframeRequestGapMs?: number;
   /** Our SSRC in keyframe requests: the one we send video with, if we do (Asterisk skips RTCP from another). */
@@ -106,6 +107,7 @@ export class VideoIngest {
     }
     const now = this.opts.now();
     this.lastPacketAt = now;
+    this.output.callerActive(now);
     this.mediaSsrc = p.ssrc;
     this.senderReports.rtp(p.timestamp, now);
     this.arrivalJitter.add(p.timestamp, now);
@@ -174,7 +176,8 @@ export class VideoIngest {
     if (this.closed || this.held) return;
     const now = this.opts.now();
     this.release(now);
-    const stale = this.lastKeyframeAt === undefined || now - this.lastKeyframeAt > this.opts.maxKeyframeIntervalMs;
+    // Asked for ahead of the goal, so a phone that obeys keeps the stream in passthrough; in transcode, only after loss.
+    const stale = this.output.asksKeyframes && (this.lastKeyframeAt === undefined || now - this.lastKeyframeAt > this.output.requestKeyframeAfterMs);
     if ((this.depacketizer.waitingForKeyframe || this.output.wantsKeyframe || stale) && now - this.lastRequestAt >= (this.opts.keyframeRequestGapMs ?? 500)) {
       this.requestKeyframe(now);
     }

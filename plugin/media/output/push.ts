@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { backoffDelay, type BackoffOptions } from '../../lib/backoff.js';
 import type { ConfigChange, FrameSink, MediaFrame } from '../frame.js';
 import type { LiveStream } from './live-stream.js';
+import { OutputHealth } from './health.js';
 import { describeRtmpError, type OutputSink } from './sink.js';
 import type { OutputState } from './states.js';
 
@@ -55,6 +56,8 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
   private sound: { frames: readonly Buffer[]; next: number; loop: boolean } | undefined;
   /** framesOut, queuedDropped, droppedWhileDown: media frames (config changes are never dropped or counted). */
   readonly stats = { queuedDropped: 0, framesOut: 0, startedAfterMs: 0, reconnects: 0, droppedWhileDown: 0 };
+  /** What this output sent, against the platforms' rules. */
+  readonly health = new OutputHealth();
 
   constructor(
     private readonly stream: LiveStream,
@@ -150,6 +153,7 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
     this.attempt = 0;
     this.stats.reconnects++;
     this.waitKeyframe = true;
+    this.health.restart();
     this.setState('PUBLISHING');
     // Re-adding sends both tracks' current config first.
     this.stream.removeSink(this);
@@ -229,12 +233,16 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
   private send(m: Queued): void {
     const sink = this.sink;
     if (!sink) return;
-    if (!isFrame(m)) return sink.config(m);
+    if (!isFrame(m)) {
+      this.health.config(m);
+      return sink.config(m);
+    }
     if (m.track === 'video' && this.waitKeyframe) {
       if (!m.keyframe) return;
       this.waitKeyframe = false;
     }
     this.stats.framesOut++;
+    this.health.frame(m);
     sink.frame(m);
   }
 

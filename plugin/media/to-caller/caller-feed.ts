@@ -15,7 +15,7 @@ import type { Socket } from 'node:dgram';
 import { packetizeH264, splitAvcc, type H264Payload } from '../encode/h264/index.js';
 import { pcmToAlaw, pcmToUlaw } from '../encode/g711.js';
 import { serializeRtp } from '../ingest/rtp.js';
-import type { GeneratedVideo } from '../timeline/video-output.js';
+import type { GeneratedVideo } from '../timeline/generated-video.js';
 
 export interface FeedTarget {
   address: string;

@@ -1,0 +1,107 @@
+/**
+ * Fill videos by what they show: encoded once (an ffmpeg run of about 0.1 s), shared by every call that
+ * shows the same picture at the same size, and kept while recently used. A slate that fails to encode
+ * (a broken SLATE_IMAGE, no font) falls back to black: the stream must have video either way.
+ */
+import type { FillVideoEncoder, FillVideoSpec } from '../ports.js';
+import type { GeneratedVideo } from './generated-video.js';
+
+export interface FillLibraryOptions {
+  encode: FillVideoEncoder;
+  kind: 'slate' | 'black' | 'none';
+  fps: number;
+  /** GOP length (s): the stream's keyframe interval while it shows the fill. */
+  gopSeconds: number;
+  image?: string;
+  /** Encoded pictures kept (LRU). */
+  maxEntries?: number;
+  onError?: (err: Error, spec: FillVideoSpec) => void;
+}
+
+/** A name shown on the slate: one line, printable, at most 48 characters. */
+export function slateText(name: string): string {
+  const line = name.replace(/[\p{C}]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  return line.length > 48 ? `${line.slice(0, 47)}…` : line;
+}
+
+/** A fill to show now (if one at that size is ready), and the one asked for, when it is. */
+export interface FillOffer {
+  now: GeneratedVideo | undefined;
+  later: Promise<GeneratedVideo | undefined>;
+}
+
+export class FillLibrary {
+  private readonly entries = new Map<string, Promise<GeneratedVideo | undefined>>();
+  /** Encoded ones by key, for an answer without waiting. */
+  private readonly ready = new Map<string, GeneratedVideo>();
+  readonly stats = { encoded: 0, hits: 0, failures: 0 };
+
+  constructor(private readonly o: FillLibraryOptions) {}
+
+  get kind(): FillLibraryOptions['kind'] {
+    return this.o.kind;
+  }
+
+  /**
+   * The fill for a call named `name` at this size, of the configured kind unless another is asked for
+   * (undefined: VIDEO_FILL=none, or nothing could be encoded).
+   */
+  get(width: number, height: number, name = '', kind = this.o.kind): Promise<GeneratedVideo | undefined> {
+    if (kind === 'none') return Promise.resolve(undefined);
+    return this.cached(this.spec(kind, width, height, kind === 'slate' ? slateText(name) : ''));
+  }
+
+  /**
+   * The fill for a call at a size, without waiting: its own when encoded already, else the nameless one of
+   * that size (made at start for the default size), so a call's video starts at once; its own follows.
+   */
+  offer(width: number, height: number, name = ''): FillOffer {
+    const later = this.get(width, height, name);
+    const key = (n: string) => this.keyOf(width, height, n);
+    return { now: this.ready.get(key(name)) ?? this.ready.get(key('')), later };
+  }
+
+  private keyOf(width: number, height: number, name: string): string {
+    const kind = this.o.kind;
+    if (kind === 'none') return '';
+    const text = kind === 'slate' ? slateText(name) : '';
+    return JSON.stringify(this.spec(kind, width, height, text));
+  }
+
+  private spec(kind: 'slate' | 'black', width: number, height: number, text: string): FillVideoSpec {
+    return {
+      kind, width, height, fps: this.o.fps, seconds: this.o.gopSeconds,
+      ...(text ? { text } : {}), ...(kind === 'slate' && this.o.image ? { image: this.o.image } : {}),
+    };
+  }
+
+  private cached(spec: FillVideoSpec): Promise<GeneratedVideo | undefined> {
+    const key = JSON.stringify(spec);
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.stats.hits++;
+      this.entries.delete(key); // LRU: most recent last
+      this.entries.set(key, hit);
+      return hit;
+    }
+    this.stats.encoded++;
+    const p = this.o.encode(spec).then((g) => {
+      if (this.entries.has(key)) this.ready.set(key, g);
+      return g;
+    }, (err: Error) => {
+      this.stats.failures++;
+      this.o.onError?.(err, spec);
+      this.entries.delete(key); // try again next time
+      if (spec.kind === 'black') return undefined;
+      return this.cached({ kind: 'black', width: spec.width, height: spec.height, fps: spec.fps, seconds: spec.seconds });
+    });
+    this.entries.set(key, p);
+    const max = this.o.maxEntries ?? 64;
+    while (this.entries.size > max) {
+      const oldest = this.entries.keys().next().value!;
+      this.entries.delete(oldest);
+      this.ready.delete(oldest);
+    }
+    return p;
+  }
+}
