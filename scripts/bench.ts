@@ -13,6 +13,17 @@
  *    server's side by one light RTMP player per stream (scripts/lib/rtmp-watch.ts).
  * --video-n N adds all-video runs at that N (the video vs audio cost). --profile profiles the app at the
  * highest N whose calls all stayed real time (a separate run: profiling slows it) and sums it by stage.
+ *
+ * --fill slate,none runs the app once per VIDEO_FILL (what an audio-only call's stream shows as video: the
+ * slate, black, or none = no video track) at each N: the fill's cost. Default: the app's own (VIDEO_FILL, else
+ * slate). The video runs and the profile use the first one.
+ * --transcode 352x288,640x360 adds transcode runs: --transcode-n (5) video calls to the sipp-stubborn far end
+ * (352x288 H.264, an IDR every 10 s, deaf to keyframe requests), the app with VIDEO_TRANSCODE=auto and every
+ * stream at that size (GENERATED_VIDEO_SIZE, VIDEO_SIZE_WAIT_MS=0): one ffmpeg transcoder per call, its CPU
+ * summed like the encoders' (the app's descendants); plus one run of the same calls with
+ * VIDEO_TRANSCODE=never (passthrough) at the first size (--transcode-passthrough false: not). Their window waits for every call's stream to show
+ * the caller's video on that path and lasts at most 40 s (the far end's video lasts 60 s from the answer).
+ *
  * Writes <out>/<base>.json, .md, .svg and .png (--out docs, --base bench).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
@@ -24,10 +35,12 @@ import { fileURLToPath } from 'node:url';
 import { AriClient } from '../adapters/ari/client.js';
 import { MsHistogram } from '../plugin/media/timeline/latency.js';
 import type { CallView } from '../plugin/calls/types.js';
-import { writeReport, type BenchReport, type BenchRun, type MachineInfo, type ProfileSummary, type Quantiles } from './lib/bench-report.js';
+import {
+  writeReport, type BenchReport, type BenchRun, type FillKind, type MachineInfo, type ProfileSummary, type Quantiles, type StreamsInfo, type TranscodeInfo,
+} from './lib/bench-report.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
-import { cpuSeconds, descendants, machineJiffies, pssMb, rssMb } from '../plugin/lib/proc.js';
+import { cpuSeconds, descendants, machineJiffies, procStat, pssMb, rssMb } from '../plugin/lib/proc.js';
 import { postRest } from './lib/rest.js';
 import { RtmpWatcher } from './lib/rtmp-watch.js';
 import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
@@ -54,9 +67,23 @@ const S = {
   /** Calls placed per second (both pipelines alike). */
   rate: Number(arg('rate', '10')),
   settleSec: Number(arg('settle', '3')),
+  /** VIDEO_FILL per plugin run (each N runs once per fill). */
+  fills: list(arg('fill', process.env.VIDEO_FILL ?? 'slate')) as FillKind[],
+  /** Stream sizes of the transcode runs (none: no transcode runs). */
+  transcodeSizes: list(arg('transcode', '')),
+  transcodeN: Number(arg('transcode-n', '5')),
+  /** With --transcode: also the passthrough run (VIDEO_TRANSCODE=never) to compare with. */
+  transcodePassthrough: arg('transcode-passthrough', 'true') !== 'false',
 };
 for (const n of S.ns) if (!Number.isInteger(n) || n < 1) throw new Error(`--n: "${n}" is not a call count`);
 if (!S.pipelines.every((p) => p === 'plugin' || p === 'naive')) throw new Error('--pipelines: plugin and/or naive');
+if (!S.fills.length || !S.fills.every((f) => f === 'slate' || f === 'black' || f === 'none')) throw new Error('--fill: slate, black and/or none');
+for (const size of S.transcodeSizes) if (!/^\d+x\d+$/.test(size)) throw new Error(`--transcode: "${size}" is not a size like 640x360`);
+if (!Number.isInteger(S.transcodeN) || S.transcodeN < 1) throw new Error('--transcode-n: a call count');
+/** The stubborn far end's video (scripts/make-test-media.ts). */
+const STUBBORN_SIZE = '352x288';
+/** Its pcap lasts 60 s from the answer: the transcode runs' window is at most this long. */
+const TRANSCODE_MAX_SECONDS = 40;
 
 const env = readSandboxEnv();
 const appEnv = appEnvForSandbox(env);
@@ -117,11 +144,17 @@ interface Parties { main: number; asterisk: number; nginx: number[]; load: numbe
 
 function parties(main: number): Parties {
   const nginxMaster = pidOf('nginx')!;
-  const load = ['sipp-bench', 'sipp-bench-video'].map(pidOf).filter((p): p is number => !!p);
+  const load = ['sipp-bench', 'sipp-bench-video', 'sipp-stubborn'].map(pidOf).filter((p): p is number => !!p);
   return { main, asterisk: pidOf('asterisk')!, nginx: [nginxMaster, ...descendants(nginxMaster)], load };
 }
 
 interface Snapshot { at: number; main: number; encoders: Map<number, number>; asterisk: number; nginx: number; load: number; observer: number; machine: { busy: number; total: number } }
+
+/** CPU seconds of a process's reaped children (cutime + cstime): children that ran and ended. */
+function reapedChildCpu(pid: number): number {
+  const f = procStat(pid)?.fields;
+  return f ? (Number(f[13]) + Number(f[14])) / 100 : 0;
+}
 
 function snapshot(p: Parties): Snapshot {
   const sum = (pids: number[]) => pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
@@ -143,9 +176,14 @@ function snapshot(p: Parties): Snapshot {
 
 interface Placed { id: string; stream: string; answeredAt?: number; failed?: string }
 
+/** Who the calls go to: the speech-like audio far end, the one that adds H.264, or the stubborn one (H.264, 10 s GOP). */
+type FarEndKind = 'bench' | 'video' | 'stubborn';
+
 interface Pipeline {
   pid: number;
-  place(id: string, stream: string, video: boolean): Promise<Placed>;
+  place(id: string, stream: string, far: FarEndKind): Promise<Placed>;
+  /** The app's view of its calls (plugin only). */
+  views?(): Promise<CallView[]>;
   /** The app's per-call latency histograms (plugin only). */
   latency?(): Promise<MsHistogram>;
   /** Calls that ended before the end of the window (plugin only: the app says so). */
@@ -153,12 +191,19 @@ interface Pipeline {
   stop(): Promise<void>;
 }
 
-/** Both far ends send the same speech-like audio; the video one adds H.264 (a 60 s pcap). */
-const farEnd = (video: boolean) => ({ callee: video ? 'video' : 'bench', port: Number(video ? env.SIPP_BENCH_VIDEO_PORT : env.SIPP_BENCH_PORT) });
+/**
+ * The bench far ends send the same speech-like audio; the video one adds H.264 (640x360, an IDR every 1 s, a
+ * 60 s pcap). The stubborn one sends the beep/flash audio and 352x288 H.264 with an IDR every 10 s (60 s).
+ */
+const farEnd = (kind: FarEndKind) => {
+  if (kind === 'stubborn') return { callee: 'stubborn', port: Number(env.SIPP_STUBBORN_PORT), video: true };
+  const video = kind === 'video';
+  return { callee: kind, port: Number(video ? env.SIPP_BENCH_VIDEO_PORT : env.SIPP_BENCH_PORT), video };
+};
 
-async function startPlugin(profileDir?: string): Promise<Pipeline> {
+async function startPlugin(extraEnv: Record<string, string>, profileDir?: string): Promise<Pipeline> {
   const child = track(spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(root, 'dist/plugin/main.js')], {
-    env: { ...process.env, ...appEnv, REST_PORT: String(REST_PORT), LOG_LEVEL: 'warn', STARTUP_RATE_PER_SEC: '1000', RTMP_STREAM_PREFIX: prefix },
+    env: { ...process.env, ...appEnv, REST_PORT: String(REST_PORT), LOG_LEVEL: 'warn', STARTUP_RATE_PER_SEC: '1000', RTMP_STREAM_PREFIX: prefix, ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   }));
   const rest = `http://127.0.0.1:${REST_PORT}/rest-api`;
@@ -175,9 +220,10 @@ async function startPlugin(profileDir?: string): Promise<Pipeline> {
   };
   return {
     pid: child.pid!,
-    async place(id, stream, video) {
-      const f = farEnd(video);
-      const r = await postRest(rest, '/call/startup', { callId: id, callee: f.callee, sipDomain: '127.0.0.1', sipPort: f.port, hasVideo: video, rtmpUrl: env.RTMP_URL, rtmpStream: stream });
+    views,
+    async place(id, stream, far) {
+      const f = farEnd(far);
+      const r = await postRest(rest, '/call/startup', { callId: id, callee: f.callee, sipDomain: '127.0.0.1', sipPort: f.port, hasVideo: f.video, rtmpUrl: env.RTMP_URL, rtmpStream: stream });
       if (r.status !== 200) return { id, stream: prefix + stream, failed: `startup ${r.status}: ${r.text}` };
       for (let i = 0; i < 300; i++) {
         const v = ((await postRest(rest, '/call/find', { callId: id })).json as CallView[] | undefined)?.[0];
@@ -226,11 +272,11 @@ async function startNaive(): Promise<Pipeline> {
   const ask = (m: NaiveRequest) => child.send(m);
   return {
     pid: child.pid!,
-    place(id, stream, video) {
-      const f = farEnd(video);
+    place(id, stream, far) {
+      const f = farEnd(far);
       return new Promise((res) => {
         pending.set(id, (r) => res(r.type === 'answered' ? { id, stream, answeredAt: r.answeredAt } : { id, stream, failed: r.type === 'failed' ? r.why : '?' }));
-        ask({ type: 'call', id, target: `sip:${f.callee}@127.0.0.1:${f.port}`, video, rtmpUrl: env.RTMP_URL!, stream });
+        ask({ type: 'call', id, target: `sip:${f.callee}@127.0.0.1:${f.port}`, video: f.video, rtmpUrl: env.RTMP_URL!, stream });
       });
     },
     async stop() {
@@ -258,13 +304,56 @@ function quantiles(values: number[]): Quantiles | undefined {
   return { p50: Math.round(at(0.5)), p99: Math.round(at(0.99)), max: Math.round(v[v.length - 1]!), count: v.length };
 }
 
-async function run(kind: 'plugin' | 'naive', n: number, videoCalls: number, seconds: number, profileDir?: string): Promise<BenchRun> {
-  log(`${kind}: ${n} calls (${videoCalls} with video), ${seconds} s`);
-  const tag = `${kind[0]}${n}v${videoCalls}-${Date.now().toString(36)}`;
-  const pipe = kind === 'plugin' ? await startPlugin(profileDir) : await startNaive();
+/** One run: N calls through one pipeline, the app set up as asked. */
+interface RunSpec {
+  kind: 'plugin' | 'naive';
+  n: number;
+  videoCalls: number;
+  seconds: number;
+  /** plugin: VIDEO_FILL. */
+  fill?: FillKind;
+  /** plugin: every call to the stubborn far end, the app with this VIDEO_TRANSCODE and stream size. */
+  transcode?: TranscodeInfo;
+  profileDir?: string;
+}
+
+/** The app's settings for a run, on top of the sandbox's. */
+function pluginEnv(spec: RunSpec): Record<string, string> {
+  const e: Record<string, string> = {};
+  if (spec.fill) e.VIDEO_FILL = spec.fill;
+  if (spec.transcode) {
+    e.VIDEO_TRANSCODE = spec.transcode.mode;
+    // Every stream at this size from its start (no waiting for the caller's first SPS).
+    e.GENERATED_VIDEO_SIZE = spec.transcode.streamSize;
+    e.VIDEO_SIZE_WAIT_MS = '0';
+  }
+  return e;
+}
+
+/** What /call/find_all says of a call's media (the parts the bench reads). */
+interface MediaView {
+  stream?: { audioBytes?: number; videoBytes?: number };
+  video?: { transcodeFailed?: boolean; transcoder?: { pid?: number } };
+}
+const mediaOf = (v: CallView): MediaView => (v.media ?? {}) as MediaView;
+
+/** Per call: payload bytes the app wrote so far (audio, video). */
+function payloadBytes(views: CallView[]): Map<string, { audio: number; video: number }> {
+  return new Map(views.map((v) => {
+    const st = mediaOf(v).stream;
+    return [v.callId, { audio: st?.audioBytes ?? 0, video: st?.videoBytes ?? 0 }];
+  }));
+}
+
+async function run(spec: RunSpec): Promise<BenchRun> {
+  const { kind, n, videoCalls, seconds, fill, transcode, profileDir } = spec;
+  const what = transcode ? `stubborn ${transcode.callerSize}, VIDEO_TRANSCODE=${transcode.mode}, stream ${transcode.streamSize}` : `${videoCalls} with video${fill ? `, fill ${fill}` : ''}`;
+  log(`${kind}: ${n} calls (${what}), ${seconds} s`);
+  const tag = `${kind[0]}${n}v${videoCalls}${fill ? fill[0] : ''}${transcode ? `t${transcode.mode[0]}${transcode.streamSize.split('x')[1]}` : ''}-${Date.now().toString(36)}`;
+  const pipe = kind === 'plugin' ? await startPlugin(pluginEnv(spec), profileDir) : await startNaive();
   const p = parties(pipe.pid);
   await sleep(1000);
-  const idle = { main: rssMb(pipe.pid), asterisk: rssMb(p.asterisk) };
+  const idle = { main: rssMb(pipe.pid), asterisk: rssMb(p.asterisk), reaped: reapedChildCpu(pipe.pid) };
 
   // Place the calls at a steady rate; each stream's player starts before its call is answered.
   const watchers = new Map<string, RtmpWatcher>();
@@ -275,12 +364,25 @@ async function run(kind: 'plugin' | 'naive', n: number, videoCalls: number, seco
     const w = new RtmpWatcher(env.RTMP_URL!, (kind === 'plugin' ? prefix : '') + stream, { now: Date.now });
     w.start();
     watchers.set(id, w);
-    placing.push(pipe.place(id, stream, i < videoCalls));
+    placing.push(pipe.place(id, stream, transcode ? 'stubborn' : i < videoCalls ? 'video' : 'bench'));
     await sleep(1000 / S.rate);
   }
   const placed = await Promise.all(placing);
   // Every answered call's stream seen at the server (or 15 s), then a few seconds to settle.
   for (let i = 0; i < 150 && placed.some((c) => c.answeredAt && watchers.get(c.id)!.stats().firstMediaAt === undefined); i++) await sleep(100);
+  if (transcode && pipe.views) {
+    // Every stream showing the caller's video on the path under test (or 25 s): the stubborn caller's first
+    // usable keyframe may be its second (10 s), and auto mode switches to the transcoder after ~2.3 s.
+    const mode = transcode.mode === 'never' ? 'passthrough' : 'transcode';
+    const up = new Set(placed.filter((c) => c.answeredAt).map((c) => c.id));
+    let ready = 0;
+    for (let i = 0; i < 250; i++) {
+      ready = (await pipe.views()).filter((v) => up.has(v.callId) && v.video?.source === 'caller' && v.video.mode === mode).length;
+      if (ready >= up.size) break;
+      await sleep(100);
+    }
+    if (ready < up.size) log(`only ${ready}/${up.size} streams show the caller's video (${mode}) before the window`);
+  }
   await sleep(S.settleSec * 1000);
 
   // Real time is judged over the measured window; how far a stream's start ran ahead of the clock (a
@@ -290,9 +392,14 @@ async function run(kind: 'plugin' | 'naive', n: number, videoCalls: number, seco
     startupDrift = Math.max(startupDrift, w.stats().maxDriftMs);
     w.measureFrom();
   }
+  const bytesA = pipe.views ? payloadBytes(await pipe.views()) : undefined;
+  const receivedA = new Map([...watchers].map(([id, w]) => [id, w.stats().bytes]));
   const a = snapshot(p);
   await sleep(seconds * 1000);
   const b = snapshot(p);
+  const viewsB = (await pipe.views?.())?.filter((v) => watchers.has(v.callId));
+  const receivedB = new Map([...watchers].map(([id, w]) => [id, w.stats().bytes]));
+  const reaped = reapedChildCpu(pipe.pid);
   const ended = (await pipe.ended?.()) ?? [];
   const latency = await pipe.latency?.();
   const encoderPids = [...b.encoders.keys()];
@@ -321,11 +428,34 @@ async function run(kind: 'plugin' | 'naive', n: number, videoCalls: number, seco
   await pipe.stop();
   for (const w of watchers.values()) w.close();
 
-  const callMin = (n * (b.at - a.at)) / 60_000;
+  const windowSec = (b.at - a.at) / 1000;
+  const callMin = (n * windowSec) / 60;
   const per = (x: number) => Math.round((x / callMin) * 1000) / 1000;
   const encCpu = [...b.encoders].reduce((s, [pid, cpu]) => s + cpu - (a.encoders.get(pid) ?? 0), 0);
+  // Per stream, averaged over the established calls: payload the app wrote, bytes the server's player got.
+  const perStream = (xs: number[]) => (xs.length ? Math.round(xs.reduce((s, x) => s + x, 0) / xs.length / windowSec) : undefined);
+  const up = established.map((c) => c.id);
+  let streams: StreamsInfo | undefined;
+  if (viewsB && bytesA) {
+    const bytesB = payloadBytes(viewsB);
+    const sizes = new Map<string, number>();
+    for (const v of viewsB) if (v.video?.size) sizes.set(v.video.size, (sizes.get(v.video.size) ?? 0) + 1);
+    const audio = perStream(up.map((id) => (bytesB.get(id)?.audio ?? 0) - (bytesA.get(id)?.audio ?? 0)));
+    const video = perStream(up.map((id) => (bytesB.get(id)?.video ?? 0) - (bytesA.get(id)?.video ?? 0)));
+    const received = perStream(up.map((id) => receivedB.get(id)! - receivedA.get(id)!));
+    streams = {
+      withVideo: viewsB.filter((v) => v.video).length,
+      transcoded: viewsB.filter((v) => v.video?.mode === 'transcode' && !mediaOf(v).video?.transcodeFailed).length,
+      sizes: [...sizes].map(([size, count]) => `${size} ×${count}`).join(', '),
+      ...(audio !== undefined ? { audioBytesPerSec: audio } : {}),
+      ...(video !== undefined ? { videoBytesPerSec: video } : {}),
+      ...(received !== undefined ? { receivedBytesPerSec: received } : {}),
+    };
+  }
   const r: BenchRun = {
-    pipeline: kind, n, videoCalls, seconds: Math.round((b.at - a.at) / 100) / 10,
+    pipeline: kind, n, videoCalls, seconds: Math.round(windowSec * 10) / 10,
+    ...(kind === 'plugin' && fill ? { fill } : {}),
+    ...(transcode ? { transcode } : {}),
     cpuPerCallMinute: {
       plugin: per(b.main - a.main),
       encoders: per(encCpu),
@@ -344,6 +474,8 @@ async function run(kind: 'plugin' | 'naive', n: number, videoCalls: number, seco
     calls: { placed: n, established: established.length, realtime, failed: n - realtime, failures: failures.slice(0, 20) },
     outputs: { maxDriftMs: Math.round(maxDrift), maxStallMs: Math.round(maxStall), startupDriftMs: Math.round(startupDrift) },
     machineCpuPct: Math.round(((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)) * 1000) / 10,
+    ...(streams ? { streams } : {}),
+    ...(kind === 'plugin' ? { oneOffChildCpuPerCall: Math.round(((reaped - idle.reaped) / n) * 1000) / 1000 } : {}),
   };
   log(JSON.stringify(r));
   // Let the far ends and Asterisk finish the hang-ups before the next run.
@@ -358,15 +490,24 @@ const report: BenchReport = {
   machine: await machineInfo(),
   settings: {
     seconds: S.seconds, calls: S.ns.join(','), videoShare: S.videoShare, videoN: S.videoN, callsPerSecond: S.rate,
-    farEnd: 'sipp, PCMU, speech-like audio (looped); video calls add H.264 from a pcap (sipp play_pcap_video)',
+    farEnd: 'sipp, PCMU, speech-like audio (looped); video calls add H.264 from a pcap (sipp play_pcap_video: 640x360, an IDR every 1 s)',
     legCodecs: process.env.MEDIA_LEG_CODECS ?? 'slin16,ulaw,alaw',
     aac: `${process.env.AAC_SAMPLE_RATE ?? 48000} Hz, ${process.env.AAC_CHANNELS ?? 1} ch, ${process.env.AAC_BITRATE ?? 64000} b/s`,
     encoder: process.env.AAC_ENCODER ?? 'native',
     jitterDepthMs: Number(process.env.JITTER_DEPTH_MS ?? 60),
+    fills: S.fills.join(','),
+    fillVideo: `${process.env.GENERATED_VIDEO_SIZE ?? '640x360'}, ${process.env.FILL_FPS ?? 25} fps, a keyframe every 2 s${process.env.SLATE_IMAGE ? `, slate image ${process.env.SLATE_IMAGE}` : ', slate: text only'}`,
+    ...(S.transcodeSizes.length
+      ? {
+        transcode: `${S.transcodeN} calls to sipp-stubborn (${STUBBORN_SIZE} H.264, an IDR every 10 s, deaf to keyframe requests); stream sizes ${S.transcodeSizes.join(', ')}; ` +
+          `${S.transcodePassthrough ? `passthrough (VIDEO_TRANSCODE=never) at ${S.transcodeSizes[0]}; ` : ''}window ≤ ${TRANSCODE_MAX_SECONDS} s`,
+      }
+      : {}),
   },
   runs: [],
   notes: [
     'CPU is utime+stime from /proc over the measured window, divided by calls × minutes.',
+    'plugin "children" are the app\'s descendants, found again at each snapshot: the video transcoders (one ffmpeg per transcoded call), or the AAC encoders with AAC_ENCODER=ffmpeg.',
     'naive: "plugin" is its controller (ARI + SIP signalling only); encoders are the per-call ffmpeg processes.',
     'Load generators (sipp) and the observer (this process, one RTMP player per stream) run on the same cores and are shown apart.',
     'A run at 100 % machine CPU is saturated: its CPU per call-minute is what the starved processes got, not what they needed, and its streams fell behind (see real-time calls).',
@@ -374,22 +515,36 @@ const report: BenchReport = {
 };
 
 for (const n of S.ns) {
-  for (const kind of S.pipelines) report.runs.push(await run(kind, n, Math.round(n * S.videoShare), S.seconds));
+  for (const kind of S.pipelines) {
+    if (kind === 'naive') report.runs.push(await run({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds }));
+    else for (const fill of S.fills) report.runs.push(await run({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds, fill }));
+  }
 }
 if (S.videoN > 0) {
   // Video calls cost: the same N, every call with H.264 (the far end's pcap lasts 60 s: a shorter window).
-  for (const kind of S.pipelines) report.runs.push(await run(kind, S.videoN, S.videoN, Math.min(S.seconds, 45)));
+  for (const kind of S.pipelines) report.runs.push(await run({ kind, n: S.videoN, videoCalls: S.videoN, seconds: Math.min(S.seconds, 45), ...(kind === 'plugin' ? { fill: S.fills[0]! } : {}) }));
+}
+if (S.transcodeSizes.length) {
+  // Transcode cost: the stubborn far end's calls re-encoded at each size, and the same calls passed through.
+  const seconds = Math.min(S.seconds, TRANSCODE_MAX_SECONDS);
+  const at = (mode: TranscodeInfo['mode'], streamSize: string): RunSpec => ({
+    kind: 'plugin', n: S.transcodeN, videoCalls: S.transcodeN, seconds, fill: S.fills[0]!,
+    transcode: { mode, farEnd: 'sipp-stubborn', callerSize: STUBBORN_SIZE, streamSize },
+  });
+  if (S.transcodePassthrough) report.runs.push(await run(at('never', S.transcodeSizes[0]!)));
+  for (const size of S.transcodeSizes) report.runs.push(await run(at('auto', size)));
 }
 if (S.profile && S.pipelines.includes('plugin')) {
-  const held = report.runs.filter((r) => r.pipeline === 'plugin' && r.videoCalls === 0 && r.calls.realtime === r.n).map((r) => r.n);
+  const fill = S.fills[0]!;
+  const held = report.runs.filter((r) => r.pipeline === 'plugin' && !r.transcode && r.fill === fill && r.videoCalls === 0 && r.calls.realtime === r.n).map((r) => r.n);
   const n = Math.max(0, ...held);
   if (n > 0) {
     const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
-    await run('plugin', n, 0, Math.min(S.seconds, 30), dir);
+    await run({ kind: 'plugin', n, videoCalls: 0, seconds: Math.min(S.seconds, 30), fill, profileDir: dir });
     const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))[0];
     if (file) {
       const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')));
-      const profile: ProfileSummary = { n, pipeline: 'plugin', ...s };
+      const profile: ProfileSummary = { n, pipeline: 'plugin', fill, ...s };
       report.profile = profile;
     }
     rmSync(dir, { recursive: true, force: true });

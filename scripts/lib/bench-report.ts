@@ -49,6 +49,41 @@ export interface BenchRun {
   outputs: { maxDriftMs: number; maxStallMs: number; startupDriftMs?: number };
   /** Whole-machine CPU use during the window, % of all cores (from /proc/stat). */
   machineCpuPct: number;
+  /** plugin: the app's VIDEO_FILL (what an audio-only call's stream shows as video; none = no video track). Absent in older reports. */
+  fill?: FillKind;
+  /** A transcode run: video calls to a far end whose video the app re-encodes (or, VIDEO_TRANSCODE=never, passes through). */
+  transcode?: TranscodeInfo;
+  /** plugin: the calls' streams at the window's end, as the app reports them. */
+  streams?: StreamsInfo;
+  /**
+   * plugin: CPU seconds per call of the app's child processes that ran and ended between its start and the
+   * window's end (reaped: their time is in the app's cutime), i.e. one-off work per call such as encoding
+   * each call's slate. Not in cpuPerCallMinute.
+   */
+  oneOffChildCpuPerCall?: number;
+}
+export type FillKind = 'slate' | 'black' | 'none';
+export interface TranscodeInfo {
+  /** VIDEO_TRANSCODE of the app. */
+  mode: 'auto' | 'always' | 'never';
+  /** The far end (sipp scenario) and the size of the H.264 it sends. */
+  farEnd: string;
+  callerSize: string;
+  /** GENERATED_VIDEO_SIZE, with VIDEO_SIZE_WAIT_MS=0: every stream's size. */
+  streamSize: string;
+}
+export interface StreamsInfo {
+  /** Streams with a video track. */
+  withVideo: number;
+  /** Streams whose video went through a transcoder (a child process each). */
+  transcoded: number;
+  /** Stream video sizes and how many streams had each, e.g. "640x360 ×10". */
+  sizes: string;
+  /** Per stream, bytes per second over the window: codec payload the app wrote (raw AAC; H.264 access units). */
+  audioBytesPerSec?: number;
+  videoBytesPerSec?: number;
+  /** Per stream, bytes per second the player at the RTMP server received (RTMP chunks, FLV tags, headers). */
+  receivedBytesPerSec?: number;
 }
 export interface StageShare {
   stage: string;
@@ -61,6 +96,8 @@ export interface StageShare {
 export interface ProfileSummary {
   n: number;
   pipeline: 'plugin';
+  /** The app's VIDEO_FILL during the profiled run. */
+  fill?: FillKind;
   totalMs: number;
   stages: StageShare[];
   topFunctions: { name: string; url: string; selfMs: number; pct: number; line?: number; stage?: string }[];
@@ -73,6 +110,8 @@ export interface BenchReport {
   settings: Record<string, string | number | boolean>;
   runs: BenchRun[];
   profile?: ProfileSummary;
+  /** What the numbers say, written after a run (added to the JSON by hand, then the report written again). */
+  findings?: string[];
   notes?: string[];
 }
 
@@ -106,36 +145,103 @@ export function isAudioRun(run: BenchRun): boolean {
 }
 
 const PIPELINE_ORDER: Record<BenchRun['pipeline'], number> = { plugin: 0, naive: 1 };
+const FILL_ORDER: Record<FillKind, number> = { slate: 0, black: 1, none: 2 };
+const fillOrder = (r: BenchRun): number => (r.fill ? FILL_ORDER[r.fill] : -1);
+const TRANSCODE_ORDER: Record<TranscodeInfo['mode'], number> = { never: 0, auto: 1, always: 2 };
+/** Pixels of a "WxH" size (0 if unreadable). */
+const pixels = (size: string): number => {
+  const m = /^(\d+)x(\d+)$/.exec(size);
+  return m ? Number(m[1]) * Number(m[2]) : 0;
+};
 
-/** Runs sorted by N, then pipeline (plugin first), then number of video calls. */
+/**
+ * Runs sorted by N, then pipeline (plugin first), the transcode runs after the others, then number of video
+ * calls, then fill (slate, black, none), then a transcode run's mode (passthrough first) and stream size.
+ */
 export function sortRuns(runs: readonly BenchRun[]): BenchRun[] {
-  return [...runs].sort((a, b) => a.n - b.n || PIPELINE_ORDER[a.pipeline] - PIPELINE_ORDER[b.pipeline] || a.videoCalls - b.videoCalls);
+  return [...runs].sort((a, b) =>
+    a.n - b.n || PIPELINE_ORDER[a.pipeline] - PIPELINE_ORDER[b.pipeline] || Number(!!a.transcode) - Number(!!b.transcode) ||
+    a.videoCalls - b.videoCalls || fillOrder(a) - fillOrder(b) ||
+    (a.transcode && b.transcode ? TRANSCODE_ORDER[a.transcode.mode] - TRANSCODE_ORDER[b.transcode.mode] || pixels(a.transcode.streamSize) - pixels(b.transcode.streamSize) : 0));
 }
 
-/** plugin relay cost ÷ naive relay cost, per N and number of video calls (both runs must exist). */
-export function costRatios(runs: readonly BenchRun[]): { n: number; videoCalls: number; plugin: BenchRun; naive: BenchRun; relay: number; total: number }[] {
-  const out: { n: number; videoCalls: number; plugin: BenchRun; naive: BenchRun; relay: number; total: number }[] = [];
+/**
+ * plugin relay cost ÷ naive relay cost, per N, number of video calls and the plugin's fill (both runs must
+ * exist; the naive pipeline has no fill). Transcode runs are not compared.
+ */
+export function costRatios(runs: readonly BenchRun[]): { n: number; videoCalls: number; fill?: FillKind; plugin: BenchRun; naive: BenchRun; relay: number; total: number }[] {
+  const out: { n: number; videoCalls: number; fill?: FillKind; plugin: BenchRun; naive: BenchRun; relay: number; total: number }[] = [];
   for (const p of sortRuns(runs)) {
-    if (p.pipeline !== 'plugin') continue;
-    if (out.some((r) => r.n === p.n && r.videoCalls === p.videoCalls)) continue;
-    const q = runs.find((r) => r.pipeline === 'naive' && r.n === p.n && r.videoCalls === p.videoCalls);
+    if (p.pipeline !== 'plugin' || p.transcode) continue;
+    if (out.some((r) => r.n === p.n && r.videoCalls === p.videoCalls && r.fill === p.fill)) continue;
+    const q = runs.find((r) => r.pipeline === 'naive' && !r.transcode && r.n === p.n && r.videoCalls === p.videoCalls);
     if (!q) continue;
-    out.push({ n: p.n, videoCalls: p.videoCalls, plugin: p, naive: q, relay: ratio(pipelineCost(p), pipelineCost(q)), total: ratio(totalCost(p), totalCost(q)) });
+    out.push({ n: p.n, videoCalls: p.videoCalls, ...(p.fill ? { fill: p.fill } : {}), plugin: p, naive: q, relay: ratio(pipelineCost(p), pipelineCost(q)), total: ratio(totalCost(p), totalCost(q)) });
   }
   return out;
 }
 
-/** Video-call cost ÷ audio-only cost at the same N and pipeline (runs with videoCalls == n vs videoCalls == 0). */
+/**
+ * Video-call cost ÷ audio-only cost at the same N, pipeline and fill (runs with videoCalls == n vs
+ * videoCalls == 0). Transcode runs are not compared here.
+ */
 export function videoRatios(runs: readonly BenchRun[]): { n: number; pipeline: BenchRun['pipeline']; audio: BenchRun; video: BenchRun; relay: number; total: number }[] {
   const out: { n: number; pipeline: BenchRun['pipeline']; audio: BenchRun; video: BenchRun; relay: number; total: number }[] = [];
   for (const v of sortRuns(runs)) {
-    if (v.videoCalls !== v.n || v.n === 0) continue;
+    if (v.videoCalls !== v.n || v.n === 0 || v.transcode) continue;
     if (out.some((r) => r.n === v.n && r.pipeline === v.pipeline)) continue;
-    const a = runs.find((r) => r.pipeline === v.pipeline && r.n === v.n && r.videoCalls === 0);
+    const a = runs.find((r) => r.pipeline === v.pipeline && !r.transcode && r.n === v.n && r.videoCalls === 0 && r.fill === v.fill);
     if (!a) continue;
     out.push({ n: v.n, pipeline: v.pipeline, audio: a, video: v, relay: ratio(pipelineCost(v), pipelineCost(a)), total: ratio(totalCost(v), totalCost(a)) });
   }
   return out;
+}
+
+/** What a fill costs: plugin audio-only runs with a fill (slate, black) against the same N without one (VIDEO_FILL=none). */
+export interface FillRatio {
+  n: number;
+  fill: FillKind;
+  withFill: BenchRun;
+  without: BenchRun;
+  /** The app's own CPU (its Node process), the relay (+ children) and the total (+ Asterisk, nginx): with ÷ without. */
+  app: number;
+  relay: number;
+  total: number;
+}
+
+export function fillRatios(runs: readonly BenchRun[]): FillRatio[] {
+  const out: FillRatio[] = [];
+  const audioPlugin = (r: BenchRun) => r.pipeline === 'plugin' && !r.transcode && r.videoCalls === 0;
+  for (const f of sortRuns(runs)) {
+    if (!audioPlugin(f) || !f.fill || f.fill === 'none') continue;
+    if (out.some((r) => r.n === f.n && r.fill === f.fill)) continue;
+    const w = runs.find((r) => audioPlugin(r) && r.n === f.n && r.fill === 'none');
+    if (!w) continue;
+    out.push({
+      n: f.n, fill: f.fill, withFill: f, without: w,
+      app: ratio(f.cpuPerCallMinute.plugin ?? Number.NaN, w.cpuPerCallMinute.plugin ?? Number.NaN),
+      relay: ratio(pipelineCost(f), pipelineCost(w)),
+      total: ratio(totalCost(f), totalCost(w)),
+    });
+  }
+  return out;
+}
+
+/** A transcode run against the passthrough run (VIDEO_TRANSCODE=never) of the same N and far end. */
+export interface TranscodeRow {
+  run: BenchRun;
+  passthrough?: BenchRun;
+  /** relay (app + its children) ÷ the passthrough's relay. */
+  relay: number;
+}
+
+export function transcodeRows(runs: readonly BenchRun[]): TranscodeRow[] {
+  const t = sortRuns(runs).filter((r) => r.pipeline === 'plugin' && r.transcode);
+  return t.map((run) => {
+    const same = t.filter((p) => p.transcode!.mode === 'never' && p.n === run.n && p.transcode!.farEnd === run.transcode!.farEnd);
+    const passthrough = same.find((p) => p.transcode!.streamSize === run.transcode!.streamSize) ?? same[0];
+    return { run, ...(passthrough ? { passthrough } : {}), relay: passthrough ? ratio(pipelineCost(run), pipelineCost(passthrough)) : Number.NaN };
+  });
 }
 
 function ratio(a: number, b: number): number {
@@ -176,6 +282,112 @@ function ratioTable(
   );
 }
 
+/** The issue's target for a fill: at most +10 % of the app's CPU per call-minute. */
+export const FILL_TARGET = 1.1;
+const fmtBps = (x: number | undefined): string => (ok(x) ? String(Math.round(x)) : DASH);
+const pair = (a: string, b: string): string => `${a} / ${b}`;
+const signed = (x: number): string => (x >= 0 ? `+${Math.round(x)}` : String(Math.round(x)));
+
+/** The fill's cost: audio-only plugin runs with a fill against the same N without a video track. */
+function fillSection(runs: readonly BenchRun[]): string[] {
+  const rows = fillRatios(runs);
+  if (!rows.length) return [];
+  const out: string[] = [];
+  const fills = [...new Set(rows.map((r) => r.fill))];
+  out.push(`## Fill video cost: ${fills.join(', ')} vs no video track (audio-only calls)`, '');
+  out.push(
+    table(
+      ['N', 'fill', 'app CPU-s/call-min: fill / none', 'fill ÷ none (app)', `≤ ${FILL_TARGET.toFixed(2)}`, 'relay ÷ (app + children)', 'total: fill / none', 'fill ÷ none (total)', 'MB/call (app): fill / none', 'latency p50/p99 ms: fill / none', 'real-time: fill / none', 'machine CPU %: fill / none'],
+      rows.map((r) => [
+        String(r.n), r.fill,
+        pair(fmtCpu(r.withFill.cpuPerCallMinute.plugin), fmtCpu(r.without.cpuPerCallMinute.plugin)),
+        `**${fmtRatio(r.app)}**`,
+        ok(r.app) ? (r.app <= FILL_TARGET ? 'yes' : '**no** ⚠') : DASH,
+        fmtRatio(r.relay),
+        pair(fmtCpu(totalCost(r.withFill)), fmtCpu(totalCost(r.without))),
+        fmtRatio(r.total),
+        pair(fmtMb(r.withFill.memPerCallMb.plugin), fmtMb(r.without.memPerCallMb.plugin)),
+        pair(quantCell(r.withFill.latencyMs, 'p99'), quantCell(r.without.latencyMs, 'p99')),
+        pair(realtimeCell(r.withFill), realtimeCell(r.without)),
+        pair(fmtPct(r.withFill.machineCpuPct), fmtPct(r.without.machineCpuPct)),
+      ]),
+      ['r', 'l', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+  const bytes = rows.filter((r) => r.withFill.streams || r.without.streams);
+  if (bytes.length) {
+    out.push(
+      table(
+        ['N', 'fill', 'streams with video: fill / none', 'video payload B/s per stream', 'audio payload B/s per stream', 'received at the server B/s per stream: fill / none', 'added by the fill B/s', 'one-off child CPU-s per call: fill / none'],
+        bytes.map((r) => {
+          const a = r.withFill.streams;
+          const b = r.without.streams;
+          const added = ok(a?.receivedBytesPerSec) && ok(b?.receivedBytesPerSec) ? signed(a.receivedBytesPerSec - b.receivedBytesPerSec) : DASH;
+          return [
+            String(r.n), r.fill,
+            pair(a ? `${a.withVideo}/${r.n}` : DASH, b ? `${b.withVideo}/${r.n}` : DASH),
+            fmtBps(a?.videoBytesPerSec), fmtBps(a?.audioBytesPerSec),
+            pair(fmtBps(a?.receivedBytesPerSec), fmtBps(b?.receivedBytesPerSec)),
+            added,
+            pair(fmtCpu(r.withFill.oneOffChildCpuPerCall), fmtCpu(r.without.oneOffChildCpuPerCall)),
+          ];
+        }),
+        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  out.push(
+    'The same audio-only calls, the app started with VIDEO_FILL set to the fill, then to none (no video track); nothing else differs. ' +
+      `**app**: the app's Node process alone; the target is at most +${Math.round((FILL_TARGET - 1) * 100)} % (fill ÷ none ≤ ${FILL_TARGET.toFixed(2)}). ` +
+      '**payload**: what the app wrote per stream (raw AAC; H.264 access units), **received**: everything a player at the RTMP server got (FLV tags, RTMP chunking). ' +
+      '**one-off child CPU**: ffmpeg runs that started and ended before the window\'s end, per call (the slate with the call\'s name is encoded once at its start); not in the per-minute figures.',
+    '',
+  );
+  return out;
+}
+
+/** Transcode runs: app + transcoder children, against passthrough of the same calls. */
+function transcodeSection(runs: readonly BenchRun[]): string[] {
+  const rows = transcodeRows(runs);
+  if (!rows.length) return [];
+  const out: string[] = ['## Transcoded video calls', ''];
+  out.push(
+    table(
+      ['N', 'far end: caller → stream', 'path', 'transcoded calls', 'app', 'transcoders', 'relay (app + transcoders)', 'relay, % of a core per call', '÷ passthrough', 'total', 'MB/call (app + transcoders)', 'real-time calls', 'max drift / stall ms', 'machine CPU %'],
+      rows.map(({ run: r, relay }) => {
+        const t = r.transcode!;
+        return [
+          String(r.n),
+          cell(`${t.farEnd}: ${t.callerSize} → ${t.mode === 'never' ? t.callerSize : t.streamSize}`),
+          t.mode === 'never' ? 'passthrough (never)' : `transcode (${t.mode})`,
+          r.streams ? `${r.streams.transcoded}/${r.n}` : DASH,
+          fmtCpu(r.cpuPerCallMinute.plugin),
+          fmtCpu(r.cpuPerCallMinute.encoders),
+          `**${fmtCpu(pipelineCost(r))}**`,
+          fmtPct((pipelineCost(r) / 60) * 100),
+          fmtRatio(relay),
+          fmtCpu(totalCost(r)),
+          memCell(r),
+          realtimeCell(r),
+          `${fmtMs(r.outputs.maxDriftMs)} / ${fmtMs(r.outputs.maxStallMs)}`,
+          fmtPct(r.machineCpuPct),
+        ];
+      }),
+      ['r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    'Video calls (audio + H.264) to a far end whose keyframes come 10 s apart and who ignores keyframe requests. ' +
+      'VIDEO_TRANSCODE=auto re-encodes such a caller (libx264 ultrafast, a 2 s GOP, the stream\'s size) in one ffmpeg child per call; ' +
+      'never passes its H.264 through as sent. The stream size is GENERATED_VIDEO_SIZE (VIDEO_SIZE_WAIT_MS=0), so a bigger stream means scaling up. ' +
+      '**transcoders**: the CPU of the app\'s child processes, read from /proc like the encoders (per call-minute: one transcoder per call). ' +
+      'The window starts once every call\'s stream shows the caller\'s video on the expected path.',
+    '',
+  );
+  return out;
+}
+
 function table(head: string[], rows: string[][], align?: ('l' | 'r')[]): string {
   const sep = head.map((_, i) => ((align?.[i] ?? 'l') === 'r' ? '---:' : '---'));
   return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -207,6 +419,22 @@ const STAGE_HELP: Record<string, string> = {
   idle: 'nothing to do (idle) or native work outside JS (program)',
   other: 'everything else (Node internals, timers, …)',
 };
+
+const FILL_LABEL: Record<FillKind, string> = { slate: 'slate', black: 'black', none: 'none' };
+
+/** What the run's streams carry as video: the fill (audio-only calls), the caller's H.264, or a transcode run's path. */
+export function videoCell(run: BenchRun): string {
+  const t = run.transcode;
+  if (t) {
+    const path = t.mode === 'never' ? 'passthrough' : `transcode → ${t.streamSize}`;
+    const count = run.streams ? ` (${run.streams.transcoded}/${run.n} transcoded)` : '';
+    return `${t.farEnd} ${t.callerSize}, ${path}${count}`;
+  }
+  const fill = run.fill ? FILL_LABEL[run.fill] : run.pipeline === 'naive' ? 'none' : DASH;
+  if (run.videoCalls === 0) return fill;
+  if (run.videoCalls >= run.n) return "caller's H.264";
+  return `caller's H.264 + ${fill}`;
+}
 
 function realtimeCell(run: BenchRun): string {
   const s = `${run.calls.realtime}/${run.n}`;
@@ -262,6 +490,12 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
     out.push(table(['setting', 'value'], settings.map(([k, v]) => [cell(k), cell(String(v))])), '');
   }
 
+  if (report.findings?.length) {
+    out.push('## Findings', '');
+    for (const f of report.findings) out.push(`- ${f}`);
+    out.push('');
+  }
+
   if (opts.plot) out.push(`![relay CPU and machine CPU vs concurrent calls](${opts.plot})`, '');
 
   out.push('## Results', '');
@@ -273,12 +507,13 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
           'N',
           'pipeline',
           'video calls',
-          'relay CPU-s/call-min (plugin + encoders)',
+          'video track',
+          'relay CPU-s/call-min (plugin + children)',
           'Asterisk',
           'nginx',
           'total',
           'load gen (not in total)',
-          'MB/call (plugin + encoders)',
+          'MB/call (plugin + children)',
           'latency p50/p99 ms',
           'first media p50/max ms',
           'real-time calls',
@@ -289,6 +524,7 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
           String(r.n),
           r.pipeline,
           String(r.videoCalls),
+          cell(videoCell(r)),
           relayCell(r),
           fmtCpu(r.cpuPerCallMinute.asterisk),
           fmtCpu(r.cpuPerCallMinute.nginx),
@@ -301,12 +537,13 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
           `${fmtMs(r.outputs.maxDriftMs)} / ${fmtMs(r.outputs.maxStallMs)}${r.outputs.startupDriftMs !== undefined ? ` (${fmtMs(r.outputs.startupDriftMs)})` : ''}`,
           fmtPct(r.machineCpuPct),
         ]),
-        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+        ['r', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
       '',
     );
     out.push(
-      '- **relay**: the CPU we own: for plugin the app process + its encoders (shown in brackets), for naive the per-call ffmpegs.',
+      '- **relay**: the CPU we own: for plugin the app process + its child processes (shown in brackets: the video transcoders, or the AAC encoders with AAC_ENCODER=ffmpeg), for naive the per-call ffmpegs.',
+      '- **video track**: what the streams carry as video: the fill of audio-only calls (VIDEO_FILL: slate, black, none = no video track), the caller\'s H.264, or a transcode run\'s path (see below).',
       '- **total** = relay + Asterisk + nginx; the load generators (the fake phones) and the observer run on the same machine but are not counted.',
       '- **latency**: RTP packet arriving at the app → its FLV tag written (plugin only). **first media**: call answered → first media at the RTMP server.',
       '- **real-time calls**: calls whose RTMP output kept up with real time for the whole window (timestamps within 100 ms of the clock, no gap over 200 ms, as seen by a player at the server); ⚠ marks runs where some did not.',
@@ -316,12 +553,18 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
     );
   }
 
+  out.push(...fillSection(runs));
+  out.push(...transcodeSection(runs));
+
   const ratios = costRatios(runs);
   if (ratios.length) {
+    const withFill = ratios.some((r) => r.fill);
     out.push(
       '## Plugin vs naive', '',
-      ratioTable(['plugin', 'naive'], 'plugin ÷ naive', ['video calls', 'r'], ratios.map((r) => ({ n: r.n, key: String(r.videoCalls), first: r.plugin, second: r.naive, relay: r.relay, total: r.total }))),
-      '', 'Below 1 the plugin needs less CPU per call than one ffmpeg per call; 0.25 means a quarter of it.', '',
+      ratioTable(['plugin', 'naive'], 'plugin ÷ naive', [withFill ? 'video calls / plugin fill' : 'video calls', withFill ? 'l' : 'r'],
+        ratios.map((r) => ({ n: r.n, key: withFill ? `${r.videoCalls} / ${r.fill ?? DASH}` : String(r.videoCalls), first: r.plugin, second: r.naive, relay: r.relay, total: r.total }))),
+      '', 'Below 1 the plugin needs less CPU per call than one ffmpeg per call; 0.25 means a quarter of it.' +
+        (withFill ? ' The naive pipeline\'s audio-only streams have no video track; the plugin\'s fill is given per row.' : ''), '',
     );
   }
 
@@ -352,7 +595,7 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
   const p = report.profile;
   if (p) {
     const busy = p.busyMs ?? p.totalMs - (p.stages.find((s) => s.stage === 'idle')?.selfMs ?? 0);
-    out.push(`## Where the app's CPU goes (profile, N = ${p.n}, ${p.pipeline})`, '');
+    out.push(`## Where the app's CPU goes (profile, N = ${p.n}, ${p.pipeline}${p.fill ? `, fill ${p.fill}` : ''})`, '');
     out.push(
       `The app's main thread was profiled for ${(p.totalMs / 1000).toFixed(1)} s and was busy for ${(busy / 1000).toFixed(1)} s of it ` +
         `(${fmtPct(p.totalMs > 0 ? (100 * busy) / p.totalMs : undefined)} %). Time spent in library or Node code is counted ` +
@@ -442,9 +685,28 @@ interface Panel {
   ref?: { value: number; label: string };
 }
 
-function renderPanel(p: Panel, series: Map<BenchRun['pipeline'], BenchRun[]>, ns: number[]): string {
+/** One line of the plot: a pipeline (and the plugin's fill), its runs by N. */
+interface Series {
+  pipeline: BenchRun['pipeline'];
+  fill?: FillKind;
+  label: string;
+  color: string;
+  dash?: string;
+  runs: BenchRun[];
+}
+
+/** plugin with a slate (or no fill given) in the pipeline's colour; black and none in other shades, dashed. */
+function seriesStyle(pipeline: BenchRun['pipeline'], fill: FillKind | undefined, fills: number): Pick<Series, 'label' | 'color' | 'dash'> {
+  if (pipeline === 'naive') return { label: 'naive (one ffmpeg per call)', color: COLORS.naive };
+  const base = 'plugin (this app)';
+  if (!fill || fills <= 1) return { label: fill && fill !== 'slate' ? `${base}, fill ${fill}` : base, color: COLORS.plugin };
+  if (fill === 'slate') return { label: 'plugin, slate', color: COLORS.plugin };
+  return fill === 'none' ? { label: 'plugin, no video', color: '#6fa8dc', dash: '6 4' } : { label: 'plugin, black', color: '#0b3d6b', dash: '2 3' };
+}
+
+function renderPanel(p: Panel, series: Series[], ns: number[]): string {
   const parts: string[] = [];
-  const all = [...series.values()].flat();
+  const all = series.flatMap((s) => s.runs);
   const vals = all.map(p.value).filter((v) => Number.isFinite(v));
   const dataMax = Math.max(0, ...vals, p.ref ? p.ref.value : 0);
   const ticks = niceTicks(dataMax * 1.08 || 1);
@@ -472,13 +734,13 @@ function renderPanel(p: Panel, series: Map<BenchRun['pipeline'], BenchRun[]>, ns
     parts.push(`<line class="ref" x1="${p.x0}" x2="${p.x1}" y1="${y}" y2="${y}" stroke="#c00" stroke-width="1.5" stroke-dasharray="7 5"/>`);
     parts.push(`<text x="${p.x0 + 6}" y="${y}" dy="-5" font-size="11" fill="#c00">${esc(p.ref.label)}</text>`);
   }
-  for (const [pipeline, runs] of series) {
-    const pts = runs.filter((r) => Number.isFinite(p.value(r))).map((r) => ({ r, x: X(r.n), y: Y(p.value(r)) }));
-    const color = COLORS[pipeline];
-    parts.push(`<g class="series" data-pipeline="${pipeline}">`);
-    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5" points="${pts.map((q) => `${num(q.x)},${num(q.y)}`).join(' ')}"/>`);
+  for (const s of series) {
+    const pts = s.runs.filter((r) => Number.isFinite(p.value(r))).map((r) => ({ r, x: X(r.n), y: Y(p.value(r)) }));
+    const color = s.color;
+    parts.push(`<g class="series" data-pipeline="${s.pipeline}"${s.fill ? ` data-fill="${s.fill}"` : ''}>`);
+    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2.5"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${pts.map((q) => `${num(q.x)},${num(q.y)}`).join(' ')}"/>`);
     for (const q of pts) {
-      const title = `<title>${esc(`${pipeline}, N=${q.r.n}: ${tickLabel(p.value(q.r))}${allRealtime(q.r) ? '' : ` (${q.r.calls.realtime}/${q.r.n} real-time)`}`)}</title>`;
+      const title = `<title>${esc(`${s.label}, N=${q.r.n}: ${tickLabel(p.value(q.r))}${allRealtime(q.r) ? '' : ` (${q.r.calls.realtime}/${q.r.n} real-time)`}`)}</title>`;
       if (allRealtime(q.r)) parts.push(`<circle cx="${num(q.x)}" cy="${num(q.y)}" r="5" fill="${color}" stroke="#fff" stroke-width="1.5">${title}</circle>`);
       else parts.push(`<circle class="not-realtime" cx="${num(q.x)}" cy="${num(q.y)}" r="6.5" fill="#fff" stroke="#d00" stroke-width="2.5">${title}</circle>`);
     }
@@ -489,14 +751,17 @@ function renderPanel(p: Panel, series: Map<BenchRun['pipeline'], BenchRun[]>, ns
 
 /** The plot: relay CPU per call-minute (left) and whole-machine CPU % (right) vs N, audio-only runs. */
 export function renderSvg(report: BenchReport): string {
-  const audio = sortRuns(report.runs.filter(isAudioRun));
-  // One point per (pipeline, N): the run with the fewest video calls.
-  const series = new Map<BenchRun['pipeline'], BenchRun[]>();
+  const audio = sortRuns(report.runs.filter((r) => isAudioRun(r) && !r.transcode));
+  // One line per pipeline and fill; one point per N: the run with the fewest video calls.
+  const fills = new Set(audio.filter((r) => r.pipeline === 'plugin').map((r) => r.fill)).size;
+  const series: Series[] = [];
   for (const r of audio) {
-    const list = series.get(r.pipeline) ?? [];
-    if (!list.some((x) => x.n === r.n)) list.push(r);
-    series.set(r.pipeline, list);
+    const fill = r.pipeline === 'plugin' ? r.fill : undefined;
+    let s = series.find((x) => x.pipeline === r.pipeline && x.fill === fill);
+    if (!s) series.push((s = { pipeline: r.pipeline, ...(fill ? { fill } : {}), ...seriesStyle(r.pipeline, fill, fills), runs: [] }));
+    if (!s.runs.some((x) => x.n === r.n)) s.runs.push(r);
   }
+  series.sort((a, b) => PIPELINE_ORDER[a.pipeline] - PIPELINE_ORDER[b.pipeline] || (a.fill ? FILL_ORDER[a.fill] : -1) - (b.fill ? FILL_ORDER[b.fill] : -1));
   const ns = [...new Set(audio.map((r) => r.n))].sort((a, b) => a - b);
   const m = report.machine;
   const parts: string[] = [];
@@ -514,7 +779,7 @@ export function renderSvg(report: BenchReport): string {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="16" fill="#888">no audio-only runs to plot</text>`);
   } else {
     parts.push(
-      renderPanel({ x0: 90, x1: 450, y0: top, y1: bottom, title: 'relay CPU-s per call-minute vs concurrent calls', yLabel: 'CPU-s per call-minute (plugin + encoders)', value: pipelineCost }, series, ns),
+      renderPanel({ x0: 90, x1: 450, y0: top, y1: bottom, title: 'relay CPU-s per call-minute vs concurrent calls', yLabel: 'CPU-s per call-minute (plugin + children)', value: pipelineCost }, series, ns),
       renderPanel(
         { x0: 570, x1: 930, y0: top, y1: bottom, title: 'whole-machine CPU % vs concurrent calls', yLabel: `% of all ${m.cores} cores`, value: (r) => r.machineCpuPct, ref: { value: 100, label: '100 % = all cores busy' } },
         series,
@@ -525,16 +790,17 @@ export function renderSvg(report: BenchReport): string {
   // Legend.
   const ly = 510;
   const items: string[] = [];
-  let x = 180;
-  for (const pipeline of ['plugin', 'naive'] as const) {
-    if (!series.has(pipeline)) continue;
-    const label = pipeline === 'plugin' ? 'plugin (this app)' : 'naive (one ffmpeg per call)';
+  // Centred: each item is a 30 px line, a gap and its label (about 7 px a character).
+  const widthOf = (label: string) => 38 + Math.ceil(label.length * 6.8) + 24;
+  const legendWidth = series.reduce((w, s) => w + widthOf(s.label), 0) + widthOf('not every call real-time');
+  let x = Math.max(10, Math.round((W - legendWidth) / 2));
+  for (const s of series) {
     items.push(
-      `<line x1="${x}" x2="${x + 30}" y1="${ly}" y2="${ly}" stroke="${COLORS[pipeline]}" stroke-width="2.5"/>`,
-      `<circle cx="${x + 15}" cy="${ly}" r="5" fill="${COLORS[pipeline]}" stroke="#fff" stroke-width="1.5"/>`,
-      `<text x="${x + 38}" y="${ly}" dy="4" font-size="12">${esc(label)}</text>`,
+      `<line x1="${x}" x2="${x + 30}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2.5"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+      `<circle cx="${x + 15}" cy="${ly}" r="5" fill="${s.color}" stroke="#fff" stroke-width="1.5"/>`,
+      `<text x="${x + 38}" y="${ly}" dy="4" font-size="12">${esc(s.label)}</text>`,
     );
-    x += pipeline === 'plugin' ? 170 : 230;
+    x += widthOf(s.label);
   }
   items.push(
     `<circle cx="${x + 15}" cy="${ly}" r="6.5" fill="#fff" stroke="#d00" stroke-width="2.5"/>`,

@@ -197,17 +197,23 @@ interface Arrival {
   buf: Buffer;
 }
 
+/** A far end called directly (no Asterisk): our audio and video sockets, and what arrives on them. */
+async function directCall(sipPort: number, user?: string) {
+  const audio = dgram.createSocket('udp4');
+  const video = dgram.createSocket('udp4');
+  const uac = new MiniUac(sipPort, user);
+  const got = { audio: [] as Arrival[], video: [] as Arrival[] };
+  audio.on('message', (buf) => got.audio.push({ at: performance.now(), buf }));
+  video.on('message', (buf) => got.video.push({ at: performance.now(), buf }));
+  audio.bind(0, '127.0.0.1');
+  video.bind(0, '127.0.0.1');
+  await Promise.all([once(audio, 'listening'), once(video, 'listening'), uac.open()]);
+  return { audio, video, uac, got };
+}
+
 describe('sipp-video far end, called directly', () => {
   test('sends the beep and the white frames together (audio 0-20 ms after video); INFO and re-INVITE answered', async () => {
-    const audio = dgram.createSocket('udp4');
-    const video = dgram.createSocket('udp4');
-    const uac = new MiniUac(port);
-    const got = { audio: [] as Arrival[], video: [] as Arrival[] };
-    audio.on('message', (buf) => got.audio.push({ at: performance.now(), buf }));
-    video.on('message', (buf) => got.video.push({ at: performance.now(), buf }));
-    audio.bind(0, '127.0.0.1');
-    video.bind(0, '127.0.0.1');
-    await Promise.all([once(audio, 'listening'), once(video, 'listening'), uac.open()]);
+    const { audio, video, uac, got } = await directCall(port);
     try {
       const answer = await uac.invite(offer(audio.address().port, video.address().port));
       assert.match(answer, /^m=audio \d+ RTP\/AVP 0/m);
@@ -359,15 +365,7 @@ describe('sipp-stubborn far end', () => {
   });
 
   test('called directly: no keyframe for SIP INFO picture_fast_update (200 OK), RTCP PLI or FIR; a re-INVITE keeps the media', async () => {
-    const audio = dgram.createSocket('udp4');
-    const video = dgram.createSocket('udp4');
-    const uac = new MiniUac(stubbornPort, 'stubborn');
-    const got = { audio: [] as Arrival[], video: [] as Arrival[] };
-    audio.on('message', (buf) => got.audio.push({ at: performance.now(), buf }));
-    video.on('message', (buf) => got.video.push({ at: performance.now(), buf }));
-    audio.bind(0, '127.0.0.1');
-    video.bind(0, '127.0.0.1');
-    await Promise.all([once(audio, 'listening'), once(video, 'listening'), uac.open()]);
+    const { audio, video, uac, got } = await directCall(stubbornPort, 'stubborn');
     let asked = 0;
     try {
       const answer = await uac.invite(offer(audio.address().port, video.address().port));
@@ -412,15 +410,7 @@ describe('sipp-stubborn far end', () => {
 
 describe('baresip-video far end, called directly', () => {
   test('answers PCMU + H.264 (352x288, 25 fps, keyframes rare); sends the beep with the flash', async () => {
-    const audio = dgram.createSocket('udp4');
-    const video = dgram.createSocket('udp4');
-    const uac = new MiniUac(phonePort, 'videophone');
-    const got = { audio: [] as Arrival[], video: [] as Arrival[] };
-    audio.on('message', (buf) => got.audio.push({ at: performance.now(), buf }));
-    video.on('message', (buf) => got.video.push({ at: performance.now(), buf }));
-    audio.bind(0, '127.0.0.1');
-    video.bind(0, '127.0.0.1');
-    await Promise.all([once(audio, 'listening'), once(video, 'listening'), uac.open()]);
+    const { audio, video, uac, got } = await directCall(phonePort, 'videophone');
     let answer: string;
     try {
       // As Asterisk offers H.264: no fmtp (packetization-mode 0).

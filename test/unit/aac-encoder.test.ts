@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { AAC_SAMPLE_RATES } from '../../plugin/media/encode/adts.js';
+import { adts, idealResample } from '../helpers/aac-quality.js';
 import { AacLcEncoder } from '../../plugin/media/encode/aac/encoder.js';
 import { prng } from '../helpers/prng.js';
 
@@ -10,29 +10,10 @@ import { prng } from '../helpers/prng.js';
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const needFfmpeg = { skip: hasFfmpeg ? false : 'ffmpeg not installed' };
 
-/** 7-byte ADTS header (MPEG-4, AAC-LC, no CRC) before each raw frame. */
-function adtsStream(frames: Buffer[], sampleRate: number, channels: number): Buffer {
-  const rateIndex = AAC_SAMPLE_RATES.indexOf(sampleRate);
-  const parts: Buffer[] = [];
-  for (const raw of frames) {
-    const len = raw.length + 7;
-    const h = Buffer.alloc(7);
-    h[0] = 0xff;
-    h[1] = 0xf1;
-    h[2] = (1 << 6) | (rateIndex << 2) | (channels >> 2);
-    h[3] = ((channels & 3) << 6) | (len >> 11);
-    h[4] = (len >> 3) & 0xff;
-    h[5] = ((len & 7) << 5) | 0x1f;
-    h[6] = 0xfc;
-    parts.push(h, raw);
-  }
-  return Buffer.concat(parts);
-}
-
 function decode(frames: Buffer[], sampleRate: number, channels: 1 | 2, outChannels: 1 | 2 = 1, decoder = 'aac'): Int16Array {
   const args = ['-v', 'error', '-err_detect', 'explode', '-c:a', decoder, '-f', 'aac', '-i', 'pipe:0', '-f', 's16le', '-ac', String(outChannels), 'pipe:1'];
   const r = spawnSync('ffmpeg', args, {
-    input: adtsStream(frames, sampleRate, channels),
+    input: adts(frames, sampleRate, channels),
     maxBuffer: 1 << 28,
   });
   assert.equal(r.stderr.toString(), '', 'decoder complaints');
@@ -137,47 +118,6 @@ function speechLike(rate: number, seconds: number, seed: number): Int16Array {
   return out;
 }
 
-/** Reference resampling: long Kaiser-windowed sinc interpolation, cutoff at the input's Nyquist. */
-function idealResample(x: Int16Array, inRate: number, outRate: number): Float64Array {
-  if (inRate === outRate) return Float64Array.from(x);
-  const half = 64;
-  const beta = 9;
-  const i0 = (v: number): number => {
-    let sum = 1;
-    let term = 1;
-    for (let k = 1; k < 40; k++) {
-      term *= (v / (2 * k)) ** 2;
-      sum += term;
-    }
-    return sum;
-  };
-  let g = outRate;
-  for (let b = inRate; b !== 0; ) [g, b] = [b, g % b];
-  const phases = outRate / g; // output times repeat their fraction of an input sample with this period
-  const table = new Float64Array(phases * 2 * half);
-  for (let p = 0; p < phases; p++) {
-    const frac = ((p * inRate) % outRate) / outRate;
-    for (let j = 0; j < 2 * half; j++) {
-      const d = frac + half - 1 - j; // distance from input sample base − half + 1 + j
-      const sinc = d === 0 ? 1 : Math.sin(Math.PI * d) / (Math.PI * d);
-      const rr = d / half;
-      table[p * 2 * half + j] = (sinc * i0(beta * Math.sqrt(Math.max(0, 1 - rr * rr)))) / i0(beta);
-    }
-  }
-  const n = Math.ceil((x.length * outRate) / inRate);
-  const out = new Float64Array(n);
-  for (let m = 0; m < n; m++) {
-    const base = Math.floor((m * inRate) / outRate);
-    const row = (m % phases) * 2 * half;
-    let s = 0;
-    for (let j = 0; j < 2 * half; j++) {
-      const i = base - half + 1 + j;
-      if (i >= 0 && i < x.length) s += x[i]! * table[row + j]!;
-    }
-    out[m] = s;
-  }
-  return out;
-}
 
 function snrDb(decoded: ArrayLike<number>, ref: ArrayLike<number>, from = 0, to = ref.length): number {
   let sig = 0;

@@ -5,15 +5,21 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   costRatios,
+  fillRatios,
   findChromium,
   pipelineCost,
   renderMarkdown,
   renderSvg,
+  sortRuns,
   totalCost,
+  transcodeRows,
+  videoCell,
   videoRatios,
   writeReport,
   type BenchReport,
   type BenchRun,
+  type FillKind,
+  type TranscodeInfo,
 } from '../../scripts/lib/bench-report.js';
 
 function run(pipeline: BenchRun['pipeline'], n: number, o: { video?: number; realtime?: number; cpu?: number; machine?: number } = {}): BenchRun {
@@ -87,23 +93,26 @@ test('markdown: one row per run, sorted, ratio and video tables, profile, notes'
   assert.match(md, /1\.22\.1 \\\| rtmp/, 'pipes in cells are escaped');
   assert.match(md, /!\[[^\]]*\]\(bench\.png\)/);
 
-  const rows = md.split('\n').filter((l) => /^\| \d+ \| (plugin|naive) \| \d+ \| \d/.test(l));
+  const rows = md.split('\n').filter((l) => /^\| \d+ \| (plugin|naive) \| \d+ \| [^|]+ \| \d/.test(l));
   assert.equal(rows.length, report.runs.length, rows.join('\n'));
   assert.deepEqual(
     rows.map((l) => l.split(' | ').slice(0, 3).join(' ')),
     ['| 1 plugin 0', '| 1 naive 0', '| 10 plugin 0', '| 10 plugin 10', '| 10 naive 0', '| 10 naive 10', '| 100 plugin 0', '| 100 naive 0'],
   );
   const plugin10 = rows[2]!.split(' | ');
-  assert.equal(plugin10[3], '0.20 (0.10 + 0.10)');
-  assert.equal(plugin10[6], '0.55');
-  assert.equal(plugin10[7], '0.40');
-  assert.equal(plugin10[8], '10.8 (1.5 + 9.3)');
-  assert.equal(plugin10[9], '41 / 88');
-  assert.equal(plugin10[10], '480 / 813');
-  assert.equal(plugin10[11], '10/10');
+  assert.equal(plugin10[3], '—', 'no fill recorded (an older report)');
+  assert.equal(plugin10[4], '0.20 (0.10 + 0.10)');
+  assert.equal(plugin10[7], '0.55');
+  assert.equal(plugin10[8], '0.40');
+  assert.equal(plugin10[9], '10.8 (1.5 + 9.3)');
+  assert.equal(plugin10[10], '41 / 88');
+  assert.equal(plugin10[11], '480 / 813');
+  assert.equal(plugin10[12], '10/10');
+  assert.equal(rows[3]!.split(' | ')[3], "caller's H.264");
   const naive1 = rows[1]!.split(' | ');
-  assert.equal(naive1[3], '0.90');
-  assert.equal(naive1[9], '—', 'no latency for naive');
+  assert.equal(naive1[3], 'none');
+  assert.equal(naive1[4], '0.90');
+  assert.equal(naive1[10], '—', 'no latency for naive');
   assert.match(rows[7]!, /\*\*61\/100\*\* ⚠/);
 
   assert.match(md, /## Plugin vs naive/);
@@ -124,7 +133,107 @@ test('markdown: no video or ratio section without matching runs; empty report', 
   assert.doesNotMatch(md, /Plugin vs naive/);
   assert.doesNotMatch(md, /Video calls/);
   assert.doesNotMatch(md, /CPU goes/);
+  assert.doesNotMatch(md, /Fill video cost/);
+  assert.doesNotMatch(md, /Transcoded video calls/);
   assert.match(renderMarkdown({ ...report, runs: [] }), /No runs\./);
+});
+
+// A report of the fill and transcode runs: slate vs none at 10 and 50, naive alongside, a video run, and
+// the stubborn far end passed through and transcoded at two sizes.
+function pluginRun(n: number, fill: FillKind, app: number, o: { video?: number; realtime?: number; mem?: number; received?: number; transcode?: TranscodeInfo; children?: number } = {}): BenchRun {
+  const r = run('plugin', n, { video: o.video ?? (o.transcode ? n : 0), ...(o.realtime !== undefined ? { realtime: o.realtime } : {}) });
+  return {
+    ...r,
+    fill,
+    cpuPerCallMinute: { ...r.cpuPerCallMinute, plugin: app, encoders: o.children ?? 0 },
+    memPerCallMb: { plugin: o.mem ?? 1, encoders: o.children ? 20 : 0, asterisk: 0.4 },
+    streams: {
+      withVideo: fill === 'none' && !o.video && !o.transcode ? 0 : n, transcoded: o.transcode && o.transcode.mode !== 'never' ? n : 0,
+      sizes: fill === 'none' && !o.video ? '' : `640x360 ×${n}`,
+      audioBytesPerSec: 8000, ...(fill === 'none' && !o.video ? { videoBytesPerSec: 0 } : { videoBytesPerSec: 1250 }),
+      receivedBytesPerSec: o.received ?? 8500,
+    },
+    oneOffChildCpuPerCall: fill === 'slate' ? 0.15 : 0,
+    ...(o.transcode ? { transcode: o.transcode } : {}),
+  };
+}
+const stubborn = (mode: TranscodeInfo['mode'], streamSize: string): TranscodeInfo => ({ mode, farEnd: 'sipp-stubborn', callerSize: '352x288', streamSize });
+const fillReport: BenchReport = {
+  ...report,
+  profile: { ...report.profile!, n: 50, fill: 'slate' },
+  findings: ['The slate costs 10 %.'],
+  runs: [
+    pluginRun(50, 'none', 0.2, { mem: 1.2, received: 8600 }),
+    pluginRun(10, 'slate', 0.33, { mem: 1.6, received: 10_100 }),
+    run('naive', 10),
+    pluginRun(10, 'none', 0.3, { mem: 1.5, received: 8700 }),
+    pluginRun(50, 'slate', 0.25, { realtime: 48, mem: 1.4, received: 10_000 }),
+    run('naive', 50),
+    pluginRun(10, 'slate', 0.5, { video: 10 }),
+    pluginRun(5, 'slate', 0.4, { transcode: stubborn('auto', '640x360'), children: 2.4 }),
+    pluginRun(5, 'slate', 0.4, { transcode: stubborn('never', '352x288') }),
+    pluginRun(5, 'slate', 0.4, { transcode: stubborn('auto', '352x288'), children: 1.2 }),
+  ],
+};
+
+test('fills and transcodes: sorted, compared with their own kind only', () => {
+  const sorted = sortRuns(fillReport.runs).map((r) => `${r.n} ${r.pipeline} ${r.videoCalls} ${r.fill ?? '-'} ${r.transcode ? `${r.transcode.mode} ${r.transcode.streamSize}` : ''}`.trim());
+  assert.deepEqual(sorted, [
+    '5 plugin 5 slate never 352x288', '5 plugin 5 slate auto 352x288', '5 plugin 5 slate auto 640x360',
+    '10 plugin 0 slate', '10 plugin 0 none', '10 plugin 10 slate', '10 naive 0 -',
+    '50 plugin 0 slate', '50 plugin 0 none', '50 naive 0 -',
+  ]);
+  const f = fillRatios(fillReport.runs);
+  assert.deepEqual(f.map((x) => [x.n, x.fill]), [[10, 'slate'], [50, 'slate']]);
+  assert.ok(Math.abs(f[0]!.app - 1.1) < 1e-9);
+  assert.ok(Math.abs(f[1]!.app - 1.25) < 1e-9);
+  // plugin vs naive: one row per fill; the video run has no naive counterpart; transcode runs never compared.
+  assert.deepEqual(costRatios(fillReport.runs).map((x) => [x.n, x.videoCalls, x.fill]), [[10, 0, 'slate'], [10, 0, 'none'], [50, 0, 'slate'], [50, 0, 'none']]);
+  // video vs audio: the audio run with the video run's fill.
+  const v = videoRatios(fillReport.runs);
+  assert.deepEqual(v.map((x) => [x.n, x.audio.fill]), [[10, 'slate']]);
+  const t = transcodeRows(fillReport.runs);
+  assert.deepEqual(t.map((x) => `${x.run.transcode!.mode} ${x.run.transcode!.streamSize}`), ['never 352x288', 'auto 352x288', 'auto 640x360']);
+  assert.ok(Math.abs(t[0]!.relay - 1) < 1e-9);
+  assert.ok(Math.abs(t[1]!.relay - 1.6 / 0.4) < 1e-9);
+  assert.ok(Math.abs(t[2]!.relay - 2.8 / 0.4) < 1e-9, 'the 640x360 run compared with the passthrough at another size');
+  assert.equal(videoCell(t[2]!.run), 'sipp-stubborn 352x288, transcode → 640x360 (5/5 transcoded)');
+  assert.equal(videoCell(t[0]!.run), 'sipp-stubborn 352x288, passthrough (0/5 transcoded)');
+});
+
+test('markdown: the fill section (ratio, target, bytes), the transcode section, plugin vs naive per fill', () => {
+  const md = renderMarkdown(fillReport);
+  assert.match(md, /## Fill video cost: slate vs no video track/);
+  assert.match(md, /^\| 10 \| slate \| 0\.33 \/ 0\.30 \| \*\*1\.10\*\* \| yes \|/m);
+  assert.match(md, /^\| 50 \| slate \| 0\.25 \/ 0\.20 \| \*\*1\.25\*\* \| \*\*no\*\* ⚠ \|/m);
+  assert.match(md, /^\| 50 \| slate \|.*\| \*\*48\/50\*\* ⚠ \/ 50\/50 \|/m, 'real-time of both runs');
+  assert.match(md, /^\| 10 \| slate \| 10\/10 \/ 0\/10 \| 1250 \| 8000 \| 10100 \/ 8700 \| \+1400 \| 0\.15 \/ 0\.00 \|$/m);
+  assert.match(md, /## Transcoded video calls/);
+  assert.match(md, /^\| 5 \| sipp-stubborn: 352x288 → 352x288 \| passthrough \(never\) \| 0\/5 \| 0\.40 \| 0\.00 \| \*\*0\.40\*\* \| 0\.7 \| 1\.00 \|/m);
+  assert.match(md, /^\| 5 \| sipp-stubborn: 352x288 → 640x360 \| transcode \(auto\) \| 5\/5 \| 0\.40 \| 2\.40 \| \*\*2\.80\*\* \| 4\.7 \| 7\.00 \|/m);
+  assert.match(md, /## Plugin vs naive/);
+  assert.match(md, /^\| 10 \| 0 \/ slate \| 0\.33 \| 0\.90 \|/m);
+  assert.match(md, /^\| 10 \| 0 \/ none \| 0\.30 \| 0\.90 \|/m);
+  assert.match(md, /## Where the app's CPU goes \(profile, N = 50, plugin, fill slate\)/);
+  assert.match(md, /## Findings\n\n- The slate costs 10 %\.\n/);
+  assert.ok(md.indexOf('## Findings') < md.indexOf('## Results'), 'findings before the tables');
+  // Results: one row per run, the video track named.
+  const rows = md.split('\n').filter((l) => /^\| \d+ \| (plugin|naive) \| \d+ \| /.test(l));
+  assert.equal(rows.length, fillReport.runs.length);
+  assert.deepEqual(rows.slice(3, 7).map((l) => l.split(' | ')[3]), ['slate', 'none', "caller's H.264", 'none']);
+});
+
+test('svg: one line per plugin fill, dashed for none, and the legend names them', () => {
+  const svg = renderSvg(fillReport);
+  assertBalanced(svg);
+  assert.equal(svg.match(/data-pipeline="plugin" data-fill="slate"/g)?.length, 2);
+  assert.equal(svg.match(/data-pipeline="plugin" data-fill="none"/g)?.length, 2);
+  assert.equal(svg.match(/data-pipeline="naive"/g)?.length, 2);
+  assert.match(svg, /<polyline [^>]*stroke-dasharray="6 4"/);
+  assert.match(svg, />plugin, slate</);
+  assert.match(svg, />plugin, no video</);
+  // The N=5 transcode runs and the video run are not plotted: N = 10 and 50 only.
+  assert.doesNotMatch(svg, />5<\/text>/);
 });
 
 /** Checks every opened tag is closed in order. */

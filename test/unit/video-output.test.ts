@@ -245,6 +245,11 @@ test('VIDEO_TRANSCODE=never keeps passthrough; always transcodes from the caller
   always.v.callerFormat(CALLER_CFG, 320, 180);
   assert.equal(always.v.mode, 'transcode');
   assert.match(always.events[0]!, /always/);
+  // Also when the size was decided first (the default, the same as the caller's).
+  const later = setup({ transcode: 'always', sizeWaitMs: 0 });
+  later.v.callerFormat(CALLER_CFG, 320, 180);
+  assert.equal(later.v.mode, 'transcode');
+  assert.deepEqual(later.transcoders[0]!.configs, [CALLER_CFG]);
 });
 
 test('a transcoder that fails: the stream shows the fill from then on', async () => {

@@ -73,6 +73,8 @@ export class VideoOutput {
   private lastCallerKeyAt: number | undefined;
   /** When the caller's video started flowing: a first keyframe is overdue from there. */
   private firstCallerAt: number | undefined;
+  /** When a frame of the caller's (passed through or transcoded) last went out. */
+  private lastCallerOutAt = -Infinity;
   private callerConfig: VideoConfig | undefined;
   private callerSize: Size | undefined;
   private gop: CallerUnit[] = [];
@@ -132,7 +134,8 @@ export class VideoOutput {
     this.gopBytes = 0;
     if (!this.size && size) return this.decideSize(size);
     if (this.transcoder) return this.transcoder.inputConfig(avcConfig);
-    if (this.size && size && !sameSize(size, this.size)) this.startTranscode(`the caller's size ${size.width}x${size.height} is not the stream's ${this.size.width}x${this.size.height}`);
+    if (this.size && this.opts.transcode === 'always') this.startTranscode('VIDEO_TRANSCODE=always');
+    else if (this.size && size && !sameSize(size, this.size)) this.startTranscode(`the caller's size ${size.width}x${size.height} is not the stream's ${this.size.width}x${this.size.height}`);
     if (this.source === 'caller' && this._mode === 'passthrough') this.setFormat(this.callerConfig);
   }
 
@@ -163,6 +166,7 @@ export class VideoOutput {
       this.setFormat(this.callerConfig);
     }
     this.counters.callerFrames++;
+    this.lastCallerOutAt = now;
     this.emit(ts, avcc, keyframe, false);
   }
 
@@ -180,7 +184,9 @@ export class VideoOutput {
       const age = now - keySince;
       if (age > this.opts.keyframeIntervalMs + OVERDUE_MARGIN_MS) this.startTranscode(`no keyframe from the caller for ${(age / 1000).toFixed(1)} s despite requests`);
     }
-    if (this.source === 'caller' && callerFresh) return;
+    // The caller's picture stays while its frames go out; if they stop (its video stopped, a loss waits for
+    // a keyframe, the transcoder warms up) the fill takes over: a stream's video must never pause.
+    if (this.source === 'caller' && now - this.lastCallerOutAt <= this.opts.idleMs) return;
     if (!this.fill) return;
     if (this.source !== 'generated') {
       if (this.nextFill) {
@@ -311,6 +317,7 @@ export class VideoOutput {
       this.setFormat(this.transcodedConfig);
     }
     this.counters.transcodedFrames++;
+    this.lastCallerOutAt = this.lastCallerAt;
     this.emit(ts, avcc, keyframe, false);
   }
 
