@@ -55,8 +55,10 @@ export interface Config {
     /** Frame rate of the slate and black video. */
     fillFps: number;
     /**
-     * How long a video call waits for the caller's first SPS to take its size for the stream (ms). The
-     * video track starts after it at the latest: under 1 s keeps the platforms' first-keyframe rule.
+     * How long a video call waits for the caller's first SPS to take its size for the stream (ms); 0: the
+     * default size at once. The video track starts after it at the latest (under 1 s keeps the platforms'
+     * first-keyframe rule). Off by default: a video track that starts late and switches from the fill to the
+     * caller's video soon after stalls mpegts.js (the console preview) in Chromium (measured).
      */
     videoSizeWaitMs: number;
     /**
@@ -135,7 +137,7 @@ const SPEC = {
   VIDEO_FILL: { path: ['media', 'videoFill'], kind: 'enum:slate:black:none', def: 'slate' },
   SLATE_IMAGE: { path: ['media', 'slateImage'], kind: 'any', def: '' },
   FILL_FPS: { path: ['media', 'fillFps'], kind: 'int:1:60', def: '25' },
-  VIDEO_SIZE_WAIT_MS: { path: ['media', 'videoSizeWaitMs'], kind: 'int:0:10000', def: '700' },
+  VIDEO_SIZE_WAIT_MS: { path: ['media', 'videoSizeWaitMs'], kind: 'int:0:10000', def: '0' },
   VIDEO_TRANSCODE: { path: ['media', 'videoTranscode'], kind: 'enum:auto:always:never', def: 'auto' },
   AAC_BITRATE: { path: ['media', 'aacBitrate'], kind: 'int:16000:320000', def: '64000' },
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },

@@ -8,7 +8,8 @@
  *  - CPU per component from /proc (the app or the naive controller; encoders = their child processes;
  *    Asterisk; nginx; the sipp far ends and this process, which watches every stream, shown apart);
  *  - memory per call (app RSS growth; encoder PSS; Asterisk RSS growth);
- *  - added latency inside the app (RTP arrival → FLV tag written; the app's own per-call histograms);
+ *  - added latency inside the app (RTP arrival → FLV tag written; the app's own per-call histograms, the
+ *    window's part of them);
  *  - answer → first media at the server, and whether every stream stayed real time, judged from the
  *    server's side by one light RTMP player per stream (scripts/lib/rtmp-watch.ts).
  * --video-n N adds all-video runs at that N (the video vs audio cost). --profile profiles the app at the
@@ -21,8 +22,13 @@
  * (352x288 H.264, an IDR every 10 s, deaf to keyframe requests), the app with VIDEO_TRANSCODE=auto and every
  * stream at that size (GENERATED_VIDEO_SIZE, VIDEO_SIZE_WAIT_MS=0): one ffmpeg transcoder per call, its CPU
  * summed like the encoders' (the app's descendants); plus one run of the same calls with
- * VIDEO_TRANSCODE=never (passthrough) at the first size (--transcode-passthrough false: not). Their window waits for every call's stream to show
- * the caller's video on that path and lasts at most 40 s (the far end's video lasts 60 s from the answer).
+ * VIDEO_TRANSCODE=never (passthrough) at the first size (unless --transcode-passthrough false). Their window
+ * waits for every call's stream to show the caller's video on that path and lasts at most 40 s (the far
+ * end's video lasts 60 s from the answer).
+ *
+ * The machine may be shared: before each run the bench waits (up to 2 min) for the machine to be at most
+ * --quiet-pct (30) % busy, and runs again once a run during which processes it does not count took over
+ * --other-limit (20) % of the machine. 100 turns either off (the CI smoke run).
  *
  * Writes <out>/<base>.json, .md, .svg and .png (--out docs, --base bench).
  */
@@ -74,6 +80,10 @@ const S = {
   transcodeN: Number(arg('transcode-n', '5')),
   /** With --transcode: also the passthrough run (VIDEO_TRANSCODE=never) to compare with. */
   transcodePassthrough: arg('transcode-passthrough', 'true') !== 'false',
+  /** Wait before a run until the machine is at most this busy (%); 100: no waiting. */
+  quietPct: Number(arg('quiet-pct', '30')),
+  /** Run again once if processes not counted took more than this share of the machine (%); 100: never. */
+  otherLimitPct: Number(arg('other-limit', '20')),
 };
 for (const n of S.ns) if (!Number.isInteger(n) || n < 1) throw new Error(`--n: "${n}" is not a call count`);
 if (!S.pipelines.every((p) => p === 'plugin' || p === 'naive')) throw new Error('--pipelines: plugin and/or naive');
@@ -148,7 +158,7 @@ function parties(main: number): Parties {
   return { main, asterisk: pidOf('asterisk')!, nginx: [nginxMaster, ...descendants(nginxMaster)], load };
 }
 
-interface Snapshot { at: number; main: number; encoders: Map<number, number>; asterisk: number; nginx: number; load: number; observer: number; machine: { busy: number; total: number } }
+interface Snapshot { at: number; main: number; reaped: number; encoders: Map<number, number>; asterisk: number; nginx: number; load: number; observer: number; machine: { busy: number; total: number } }
 
 /** CPU seconds of a process's reaped children (cutime + cstime): children that ran and ended. */
 function reapedChildCpu(pid: number): number {
@@ -162,6 +172,7 @@ function snapshot(p: Parties): Snapshot {
   return {
     at: performance.now(),
     main: cpuSeconds(p.main),
+    reaped: reapedChildCpu(p.main),
     encoders: new Map(descendants(p.main).map((pid) => [pid, cpuSeconds(pid)])),
     asterisk: cpuSeconds(p.asterisk),
     nginx: sum(p.nginx),
@@ -184,8 +195,8 @@ interface Pipeline {
   place(id: string, stream: string, far: FarEndKind): Promise<Placed>;
   /** The app's view of its calls (plugin only). */
   views?(): Promise<CallView[]>;
-  /** The app's per-call latency histograms (plugin only). */
-  latency?(): Promise<MsHistogram>;
+  /** The app's per-call latency histograms so far, summed: count per 1 ms bucket (plugin only). */
+  latency?(): Promise<Map<number, number>>;
   /** Calls that ended before the end of the window (plugin only: the app says so). */
   ended?(): Promise<string[]>;
   stop(): Promise<void>;
@@ -223,7 +234,9 @@ async function startPlugin(extraEnv: Record<string, string>, profileDir?: string
     views,
     async place(id, stream, far) {
       const f = farEnd(far);
-      const r = await postRest(rest, '/call/startup', { callId: id, callee: f.callee, sipDomain: '127.0.0.1', sipPort: f.port, hasVideo: f.video, rtmpUrl: env.RTMP_URL, rtmpStream: stream });
+      // A name of its own, as real calls have: the slate shows it, so each call's slate is encoded once (an
+      // ffmpeg run while it rings), not one slate shared by every call to the same callee.
+      const r = await postRest(rest, '/call/startup', { callId: id, callee: f.callee, visibleName: `Caller ${id}`, sipDomain: '127.0.0.1', sipPort: f.port, hasVideo: f.video, rtmpUrl: env.RTMP_URL, rtmpStream: stream });
       if (r.status !== 200) return { id, stream: prefix + stream, failed: `startup ${r.status}: ${r.text}` };
       for (let i = 0; i < 300; i++) {
         const v = ((await postRest(rest, '/call/find', { callId: id })).json as CallView[] | undefined)?.[0];
@@ -234,12 +247,12 @@ async function startPlugin(extraEnv: Record<string, string>, profileDir?: string
       return { id, stream: prefix + stream, failed: 'not answered in 30 s' };
     },
     async latency() {
-      const h = new MsHistogram();
+      const bins = new Map<number, number>();
       for (const v of await views()) {
-        const l = (v.media as { latencyMs?: { histogram: [number, number][]; max: number } } | undefined)?.latencyMs;
-        if (l) h.merge(l.histogram, l.max);
+        const l = (v.media as { latencyMs?: { histogram: [number, number][] } } | undefined)?.latencyMs;
+        for (const [ms, count] of l?.histogram ?? []) bins.set(ms, (bins.get(ms) ?? 0) + count);
       }
-      return h;
+      return bins;
     },
     async ended() {
       return (await views()).filter((v) => v.status !== 'ESTABLISHED').map((v) => `${v.callId}: ${v.status} ${v.info ?? ''}`);
@@ -297,11 +310,63 @@ async function startNaive(): Promise<Pipeline> {
 // ---------------------------------------------------------------------------------------------------------
 // One run: N calls through one pipeline
 
+/** The latencies added between two readings of the summed histograms (max: the highest bucket, 1 ms steps). */
+function latencyBetween(a: Map<number, number> | undefined, b: Map<number, number> | undefined): Quantiles | undefined {
+  if (!b) return undefined;
+  const h = new MsHistogram();
+  let max = 0;
+  for (const [ms, count] of b) {
+    const added = count - (a?.get(ms) ?? 0); // a call that ended before the window's end is gone from b
+    if (added <= 0) continue;
+    h.merge([[ms, added]], 0);
+    max = Math.max(max, ms);
+  }
+  return h.count > 0 ? { p50: h.quantile(0.5)!, p99: h.quantile(0.99)!, max, count: h.count } : undefined;
+}
+
 function quantiles(values: number[]): Quantiles | undefined {
   if (values.length === 0) return undefined;
   const v = [...values].sort((a, b) => a - b);
   const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
   return { p50: Math.round(at(0.5)), p99: Math.round(at(0.99)), max: Math.round(v[v.length - 1]!), count: v.length };
+}
+
+/** Whole-machine busy %, over `ms`. */
+async function machineBusyPct(ms: number): Promise<number> {
+  const a = machineJiffies();
+  await sleep(ms);
+  const b = machineJiffies();
+  return ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100;
+}
+
+/**
+ * The machine may be shared: before a run, wait (up to 2 min) until it is about as quiet as the idle
+ * sandbox (its far ends poll: about 10 % of a 2-core machine).
+ */
+async function waitQuiet(): Promise<void> {
+  const limit = S.quietPct;
+  if (limit >= 100) return;
+  for (let i = 0; ; i++) {
+    const busy = await machineBusyPct(2000);
+    if (busy <= limit) return;
+    if (i === 0) log(`the machine is ${busy.toFixed(0)} % busy before the run (something else runs): waiting for ≤ ${limit} %`);
+    if (i >= 60) return log(`still ${busy.toFixed(0)} % busy after 2 min: running anyway`);
+  }
+}
+
+
+/**
+ * A run on a quiet machine; run once more if something else took the machine during it (unless the run
+ * itself saturated it: then the kernel's share grows and "other" means nothing). The less disturbed one counts.
+ */
+async function measured(spec: RunSpec): Promise<BenchRun> {
+  await waitQuiet();
+  const r = await run(spec);
+  if (S.otherLimitPct >= 100 || (r.otherCpuPct ?? 0) <= S.otherLimitPct || r.machineCpuPct >= 95) return r;
+  log(`${r.otherCpuPct} % of the machine went to other processes during the run: running it again`);
+  await waitQuiet();
+  const again = await run(spec);
+  return (again.otherCpuPct ?? 0) < (r.otherCpuPct ?? 0) ? again : r;
 }
 
 /** One run: N calls through one pipeline, the app set up as asked. */
@@ -333,6 +398,7 @@ function pluginEnv(spec: RunSpec): Record<string, string> {
 /** What /call/find_all says of a call's media (the parts the bench reads). */
 interface MediaView {
   stream?: { audioBytes?: number; videoBytes?: number };
+  encoderPid?: number;
   video?: { transcodeFailed?: boolean; transcoder?: { pid?: number } };
 }
 const mediaOf = (v: CallView): MediaView => (v.media ?? {}) as MediaView;
@@ -368,6 +434,7 @@ async function run(spec: RunSpec): Promise<BenchRun> {
     await sleep(1000 / S.rate);
   }
   const placed = await Promise.all(placing);
+  const allAnsweredAt = performance.now();
   // Every answered call's stream seen at the server (or 15 s), then a few seconds to settle.
   for (let i = 0; i < 150 && placed.some((c) => c.answeredAt && watchers.get(c.id)!.stats().firstMediaAt === undefined); i++) await sleep(100);
   if (transcode && pipe.views) {
@@ -376,12 +443,41 @@ async function run(spec: RunSpec): Promise<BenchRun> {
     const mode = transcode.mode === 'never' ? 'passthrough' : 'transcode';
     const up = new Set(placed.filter((c) => c.answeredAt).map((c) => c.id));
     let ready = 0;
+    const since = performance.now();
     for (let i = 0; i < 250; i++) {
       ready = (await pipe.views()).filter((v) => up.has(v.callId) && v.video?.source === 'caller' && v.video.mode === mode).length;
       if (ready >= up.size) break;
       await sleep(100);
     }
     if (ready < up.size) log(`only ${ready}/${up.size} streams show the caller's video (${mode}) before the window`);
+    else log(`every stream shows the caller's video (${mode}) after ${((performance.now() - since) / 1000).toFixed(1)} s more`);
+  }
+  let oneOffChildrenSec: number | undefined;
+  if (pipe.views) {
+    // The window measures the calls' steady state: first the app's one-off children (each call's slate, an
+    // ffmpeg run while it rings; one after another) finish: none seen for 1.5 s (up to 90 s). How long
+    // after the last answer the last one was seen is reported.
+    let last = allAnsweredAt;
+    let quietSince: number | undefined;
+    for (const end = performance.now() + 90_000; performance.now() < end;) {
+      const kept = new Set<number>();
+      for (const v of await pipe.views()) {
+        const m = mediaOf(v);
+        if (m.video?.transcoder?.pid) kept.add(m.video.transcoder.pid);
+        if (m.encoderPid) kept.add(m.encoderPid);
+      }
+      const now = performance.now();
+      if (descendants(pipe.pid).every((pid) => kept.has(pid))) {
+        quietSince ??= now;
+        if (now - quietSince >= 1500) break;
+      } else {
+        quietSince = undefined;
+        last = now;
+      }
+      await sleep(100);
+    }
+    oneOffChildrenSec = Math.round((last - allAnsweredAt) / 100) / 10;
+    if (oneOffChildrenSec > 0) log(`the app's one-off children ran until ${oneOffChildrenSec} s after the last answer`);
   }
   await sleep(S.settleSec * 1000);
 
@@ -393,15 +489,16 @@ async function run(spec: RunSpec): Promise<BenchRun> {
     w.measureFrom();
   }
   const bytesA = pipe.views ? payloadBytes(await pipe.views()) : undefined;
-  const receivedA = new Map([...watchers].map(([id, w]) => [id, w.stats().bytes]));
+  const latencyA = await pipe.latency?.();
+  const receivedA = new Map([...watchers].map(([id, w]) => [id, w.stats()]));
   const a = snapshot(p);
   await sleep(seconds * 1000);
   const b = snapshot(p);
   const viewsB = (await pipe.views?.())?.filter((v) => watchers.has(v.callId));
-  const receivedB = new Map([...watchers].map(([id, w]) => [id, w.stats().bytes]));
+  const receivedB = new Map([...watchers].map(([id, w]) => [id, w.stats()]));
   const reaped = reapedChildCpu(pipe.pid);
   const ended = (await pipe.ended?.()) ?? [];
-  const latency = await pipe.latency?.();
+  const latency = latencyBetween(latencyA, await pipe.latency?.());
   const encoderPids = [...b.encoders.keys()];
   const mem = {
     main: rssMb(pipe.pid),
@@ -432,6 +529,11 @@ async function run(spec: RunSpec): Promise<BenchRun> {
   const callMin = (n * windowSec) / 60;
   const per = (x: number) => Math.round((x / callMin) * 1000) / 1000;
   const encCpu = [...b.encoders].reduce((s, [pid, cpu]) => s + cpu - (a.encoders.get(pid) ?? 0), 0);
+  // The machine's busy time not spent in any process counted here: the idle far ends, the kernel's network
+  // work, and anything else running on the machine (a shared machine: another build or test run).
+  const ours = b.main - a.main + encCpu + b.reaped - a.reaped + b.asterisk - a.asterisk + b.nginx - a.nginx + b.load - a.load + b.observer - a.observer;
+  const machineTotal = (b.machine.total - a.machine.total) / 100;
+  const otherCpuPct = Math.round(((((b.machine.busy - a.machine.busy) / 100 - ours) / machineTotal) * 100) * 10) / 10;
   // Per stream, averaged over the established calls: payload the app wrote, bytes the server's player got.
   const perStream = (xs: number[]) => (xs.length ? Math.round(xs.reduce((s, x) => s + x, 0) / xs.length / windowSec) : undefined);
   const up = established.map((c) => c.id);
@@ -442,7 +544,8 @@ async function run(spec: RunSpec): Promise<BenchRun> {
     for (const v of viewsB) if (v.video?.size) sizes.set(v.video.size, (sizes.get(v.video.size) ?? 0) + 1);
     const audio = perStream(up.map((id) => (bytesB.get(id)?.audio ?? 0) - (bytesA.get(id)?.audio ?? 0)));
     const video = perStream(up.map((id) => (bytesB.get(id)?.video ?? 0) - (bytesA.get(id)?.video ?? 0)));
-    const received = perStream(up.map((id) => receivedB.get(id)! - receivedA.get(id)!));
+    const received = perStream(up.map((id) => receivedB.get(id)!.bytes - receivedA.get(id)!.bytes));
+    const wire = perStream(up.map((id) => receivedB.get(id)!.socketBytes - receivedA.get(id)!.socketBytes));
     streams = {
       withVideo: viewsB.filter((v) => v.video).length,
       transcoded: viewsB.filter((v) => v.video?.mode === 'transcode' && !mediaOf(v).video?.transcodeFailed).length,
@@ -450,6 +553,7 @@ async function run(spec: RunSpec): Promise<BenchRun> {
       ...(audio !== undefined ? { audioBytesPerSec: audio } : {}),
       ...(video !== undefined ? { videoBytesPerSec: video } : {}),
       ...(received !== undefined ? { receivedBytesPerSec: received } : {}),
+      ...(wire !== undefined ? { wireBytesPerSec: wire } : {}),
     };
   }
   const r: BenchRun = {
@@ -469,13 +573,15 @@ async function run(spec: RunSpec): Promise<BenchRun> {
       encoders: Math.round((mem.encoders / n) * 100) / 100,
       asterisk: Math.round(((mem.asterisk - idle.asterisk) / n) * 100) / 100,
     },
-    ...(latency && latency.count > 0 ? { latencyMs: { p50: latency.quantile(0.5)!, p99: latency.quantile(0.99)!, max: Math.round(latency.max), count: latency.count } } : {}),
+    ...(latency ? { latencyMs: latency } : {}),
     ...(quantiles(firstMedia) ? { firstMediaMs: quantiles(firstMedia)! } : {}),
     calls: { placed: n, established: established.length, realtime, failed: n - realtime, failures: failures.slice(0, 20) },
     outputs: { maxDriftMs: Math.round(maxDrift), maxStallMs: Math.round(maxStall), startupDriftMs: Math.round(startupDrift) },
     machineCpuPct: Math.round(((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)) * 1000) / 10,
+    otherCpuPct,
     ...(streams ? { streams } : {}),
     ...(kind === 'plugin' ? { oneOffChildCpuPerCall: Math.round(((reaped - idle.reaped) / n) * 1000) / 1000 } : {}),
+    ...(oneOffChildrenSec !== undefined ? { oneOffChildrenSec } : {}),
   };
   log(JSON.stringify(r));
   // Let the far ends and Asterisk finish the hang-ups before the next run.
@@ -509,20 +615,22 @@ const report: BenchReport = {
     'CPU is utime+stime from /proc over the measured window, divided by calls × minutes.',
     'plugin "children" are the app\'s descendants, found again at each snapshot: the video transcoders (one ffmpeg per transcoded call), or the AAC encoders with AAC_ENCODER=ffmpeg.',
     'naive: "plugin" is its controller (ARI + SIP signalling only); encoders are the per-call ffmpeg processes.',
+    'plugin: the window starts once the app\'s one-off children (each call\'s slate encode) are done; latency is the window\'s part of the app\'s per-call histograms.',
     'Load generators (sipp) and the observer (this process, one RTMP player per stream) run on the same cores and are shown apart.',
+    `Before each run the bench waits for a quiet machine (≤ ${S.quietPct} % busy); a run during which processes it does not count took over ${S.otherLimitPct} % of the machine is run once more (the less disturbed one counts). "not ours" in machine CPU is that share: the idle far ends and the kernel's network work make about 5-10 %.`,
     'A run at 100 % machine CPU is saturated: its CPU per call-minute is what the starved processes got, not what they needed, and its streams fell behind (see real-time calls).',
   ],
 };
 
 for (const n of S.ns) {
   for (const kind of S.pipelines) {
-    if (kind === 'naive') report.runs.push(await run({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds }));
-    else for (const fill of S.fills) report.runs.push(await run({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds, fill }));
+    if (kind === 'naive') report.runs.push(await measured({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds }));
+    else for (const fill of S.fills) report.runs.push(await measured({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds, fill }));
   }
 }
 if (S.videoN > 0) {
   // Video calls cost: the same N, every call with H.264 (the far end's pcap lasts 60 s: a shorter window).
-  for (const kind of S.pipelines) report.runs.push(await run({ kind, n: S.videoN, videoCalls: S.videoN, seconds: Math.min(S.seconds, 45), ...(kind === 'plugin' ? { fill: S.fills[0]! } : {}) }));
+  for (const kind of S.pipelines) report.runs.push(await measured({ kind, n: S.videoN, videoCalls: S.videoN, seconds: Math.min(S.seconds, 45), ...(kind === 'plugin' ? { fill: S.fills[0]! } : {}) }));
 }
 if (S.transcodeSizes.length) {
   // Transcode cost: the stubborn far end's calls re-encoded at each size, and the same calls passed through.
@@ -531,8 +639,8 @@ if (S.transcodeSizes.length) {
     kind: 'plugin', n: S.transcodeN, videoCalls: S.transcodeN, seconds, fill: S.fills[0]!,
     transcode: { mode, farEnd: 'sipp-stubborn', callerSize: STUBBORN_SIZE, streamSize },
   });
-  if (S.transcodePassthrough) report.runs.push(await run(at('never', S.transcodeSizes[0]!)));
-  for (const size of S.transcodeSizes) report.runs.push(await run(at('auto', size)));
+  if (S.transcodePassthrough) report.runs.push(await measured(at('never', S.transcodeSizes[0]!)));
+  for (const size of S.transcodeSizes) report.runs.push(await measured(at('auto', size)));
 }
 if (S.profile && S.pipelines.includes('plugin')) {
   const fill = S.fills[0]!;
@@ -540,6 +648,7 @@ if (S.profile && S.pipelines.includes('plugin')) {
   const n = Math.max(0, ...held);
   if (n > 0) {
     const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
+    await waitQuiet();
     await run({ kind: 'plugin', n, videoCalls: 0, seconds: Math.min(S.seconds, 30), fill, profileDir: dir });
     const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))[0];
     if (file) {

@@ -37,7 +37,7 @@ export interface BenchRun {
   cpuPerCallMinute: { plugin?: number; encoders: number; asterisk: number; nginx: number; loadGenerators: number; observer: number };
   /** Memory per call in MB: plugin = (RSS at N - RSS idle)/N; encoders = summed PSS of the encoder processes / N; asterisk = RSS growth / N. */
   memPerCallMb: { plugin?: number; encoders: number; asterisk: number };
-  /** RTP arrival at the plugin → FLV tag written (plugin only). */
+  /** RTP arrival at the plugin → FLV tag written, over the window (plugin only; older reports: the whole calls). */
   latencyMs?: Quantiles;
   /** Answer → first media at the RTMP server, per call. */
   firstMediaMs?: Quantiles;
@@ -49,6 +49,11 @@ export interface BenchRun {
   outputs: { maxDriftMs: number; maxStallMs: number; startupDriftMs?: number };
   /** Whole-machine CPU use during the window, % of all cores (from /proc/stat). */
   machineCpuPct: number;
+  /**
+   * The part of machineCpuPct no process counted here used: the other (idle) sandbox far ends, the kernel's
+   * network work, anything else on the machine. High: the run was disturbed.
+   */
+  otherCpuPct?: number;
   /** plugin: the app's VIDEO_FILL (what an audio-only call's stream shows as video; none = no video track). Absent in older reports. */
   fill?: FillKind;
   /** A transcode run: video calls to a far end whose video the app re-encodes (or, VIDEO_TRANSCODE=never, passes through). */
@@ -61,6 +66,11 @@ export interface BenchRun {
    * each call's slate. Not in cpuPerCallMinute.
    */
   oneOffChildCpuPerCall?: number;
+  /**
+   * plugin: how long after the last call was answered the app's one-off children (the slate encodes) were
+   * still running, in s; the window starts after them (0: none left by then).
+   */
+  oneOffChildrenSec?: number;
 }
 export type FillKind = 'slate' | 'black' | 'none';
 export interface TranscodeInfo {
@@ -82,8 +92,10 @@ export interface StreamsInfo {
   /** Per stream, bytes per second over the window: codec payload the app wrote (raw AAC; H.264 access units). */
   audioBytesPerSec?: number;
   videoBytesPerSec?: number;
-  /** Per stream, bytes per second the player at the RTMP server received (RTMP chunks, FLV tags, headers). */
+  /** Per stream, bytes per second of FLV tag bodies (codec payload + FLV tag headers) the player at the RTMP server received. */
   receivedBytesPerSec?: number;
+  /** Per stream, every byte the player read from its socket (RTMP chunk headers too), per second. */
+  wireBytesPerSec?: number;
 }
 export interface StageShare {
   stage: string;
@@ -285,7 +297,8 @@ function ratioTable(
 /** The issue's target for a fill: at most +10 % of the app's CPU per call-minute. */
 export const FILL_TARGET = 1.1;
 const fmtBps = (x: number | undefined): string => (ok(x) ? String(Math.round(x)) : DASH);
-const pair = (a: string, b: string): string => `${a} / ${b}`;
+const pair = (a: string, b: string): string => `${a} vs ${b}`;
+const slim = (q: Quantiles | undefined): string => (q && q.count > 0 ? `${fmtMs(q.p50)}/${fmtMs(q.p99)}` : DASH);
 const signed = (x: number): string => (x >= 0 ? `+${Math.round(x)}` : String(Math.round(x)));
 
 /** The fill's cost: audio-only plugin runs with a fill against the same N without a video track. */
@@ -297,7 +310,7 @@ function fillSection(runs: readonly BenchRun[]): string[] {
   out.push(`## Fill video cost: ${fills.join(', ')} vs no video track (audio-only calls)`, '');
   out.push(
     table(
-      ['N', 'fill', 'app CPU-s/call-min: fill / none', 'fill ÷ none (app)', `≤ ${FILL_TARGET.toFixed(2)}`, 'relay ÷ (app + children)', 'total: fill / none', 'fill ÷ none (total)', 'MB/call (app): fill / none', 'latency p50/p99 ms: fill / none', 'real-time: fill / none', 'machine CPU %: fill / none'],
+      ['N', 'fill', 'app CPU-s/call-min: fill vs none', 'fill ÷ none (app)', `≤ ${FILL_TARGET.toFixed(2)}`, 'relay ÷ (app + children)', 'total: fill vs none', 'fill ÷ none (total)', 'MB/call (app): fill vs none', 'latency p50/p99 ms: fill vs none', 'real-time: fill vs none', 'machine CPU %: fill vs none'],
       rows.map((r) => [
         String(r.n), r.fill,
         pair(fmtCpu(r.withFill.cpuPerCallMinute.plugin), fmtCpu(r.without.cpuPerCallMinute.plugin)),
@@ -307,7 +320,7 @@ function fillSection(runs: readonly BenchRun[]): string[] {
         pair(fmtCpu(totalCost(r.withFill)), fmtCpu(totalCost(r.without))),
         fmtRatio(r.total),
         pair(fmtMb(r.withFill.memPerCallMb.plugin), fmtMb(r.without.memPerCallMb.plugin)),
-        pair(quantCell(r.withFill.latencyMs, 'p99'), quantCell(r.without.latencyMs, 'p99')),
+        pair(slim(r.withFill.latencyMs), slim(r.without.latencyMs)),
         pair(realtimeCell(r.withFill), realtimeCell(r.without)),
         pair(fmtPct(r.withFill.machineCpuPct), fmtPct(r.without.machineCpuPct)),
       ]),
@@ -319,21 +332,23 @@ function fillSection(runs: readonly BenchRun[]): string[] {
   if (bytes.length) {
     out.push(
       table(
-        ['N', 'fill', 'streams with video: fill / none', 'video payload B/s per stream', 'audio payload B/s per stream', 'received at the server B/s per stream: fill / none', 'added by the fill B/s', 'one-off child CPU-s per call: fill / none'],
+        ['N', 'fill', 'streams with video: fill vs none', 'video payload B/s per stream', 'audio payload B/s per stream', 'FLV tags at the server B/s per stream: fill vs none', 'RTMP at the server B/s per stream: fill vs none', 'added by the fill (RTMP) B/s', 'one-off child CPU-s per call: fill vs none', 'one-off children done, s after the last answer: fill'],
         bytes.map((r) => {
           const a = r.withFill.streams;
           const b = r.without.streams;
-          const added = ok(a?.receivedBytesPerSec) && ok(b?.receivedBytesPerSec) ? signed(a.receivedBytesPerSec - b.receivedBytesPerSec) : DASH;
+          const added = ok(a?.wireBytesPerSec) && ok(b?.wireBytesPerSec) ? signed(a.wireBytesPerSec - b.wireBytesPerSec) : DASH;
           return [
             String(r.n), r.fill,
             pair(a ? `${a.withVideo}/${r.n}` : DASH, b ? `${b.withVideo}/${r.n}` : DASH),
             fmtBps(a?.videoBytesPerSec), fmtBps(a?.audioBytesPerSec),
             pair(fmtBps(a?.receivedBytesPerSec), fmtBps(b?.receivedBytesPerSec)),
+            pair(fmtBps(a?.wireBytesPerSec), fmtBps(b?.wireBytesPerSec)),
             added,
             pair(fmtCpu(r.withFill.oneOffChildCpuPerCall), fmtCpu(r.without.oneOffChildCpuPerCall)),
+            r.withFill.oneOffChildrenSec !== undefined ? r.withFill.oneOffChildrenSec.toFixed(1) : DASH,
           ];
         }),
-        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+        ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
       '',
     );
@@ -341,8 +356,9 @@ function fillSection(runs: readonly BenchRun[]): string[] {
   out.push(
     'The same audio-only calls, the app started with VIDEO_FILL set to the fill, then to none (no video track); nothing else differs. ' +
       `**app**: the app's Node process alone; the target is at most +${Math.round((FILL_TARGET - 1) * 100)} % (fill ÷ none ≤ ${FILL_TARGET.toFixed(2)}). ` +
-      '**payload**: what the app wrote per stream (raw AAC; H.264 access units), **received**: everything a player at the RTMP server got (FLV tags, RTMP chunking). ' +
-      '**one-off child CPU**: ffmpeg runs that started and ended before the window\'s end, per call (the slate with the call\'s name is encoded once at its start); not in the per-minute figures.',
+      '**payload**: what the app wrote per stream (raw AAC; H.264 access units); **FLV tags**: the payload + FLV tag headers a player at the RTMP server got; **RTMP**: every byte it read (chunk headers too): what the stream costs an upload. ' +
+      '**one-off child CPU**: ffmpeg runs that started and ended before the window\'s end, per call (each call\'s slate shows its name: encoded once, while it rings); not in the per-minute figures. ' +
+      'The window starts once they are done (the next column: how long after the last answer), so the per-minute figures, latency and real time are the calls\' steady state; the burst of encodes shows in the start-up lag of the results table.',
     '',
   );
   return out;
@@ -436,6 +452,10 @@ export function videoCell(run: BenchRun): string {
   return `caller's H.264 + ${fill}`;
 }
 
+function machineCell(run: BenchRun): string {
+  return run.otherCpuPct !== undefined ? `${fmtPct(run.machineCpuPct)} (${fmtPct(run.otherCpuPct)})` : fmtPct(run.machineCpuPct);
+}
+
 function realtimeCell(run: BenchRun): string {
   const s = `${run.calls.realtime}/${run.n}`;
   return allRealtime(run) ? s : `**${s}** ⚠`;
@@ -518,7 +538,7 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
           'first media p50/max ms',
           'real-time calls',
           'max drift / stall ms (start-up lag)',
-          'machine CPU %',
+          'machine CPU % (not ours)',
         ],
         runs.map((r) => [
           String(r.n),
@@ -535,7 +555,7 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
           quantCell(r.firstMediaMs, 'max'),
           realtimeCell(r),
           `${fmtMs(r.outputs.maxDriftMs)} / ${fmtMs(r.outputs.maxStallMs)}${r.outputs.startupDriftMs !== undefined ? ` (${fmtMs(r.outputs.startupDriftMs)})` : ''}`,
-          fmtPct(r.machineCpuPct),
+          machineCell(r),
         ]),
         ['r', 'l', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
@@ -545,10 +565,10 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
       '- **relay**: the CPU we own: for plugin the app process + its child processes (shown in brackets: the video transcoders, or the AAC encoders with AAC_ENCODER=ffmpeg), for naive the per-call ffmpegs.',
       '- **video track**: what the streams carry as video: the fill of audio-only calls (VIDEO_FILL: slate, black, none = no video track), the caller\'s H.264, or a transcode run\'s path (see below).',
       '- **total** = relay + Asterisk + nginx; the load generators (the fake phones) and the observer run on the same machine but are not counted.',
-      '- **latency**: RTP packet arriving at the app → its FLV tag written (plugin only). **first media**: call answered → first media at the RTMP server.',
+      '- **latency**: RTP packet arriving at the app → its FLV tag written, over the window (plugin only). **first media**: call answered → first media at the RTMP server.',
       '- **real-time calls**: calls whose RTMP output kept up with real time for the whole window (timestamps within 100 ms of the clock, no gap over 200 ms, as seen by a player at the server); ⚠ marks runs where some did not.',
       '- **max drift / stall**: the worst stream in the window; **start-up lag**: how far a stream\'s timestamps ran from the clock before the window (a pipeline that buffers at the start, then bursts, delivers everything that much late).',
-      '- **machine CPU %**: the whole machine, as % of all cores (100 % = every core busy).',
+      '- **machine CPU %**: the whole machine, as % of all cores (100 % = every core busy); **not ours**: the part no process above used (the idle far ends, the kernel\'s network work, anything else on the machine).',
       '',
     );
   }

@@ -22,6 +22,8 @@ test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeli
     const r = spawnSync(process.execPath, [
       'dist/scripts/bench.js', '--n', '2', '--seconds', '5', '--video-n', '1', '--fill', 'slate,none',
       '--transcode', '352x288', '--transcode-n', '1', '--transcode-passthrough', 'false', '--profile', '--out', out,
+      // CI runs other tests alongside: no waiting for a quiet machine, no second runs; 1 s to settle.
+      '--quiet-pct', '100', '--other-limit', '100', '--settle', '1',
     ], { cwd: root, encoding: 'utf8', timeout: 280_000 });
     assert.equal(r.status, 0, `bench failed:\n${r.stderr.slice(-3000)}`);
     for (const ext of ['json', 'md', 'svg']) assert.ok(existsSync(join(out, `bench.${ext}`)), `bench.${ext} written`);

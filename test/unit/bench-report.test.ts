@@ -152,8 +152,10 @@ function pluginRun(n: number, fill: FillKind, app: number, o: { video?: number; 
       sizes: fill === 'none' && !o.video ? '' : `640x360 ×${n}`,
       audioBytesPerSec: 8000, ...(fill === 'none' && !o.video ? { videoBytesPerSec: 0 } : { videoBytesPerSec: 1250 }),
       receivedBytesPerSec: o.received ?? 8500,
+      wireBytesPerSec: (o.received ?? 8500) + 200,
     },
     oneOffChildCpuPerCall: fill === 'slate' ? 0.15 : 0,
+    oneOffChildrenSec: fill === 'slate' ? 4.25 : 0,
     ...(o.transcode ? { transcode: o.transcode } : {}),
   };
 }
@@ -204,10 +206,10 @@ test('fills and transcodes: sorted, compared with their own kind only', () => {
 test('markdown: the fill section (ratio, target, bytes), the transcode section, plugin vs naive per fill', () => {
   const md = renderMarkdown(fillReport);
   assert.match(md, /## Fill video cost: slate vs no video track/);
-  assert.match(md, /^\| 10 \| slate \| 0\.33 \/ 0\.30 \| \*\*1\.10\*\* \| yes \|/m);
-  assert.match(md, /^\| 50 \| slate \| 0\.25 \/ 0\.20 \| \*\*1\.25\*\* \| \*\*no\*\* ⚠ \|/m);
-  assert.match(md, /^\| 50 \| slate \|.*\| \*\*48\/50\*\* ⚠ \/ 50\/50 \|/m, 'real-time of both runs');
-  assert.match(md, /^\| 10 \| slate \| 10\/10 \/ 0\/10 \| 1250 \| 8000 \| 10100 \/ 8700 \| \+1400 \| 0\.15 \/ 0\.00 \|$/m);
+  assert.match(md, /^\| 10 \| slate \| 0\.33 vs 0\.30 \| \*\*1\.10\*\* \| yes \|/m);
+  assert.match(md, /^\| 50 \| slate \| 0\.25 vs 0\.20 \| \*\*1\.25\*\* \| \*\*no\*\* ⚠ \|/m);
+  assert.match(md, /^\| 50 \| slate \|.*\| 41\/88 vs 41\/88 \| \*\*48\/50\*\* ⚠ vs 50\/50 \|/m, 'latency and real-time of both runs');
+  assert.match(md, /^\| 10 \| slate \| 10\/10 vs 0\/10 \| 1250 \| 8000 \| 10100 vs 8700 \| 10300 vs 8900 \| \+1400 \| 0\.15 vs 0\.00 \| 4\.3 \|$/m);
   assert.match(md, /## Transcoded video calls/);
   assert.match(md, /^\| 5 \| sipp-stubborn: 352x288 → 352x288 \| passthrough \(never\) \| 0\/5 \| 0\.40 \| 0\.00 \| \*\*0\.40\*\* \| 0\.7 \| 1\.00 \|/m);
   assert.match(md, /^\| 5 \| sipp-stubborn: 352x288 → 640x360 \| transcode \(auto\) \| 5\/5 \| 0\.40 \| 2\.40 \| \*\*2\.80\*\* \| 4\.7 \| 7\.00 \|/m);
@@ -221,6 +223,8 @@ test('markdown: the fill section (ratio, target, bytes), the transcode section, 
   const rows = md.split('\n').filter((l) => /^\| \d+ \| (plugin|naive) \| \d+ \| /.test(l));
   assert.equal(rows.length, fillReport.runs.length);
   assert.deepEqual(rows.slice(3, 7).map((l) => l.split(' | ')[3]), ['slate', 'none', "caller's H.264", 'none']);
+  // machine CPU with the share no counted process used.
+  assert.match(renderMarkdown({ ...fillReport, runs: [{ ...fillReport.runs[1]!, machineCpuPct: 40, otherCpuPct: 6.25 }] }), /\| 40\.0 \(6\.3\) \|$/m);
 });
 
 test('svg: one line per plugin fill, dashed for none, and the legend names them', () => {

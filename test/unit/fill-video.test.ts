@@ -74,6 +74,21 @@ test('fill library: one encode per picture, shared; a failing slate falls back t
   assert.ok(a && a === b, 'one encode for both');
   assert.deepEqual(specs.map((s) => s.kind), ['slate', 'black'], 'slate failed: black instead');
   assert.equal(lib.stats.failures, 1);
+  // One encode at a time: a burst of names queues instead of taking every core.
+  let running = 0;
+  let most = 0;
+  const queued = new FillLibrary({
+    encode: async (s) => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+      return real({ ...s, text: '' });
+    },
+    kind: 'slate', fps: 10, gopSeconds: 1,
+  });
+  const all = await Promise.all(['a', 'b', 'c', 'd'].map((n) => queued.get(320, 180, n)));
+  assert.ok(all.every(Boolean));
+  assert.equal(most, 1);
   const none = new FillLibrary({ encode: real, kind: 'none', fps: 10, gopSeconds: 1 });
   assert.equal(await none.get(320, 180, 'x'), undefined);
   assert.equal(slateText('  a\u0000b\n\tc  '), 'a b c');
