@@ -22,7 +22,7 @@ import { RtpPortPool } from '../adapters/rtp/port-pool.js';
 import { resolveHost } from '../adapters/net/resolve.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
 import { CallService, type CallServiceDeps } from './calls/call-service.js';
-import type { Config } from './config.js';
+import { parseSize, type Config } from './config.js';
 import { createLogger, type Logger } from './lib/log.js';
 import { buildRestServer } from './rest/server.js';
 import { registerOperations } from './rest/operations.js';
@@ -111,8 +111,8 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
       await uas.listen();
       // The default picture, ready before the first call can come: every call's video starts with it at
       // once, and its own slate (made per name, while it rings) takes over at a GOP start.
-      const [w, h] = config.media.generatedVideoSize.split('x').map(Number) as [number, number];
-      await fills.get(w, h);
+      const { width, height } = parseSize(config.media.generatedVideoSize);
+      await fills.get(width, height);
       await events.connect();
       // What a killed earlier run left in Asterisk goes before any call of ours can start (REST listens below).
       await calls.leftoversReleased;

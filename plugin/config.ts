@@ -210,6 +210,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
+/** A checked size setting ("640x360", see the 'size' kind) as numbers. */
+export function parseSize(size: string): { width: number; height: number } {
+  const [width, height] = size.split('x').map(Number) as [number, number];
+  return { width, height };
+}
+
 /** "A, b ,,c" → ["a", "b", "c"]. */
 function parseList(v: string): string[] {
   return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);

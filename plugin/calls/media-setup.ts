@@ -3,6 +3,7 @@
  * ports, both channels share a 2-party bridge), then the pipeline (media/call-media.ts) on those ports.
  * Everything taken is registered on the call, so its end releases it.
  */
+import { parseSize } from '../config.js';
 import { monotonicNow } from '../lib/clock.js';
 import { CallMedia } from '../media/call-media.js';
 import type { AudioEncoderFactory, RtpPortSource, RtpSocketPair, VideoTranscoderFactory } from '../media/ports.js';
@@ -53,7 +54,7 @@ export class MediaSetup {
   prepare(call: Call): void {
     const fills = this.d.fills;
     if (!fills || fills.kind !== 'slate') return;
-    const [width, height] = defaultSize(this.ctx.config);
+    const { width, height } = parseSize(this.ctx.config.media.generatedVideoSize);
     void fills.get(width, height, slateName(call));
   }
 
@@ -114,7 +115,7 @@ export class MediaSetup {
     const fills = this.d.fills;
     const caller = negotiated.video && sockets ? callerVideo(negotiated.video, sockets, relay) : undefined;
     if (!caller && (!fills || fills.kind === 'none')) return undefined;
-    const [width, height] = defaultSize(config);
+    const { width, height } = parseSize(config.media.generatedVideoSize);
     const name = slateName(call);
     // Toward the phone (generate_av_for_ua): black, at the default size; its own picture, not the stream's.
     const toCaller = feedCaller && caller && fills ? await fills.get(width, height, '', 'black') : undefined;
@@ -209,7 +210,6 @@ export class MediaSetup {
   }
 }
 
-const defaultSize = (c: CallContext['config']) => c.media.generatedVideoSize.split('x').map(Number) as [number, number];
 /** The slate shows the call's visible name, else whom it called. */
 const slateName = (call: Call) => call.req.visibleName || call.req.callee;
 

@@ -41,6 +41,7 @@ import { NalType, splitAvcc } from '../../plugin/media/encode/h264/nal.js';
 import { BitReader, parseSps } from '../../plugin/media/encode/h264/sps.js';
 import { FlvTagType } from '../../plugin/media/output/flv.js';
 import { FlvTagReader, parseAudioBody, parseVideoBody, type ReadTag } from '../../plugin/media/output/flv-reader.js';
+import { MsHistogram } from '../../plugin/media/timeline/latency.js';
 
 // ------------------------------------------------------------------------------------------ facts
 
@@ -128,32 +129,6 @@ export interface StreamFacts {
   avOffset?: { maxMs: number; atMs: number; p99Ms: number; samples: number };
 }
 
-/** Counts of small integers (ms) with an overflow maximum: median/percentiles in constant memory. */
-class Histogram {
-  private readonly counts: Uint32Array;
-  n = 0;
-  max = 0;
-  constructor(size: number) {
-    this.counts = new Uint32Array(size);
-  }
-  add(v: number): void {
-    this.n++;
-    if (v > this.max) this.max = v;
-    this.counts[Math.min(Math.max(0, Math.round(v)), this.counts.length - 1)]!++;
-  }
-  /** The value below which a fraction q of the samples lie (q in 0..1). */
-  quantile(q: number): number | undefined {
-    if (this.n === 0) return undefined;
-    const want = Math.max(1, Math.ceil(q * this.n));
-    let seen = 0;
-    for (let i = 0; i < this.counts.length; i++) {
-      seen += this.counts[i]!;
-      if (seen >= want) return i === this.counts.length - 1 ? this.max : i;
-    }
-    return this.max;
-  }
-}
-
 class Track {
   frames = 0;
   bytes = 0;
@@ -163,7 +138,7 @@ class Track {
   maxStepAt?: number;
   backwards = 0;
   firstBackwardsAt?: number;
-  readonly steps = new Histogram(10_001);
+  readonly steps = new MsHistogram(10_000);
 
   frame(t: number, bytes: number): void {
     this.frames++;
@@ -269,7 +244,7 @@ export class StreamAnalyzer {
   private lastAudioConfig?: Buffer;
   private lastInBandSps?: Buffer;
   private lengthSize: 1 | 2 | 3 | 4 = 4;
-  private readonly offsets = new Histogram(60_001);
+  private readonly offsets = new MsHistogram(60_000);
   private maxOffsetAt = 0;
   /** Offsets seen while one track lagged; they count once that track goes on (not when it has ended). */
   private pending: number[] = [];
@@ -439,7 +414,7 @@ export class StreamAnalyzer {
   }
 
   private commitOffset(off: number, at: number): void {
-    if (this.offsets.n === 0 || off > this.offsets.max) this.maxOffsetAt = at;
+    if (this.offsets.count === 0 || off > this.offsets.max) this.maxOffsetAt = at;
     this.offsets.add(off);
   }
 
@@ -491,8 +466,8 @@ export class StreamAnalyzer {
         keyframeInterval,
       };
     }
-    if (this.offsets.n > 0) {
-      out.avOffset = { maxMs: this.offsets.max, atMs: this.maxOffsetAt - t0, p99Ms: this.offsets.quantile(0.99)!, samples: this.offsets.n };
+    if (this.offsets.count > 0) {
+      out.avOffset = { maxMs: this.offsets.max, atMs: this.maxOffsetAt - t0, p99Ms: this.offsets.quantile(0.99)!, samples: this.offsets.count };
     }
     return out;
   }

@@ -112,13 +112,17 @@ export async function startTestApp(
   return { app, env, soundsDir, post, find, waitStatus, assertNoLeaks, stop };
 }
 
-/** PIDs of the app's ffmpeg encoder children (ADTS output; recorders a test started are not counted). */
+/**
+ * PIDs of the app's per-call ffmpeg children: AAC encoders (ADTS output) and video transcoders (FLV from
+ * stdin). Recorders a test started, and one-off slate encodes, are not counted.
+ */
 export function ffmpegChildren(): number[] {
   return pids().filter((pid) => {
     const st = procStat(pid);
     if (st?.comm !== 'ffmpeg' || st.ppid !== process.pid || st.state === 'Z') return false;
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('adts');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return cmd.includes('adts') || (cmd.includes('pipe:0') && cmd.includes('libx264'));
     } catch {
       return false; // gone
     }

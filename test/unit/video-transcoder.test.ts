@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { cpuSeconds } from '../../plugin/lib/proc.js';
 import { FfmpegVideoTranscoder, type FfmpegVideoTranscoderOptions } from '../../adapters/ffmpeg/video-transcoder.js';
 import { AvcConfigTracker, NalType, nalType, splitAnnexB, toAvcc } from '../../plugin/media/encode/h264/index.js';
 import { avcFrame, avcSequenceHeader, FlvFileWriter, FlvTagType } from '../../plugin/media/output/flv.js';
@@ -136,12 +136,6 @@ function columnsMean(plane: Buffer, width: number, x0: number, x1: number): numb
     for (let x = x0; x < x1; x++, n++) sum += plane[o + x]!;
   }
   return sum / n;
-}
-
-function cpuSeconds(pid: number): number {
-  // utime and stime, fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 a second on Linux).
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function alive(pid: number): boolean {

@@ -55,7 +55,7 @@ export class FillLibrary {
    */
   get(width: number, height: number, name = '', kind = this.o.kind): Promise<GeneratedVideo | undefined> {
     if (kind === 'none') return Promise.resolve(undefined);
-    return this.cached(this.spec(kind, width, height, kind === 'slate' ? slateText(name) : ''));
+    return this.cached(this.spec(kind, width, height, name));
   }
 
   /**
@@ -63,9 +63,11 @@ export class FillLibrary {
    * that size (made at start for the default size), so a call's video starts at once; its own follows.
    */
   offer(width: number, height: number, name = ''): FillOffer {
-    const later = this.get(width, height, name);
-    const key = (n: string) => this.keyOf(width, height, n);
-    return { now: this.ready.get(key(name)) ?? this.ready.get(key('')), later };
+    const kind = this.o.kind;
+    if (kind === 'none') return { now: undefined, later: Promise.resolve(undefined) };
+    const own = this.spec(kind, width, height, name);
+    const ready = (s: FillVideoSpec) => this.ready.get(JSON.stringify(s));
+    return { now: ready(own) ?? ready(this.spec(kind, width, height, '')), later: this.cached(own) };
   }
 
   private async limited<T>(job: () => Promise<T>): Promise<T> {
@@ -81,14 +83,9 @@ export class FillLibrary {
     }
   }
 
-  private keyOf(width: number, height: number, name: string): string {
-    const kind = this.o.kind;
-    if (kind === 'none') return '';
+  /** What is drawn: a slate shows the name as slateText() makes it; black shows none. */
+  private spec(kind: 'slate' | 'black', width: number, height: number, name: string): FillVideoSpec {
     const text = kind === 'slate' ? slateText(name) : '';
-    return JSON.stringify(this.spec(kind, width, height, text));
-  }
-
-  private spec(kind: 'slate' | 'black', width: number, height: number, text: string): FillVideoSpec {
     return {
       kind, width, height, fps: this.o.fps, seconds: this.o.gopSeconds,
       ...(text ? { text } : {}), ...(kind === 'slate' && this.o.image ? { image: this.o.image } : {}),
@@ -113,7 +110,7 @@ export class FillLibrary {
       this.o.onError?.(err, spec);
       this.entries.delete(key); // try again next time
       if (spec.kind === 'black') return undefined;
-      return this.cached({ kind: 'black', width: spec.width, height: spec.height, fps: spec.fps, seconds: spec.seconds });
+      return this.cached(this.spec('black', spec.width, spec.height, ''));
     });
     this.entries.set(key, p);
     const max = this.o.maxEntries ?? 64;

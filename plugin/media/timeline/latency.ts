@@ -12,14 +12,18 @@
  * Placement works in the leg's sample positions (AudioTimeline); they are scaled to the output rate.
  */
 
-/** Latencies in 1 ms buckets up to 1 s (the last bucket takes everything above). */
+/** Durations in 1 ms buckets up to `limitMs` (1 s for latencies; the last bucket takes everything above). */
 export class MsHistogram {
-  private readonly buckets = new Uint32Array(1001);
+  private readonly buckets: Uint32Array;
   count = 0;
   max = 0;
 
+  constructor(private readonly limitMs = 1000) {
+    this.buckets = new Uint32Array(limitMs + 1);
+  }
+
   add(ms: number): void {
-    const b = Math.min(1000, Math.max(0, Math.round(ms)));
+    const b = Math.min(this.limitMs, Math.max(0, Math.round(ms)));
     this.buckets[b]!++;
     this.count++;
     if (ms > this.max) this.max = ms;
@@ -28,7 +32,7 @@ export class MsHistogram {
   /** Add another histogram's counts (sparse form, as toJSON gives). */
   merge(sparse: readonly (readonly [number, number])[], max: number): void {
     for (const [ms, n] of sparse) {
-      this.buckets[Math.min(1000, Math.max(0, ms))]! += n;
+      this.buckets[Math.min(this.limitMs, Math.max(0, ms))]! += n;
       this.count += n;
     }
     if (max > this.max) this.max = max;
@@ -43,7 +47,7 @@ export class MsHistogram {
       seen += this.buckets[i]!;
       if (seen >= rank) return i;
     }
-    return 1000;
+    return this.limitMs;
   }
 
   /** [ms, count] for the non-empty buckets: a few dozen pairs for a call. */

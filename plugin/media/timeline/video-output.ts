@@ -156,18 +156,7 @@ export class VideoOutput {
       return;
     }
     if (!this.size) return; // no size yet: the first frames wait (the GOP primes a transcoder if one is needed)
-    if (this.source !== 'caller') {
-      if (!keyframe || !this.callerConfig) {
-        this.counters.droppedUntilKeyframe++;
-        return;
-      }
-      this.source = 'caller';
-      this.counters.switchesToCaller++;
-      this.setFormat(this.callerConfig);
-    }
-    this.counters.callerFrames++;
-    this.lastCallerOutAt = now;
-    this.emit(ts, avcc, keyframe, false);
+    if (this.showCaller(ts, avcc, keyframe, this.callerConfig, now)) this.counters.callerFrames++;
   }
 
   /** Called on the output clock with the call time it has reached (ms): size, transcode and fill decisions. */
@@ -307,18 +296,27 @@ export class VideoOutput {
   private transcodedFrame(ts: number, avcc: Buffer, keyframe: boolean): void {
     if (this.closed) return;
     if (ts <= this.lastTs) return; // the primed GOP: published already
+    // Its input's arrival stands for "now": the transcoder's output has no clock of its own.
+    if (this.showCaller(ts, avcc, keyframe, this.transcodedConfig, this.lastCallerAt)) this.counters.transcodedFrames++;
+  }
+
+  /**
+   * One of the caller's frames (as sent, or transcoded) onto the stream: a switch from another source
+   * only at a keyframe, with `config` first. False: dropped until one.
+   */
+  private showCaller(ts: number, avcc: Buffer, keyframe: boolean, config: VideoConfig | undefined, now: number): boolean {
     if (this.source !== 'caller') {
-      if (!keyframe || !this.transcodedConfig) {
+      if (!keyframe || !config) {
         this.counters.droppedUntilKeyframe++;
-        return;
+        return false;
       }
       this.source = 'caller';
       this.counters.switchesToCaller++;
-      this.setFormat(this.transcodedConfig);
+      this.setFormat(config);
     }
-    this.counters.transcodedFrames++;
-    this.lastCallerOutAt = this.lastCallerAt;
+    this.lastCallerOutAt = now;
     this.emit(ts, avcc, keyframe, false);
+    return true;
   }
 
   private setFormat(cfg: VideoConfig): void {
