@@ -266,8 +266,8 @@ describe('sipp-video far end, called directly', () => {
     console.log(`far end: first audio minus first video packet ${(firstAudio - firstVideo).toFixed(1)} ms; ` +
       `beep minus flash ${offsets.map((o) => o.toFixed(1)).join(', ')} ms`);
     // sipp's rtp_stream sends on its own 20 ms tick (of a 4 ms coarse clock), after the video has started:
-    // 0-20 ms late, plus scheduling jitter.
-    for (const o of offsets) assert.ok(o >= -5 && o <= 30, `beep minus flash ${o.toFixed(1)} ms`);
+    // 0-20 ms late, plus scheduling jitter of both streams' arrivals on a busy machine (CI once saw -6.3 ms).
+    for (const o of offsets) assert.ok(o >= -10 && o <= 30, `beep minus flash ${o.toFixed(1)} ms`);
   });
 
   test('an audio-only offer gets an audio-only answer', async () => {
