@@ -176,8 +176,8 @@ export class VideoOutput {
     // The caller's picture stays while its frames go out; if they stop (its video stopped, a loss waits for
     // a keyframe, the transcoder warms up) the fill takes over: a stream's video must never pause.
     // So does it when the caller's last keyframe on the stream is overdue (a lost IDR while the transcoder
-    // warms up): the fill starts with one, whatever path the caller's video is on.
-    const keyAge = this.lastKeyTs === undefined ? 0 : callTimeMs - this.lastKeyTs;
+    // warms up): the fill starts with one. Not with VIDEO_TRANSCODE=never: the caller's video goes as sent.
+    const keyAge = this.lastKeyTs === undefined || this.opts.transcode === 'never' ? 0 : callTimeMs - this.lastKeyTs;
     if (this.source === 'caller' && now - this.lastCallerOutAt <= this.opts.idleMs && keyAge <= this.opts.keyframeIntervalMs + OVERDUE_MARGIN_MS) return;
     if (!this.fill) return;
     if (this.source !== 'generated') {
