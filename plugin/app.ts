@@ -49,7 +49,10 @@ export interface App {
   stop(): Promise<void>;
 }
 
-export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: CallServiceDeps['mediaRelay'] } = {}): App {
+export function createApp(
+  config: Config,
+  opts: { log?: Logger; mediaRelay?: CallServiceDeps['mediaRelay']; streamTimeOriginMs?: number } = {},
+): App {
   const log = opts.log ?? createLogger({ level: config.logLevel });
   const ari = new AriClient({ ...config.ari });
   const events = ari.eventSocket();
@@ -84,6 +87,7 @@ export function createApp(config: Config, opts: { log?: Logger; mediaRelay?: Cal
     fills,
     transcoder: ffmpegVideoTranscoder,
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
+    ...(opts.streamTimeOriginMs ? { streamTimeOriginMs: opts.streamTimeOriginMs } : {}),
     resolveHost,
     // One connection to an output's target: RTMP(S) is the only kind so far.
     openOutput: (target) => new RtmpSink(new RtmpPublisher({

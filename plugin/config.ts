@@ -84,6 +84,10 @@ export interface Config {
     answerTimeoutSec: number;
     /** No RTP from the call for this long: FAILED, FAILED_BY_RTP_ACTIVITY (0: never). */
     rtpTimeoutSec: number;
+    /** MAX_CALL_DURATION: an answered call is hung up (FINISH) this long after the answer; 0: no limit. A call's maxDuration may shorten it, not lift it. */
+    maxDurationSec: number;
+    /** A CallLimitWarningEvent hook this long before a call's or a push's platform session limit; 0: none. */
+    limitWarningSec: number;
     /** How long /call/find still shows an ended call. */
     endedTtlSec: number;
     maxCalls: number;
@@ -148,6 +152,8 @@ const SPEC = {
   RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },
   CALL_ANSWER_TIMEOUT_SEC: { path: ['calls', 'answerTimeoutSec'], kind: 'int:1:600', def: '60' },
   RTP_TIMEOUT_SEC: { path: ['calls', 'rtpTimeoutSec'], kind: 'int:0:3600', def: '30' },
+  MAX_CALL_DURATION: { path: ['calls', 'maxDurationSec'], kind: 'int:0:604800', def: '0' },
+  LIMIT_WARNING_SEC: { path: ['calls', 'limitWarningSec'], kind: 'int:0:86400', def: '300' },
   ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '30' },
   MAX_CALLS: { path: ['calls', 'maxCalls'], kind: 'int:1:10000', def: '200' },
   STARTUP_RATE_PER_SEC: { path: ['calls', 'startupRatePerSec'], kind: 'int:1:10000', def: '20' },

@@ -2,9 +2,9 @@
  * The call table and each call's life: from a validated /call/startup (or an inbound call the PBX hands
  * over) to the final status.
  *
- *   startup → dialing.ts (account, INVITE) ─ ringing/progress ─► answered
+ *   startup → dialing.ts (account, INVITE) ─ ringing/progress ─► answered → limits.ts (duration, warnings)
  *     → media-setup.ts (media leg, RTP, encoder) → push-desk.ts (outputs)
- *   any ending (callee hangs up, terminate, failure, output refused) → end(): one Disposer releases all.
+ *   any ending (callee hangs up, terminate, limit, failure, output refused) → end(): one Disposer releases all.
  *
  * Speaks only to the ports in ports.ts and media/ports.ts; errors are named by meaning (errors.ts), and
  * REST maps them onto HTTP, never the other way.
@@ -26,6 +26,7 @@ import { answeredOutcome, unansweredOutcome, type Outcome } from './causes.js';
 import { failure, type CallContext } from './context.js';
 import { placeCall } from './dialing.js';
 import { ConflictError, NotFoundError, RateLimitedError, UnavailableError } from './errors.js';
+import { CallLimits, durationLimit } from './limits.js';
 import { MediaSetup, type MediaSetupDeps } from './media-setup.js';
 import type { Pbx, PbxEvent } from './ports.js';
 import { PushDesk } from './push-desk.js';
@@ -81,6 +82,8 @@ export class CallService {
   private readonly media: MediaSetup;
   private readonly desk: PushDesk;
   private readonly controls: CallControls;
+  /** Each answered call's limit timer (limits.ts), re-read when its outputs change. */
+  private readonly limits = new WeakMap<Call, CallLimits>();
   /** Settles once what an earlier run left in the PBX is released (on the first connection; never rejects). */
   readonly leftoversReleased: Promise<void>;
   private markReleased!: () => void;
@@ -94,7 +97,10 @@ export class CallService {
       config, log, pbx,
       end: (call, o) => this.end(call, o),
       hook: (method, body) => d.hooks?.post(method, body),
-      changed: (call) => this.changes.emit('changed', call),
+      changed: (call) => {
+        this.limits.get(call)?.check(); // an output published or closed: its platform session limit with it
+        this.changes.emit('changed', call);
+      },
       calls: () => this.calls.values(),
       get: (id) => this.calls.get(id),
       watchChannel: (id, call, leg) => this.byChannel.set(id, { call, leg }),
@@ -157,6 +163,7 @@ export class CallService {
   private register(call: Call, primary: CallPush | undefined): void {
     if (primary) this.desk.add(call, primary);
     this.calls.set(call.req.callId, call);
+    call.maxDurationSec = durationLimit(call.req.maxDuration, this.d.config.calls.maxDurationSec);
     this.media.prepare(call);
     call.on('note', () => this.changes.emit('changed', call));
     call.on('status', ({ status, info }) => {
@@ -190,16 +197,20 @@ export class CallService {
     try {
       if (!pbx.answer) throw new Error('this PBX adapter cannot answer calls');
       await pbx.answer(call.channelId);
-      call.answeredAtMs = monotonicNow();
-      call.setStatus('ESTABLISHED', 'Answered (inbound)', 200);
-      await this.startMedia(call);
+      await this.answered(call, 'Answered (inbound)');
     } catch (err) {
       await this.end(call, failure(err));
     }
   }
 
-  /** The call is answered: its media, then its outputs. */
-  private async startMedia(call: Call): Promise<void> {
+  /** The call is answered: its clock starts (the stream's time zero, its limits), then its media and outputs. */
+  private async answered(call: Call, info: string): Promise<void> {
+    call.answeredAtMs = monotonicNow();
+    call.setStatus('ESTABLISHED', info, 200);
+    const limits = new CallLimits(this.ctx, call);
+    this.limits.set(call, limits);
+    call.resources.add('limit timer', () => limits.stop());
+    limits.check();
     const media = await this.media.start(call);
     if (media) await this.desk.attachAll(call, media);
   }
@@ -226,9 +237,7 @@ export class CallService {
         call.setStatus('SESSION_PROGRESS', 'Session progress', 183);
         break;
       case 'answered':
-        call.answeredAtMs = monotonicNow();
-        call.setStatus('ESTABLISHED', 'Answered', 200);
-        void this.startMedia(call).catch((err: unknown) => this.end(call, failure(err)));
+        void this.answered(call, 'Answered').catch((err: unknown) => this.end(call, failure(err)));
         break;
       case 'hangup': {
         this.byChannel.delete(e.channelId);

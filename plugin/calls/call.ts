@@ -3,6 +3,7 @@
  * so whatever way the call ends, end() releases it all.
  */
 import { EventEmitter } from 'node:events';
+import { isoOrNull } from '../lib/clock.js';
 import { Disposer } from '../lib/disposer.js';
 import { maskSecret, redactUrl } from '../lib/redact.js';
 import type { CallMedia } from '../media/call-media.js';
@@ -29,6 +30,8 @@ export class Call extends EventEmitter<CallEvents> {
   establishedAt: Date | null = null;
   /** The answer on the media clock (monotonic ms): the stream's time zero. */
   answeredAtMs: number | undefined;
+  /** Its duration limit in seconds (maxDuration, else MAX_CALL_DURATION; set when listed); 0: none. */
+  maxDurationSec = 0;
   endedAt: Date | null = null;
   readonly events: CallEvent[] = [];
   readonly resources = new Disposer();
@@ -75,6 +78,11 @@ export class Call extends EventEmitter<CallEvents> {
     const next = this.chain.then(fn, fn);
     this.chain = next.catch(() => {});
     return next;
+  }
+
+  /** When its duration limit hangs it up (monotonic ms), once answered. */
+  get endsAtMs(): number | undefined {
+    return this.maxDurationSec && this.answeredAtMs !== undefined ? this.answeredAtMs + this.maxDurationSec * 1000 : undefined;
   }
 
   get final(): boolean {
@@ -149,6 +157,8 @@ export class Call extends EventEmitter<CallEvents> {
       createdAt: this.createdAt.toISOString(),
       establishedAt: this.establishedAt?.toISOString() ?? null,
       endedAt: this.endedAt?.toISOString() ?? null,
+      maxDuration: this.maxDurationSec || null,
+      endsAt: isoOrNull(this.endsAtMs),
       events: [...this.events],
       video: this.media?.videoState ?? null,
       ...(opts.withMedia && this.media ? { media: this.media.toJSON() } : {}),

@@ -31,6 +31,8 @@ export interface MediaSetupDeps {
    * answer names the relay's port, and RTP is expected from the relay's sending port.
    */
   mediaRelay?: (kind: 'audio' | 'video', appPort: number) => Promise<MediaRelay>;
+  /** Every stream's timestamps start here (ms). Tests cross RTMP's 24-bit limit without a 4.7 h call. */
+  streamTimeOriginMs?: number;
 }
 
 export interface MediaRelay {
@@ -97,6 +99,7 @@ export class MediaSetup {
       startMs: ticker.alignUp(call.answeredAtMs ?? monotonicNow()),
       ...(video ? { video } : {}),
       publishAudio: call.req.hasAudio,
+      ...(this.d.streamTimeOriginMs ? { timeOriginMs: this.d.streamTimeOriginMs } : {}),
       encoder: { factory: this.d.encoderFactory, outputRate: config.media.aacSampleRate, channels: config.media.aacChannels, bitrate: config.media.aacBitrate },
     });
     call.setMedia(media);

@@ -3,6 +3,7 @@
  * /call/startup's rtmpUrl; /push/startup adds more. Each output is one Push (media/output/push.ts) on the
  * call's one encoded stream, with its own state, reconnects, mute and sound.
  */
+import { monotonicNow } from '../lib/clock.js';
 import type { CallMedia } from '../media/call-media.js';
 import { Push, RECONNECT } from '../media/output/push.js';
 import { describeRtmpError, type OutputSink } from '../media/output/sink.js';
@@ -60,6 +61,8 @@ export class PushDesk {
     if (cp.primary) call.setStreamStatus('CONNECTING', call.safeRtmpUrl);
     push.on('state', ({ state, reason }) => {
       this.ctx.log.info({ ...log, state, reason }, 'push state');
+      // A platform's session starts at the first publish (changed() then re-reads the call's limits).
+      if (state === 'PUBLISHING') cp.publishedAtMs ??= monotonicNow();
       this.ctx.changed(call);
       this.ctx.hook('StreamStatusEvent', { ...cp.view(), stats: undefined });
       if (!cp.primary || call.ending) return;

@@ -5,7 +5,9 @@
  * answer), and holds the wanted mute/sound state until its Push is attached.
  */
 import { randomUUID } from 'node:crypto';
+import { isoOrNull } from '../lib/clock.js';
 import type { OutputHealthView } from '../media/output/health.js';
+import { platformLimit, type Platform, type PlatformLimit } from '../media/output/platform-limits.js';
 import type { Push } from '../media/output/push.js';
 import type { OutputTarget } from '../media/output/target.js';
 import { FINAL_PUSH_STATES, type PushStatus } from './states.js';
@@ -28,12 +30,21 @@ export interface PushView {
   stats?: Push['stats'];
   /** What this output sent against the platforms' rules (both tracks, keyframe interval, size changes). */
   health?: OutputHealthView;
+  /** Only for a known platform's host (media/output/platform-limits.ts): its session limit. */
+  platform?: Platform;
+  sessionLimitSec?: number;
+  /** When that session limit is reached: known once the push has published. */
+  sessionEndsAt?: string | null;
 }
 
 export class CallPush {
   readonly id = randomUUID();
   readonly createdAt = new Date();
   push: Push | undefined;
+  /** The platform's session limit, when the target is a known platform. */
+  readonly limit: PlatformLimit | undefined;
+  /** When it first published (monotonic ms, set by push-desk.ts): the platform's session starts there and goes on across reconnects. */
+  publishedAtMs: number | undefined;
   private silentFrame: Buffer | undefined;
   private sound: { file: string; frames: Buffer[]; loop: boolean } | undefined;
 
@@ -45,7 +56,14 @@ export class CallPush {
     readonly target: OutputTarget,
     readonly options: { action?: string; soundFile?: string },
     readonly primary: boolean,
-  ) {}
+  ) {
+    this.limit = platformLimit(target.host);
+  }
+
+  /** When the platform's session limit is reached (monotonic ms), once published. */
+  get sessionEndsAtMs(): number | undefined {
+    return this.limit && this.publishedAtMs !== undefined ? this.publishedAtMs + this.limit.limitSec * 1000 : undefined;
+  }
 
   get live(): boolean {
     const s = this.push?.state;
@@ -97,6 +115,7 @@ export class CallPush {
       primary: this.primary,
       createdAt: this.createdAt.toISOString(),
       ...(this.push ? { stats: { ...this.push.stats }, health: this.push.health.view() } : {}),
+      ...(this.limit ? { platform: this.limit.platform, sessionLimitSec: this.limit.limitSec, sessionEndsAt: isoOrNull(this.sessionEndsAtMs) } : {}),
     };
   }
 }

@@ -27,6 +27,8 @@ export interface StartupRequest {
   rtmpTransponderFullUrl: boolean;
   /** Where the primary output publishes (parsed once, from rtmpUrl): none when only toStream is given. */
   target: OutputTarget | undefined;
+  /** The call's own duration limit in seconds (0: none); undefined: MAX_CALL_DURATION. */
+  maxDuration: number | undefined;
 }
 
 /** One entry of a call's recent history, as shown in the Call object. */
@@ -57,6 +59,10 @@ export interface CallView {
   createdAt: string;
   establishedAt: string | null;
   endedAt: string | null;
+  /** Its duration limit in seconds (maxDuration, else MAX_CALL_DURATION); null: none. */
+  maxDuration: number | null;
+  /** When that limit hangs it up: known once answered. */
+  endsAt: string | null;
   events: CallEvent[];
   /** The stream's video track: passthrough or transcode, what it shows now, its one size; null without one. */
   video: { mode: string; source: string; size: string | null } | null;

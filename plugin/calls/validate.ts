@@ -55,12 +55,25 @@ export function bool(b: Body, field: string, def: boolean): boolean {
   throw new ValidationError(field, 'must be true or false');
 }
 
-export function port(b: Body, field: string): number | undefined {
+/** A whole number min..max, or its string form ("5060", as WCS clients send); undefined when absent. */
+function wholeNumber(b: Body, field: string, min: number, max: number, why: string): number | undefined {
   const v = b[field];
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ValidationError(field, 'must be a port number 1-65535');
+  if (!Number.isInteger(n) || n < min || n > max) throw new ValidationError(field, why);
   return n;
+}
+
+export function port(b: Body, field: string): number | undefined {
+  return wholeNumber(b, field, 1, 65535, 'must be a port number 1-65535');
+}
+
+/** The longest maxDuration (and MAX_CALL_DURATION, config.ts): a week. */
+export const MAX_DURATION_SEC = 7 * 86400;
+
+/** maxDuration: the call's own limit in seconds (0: none), instead of MAX_CALL_DURATION. */
+function maxDuration(b: Body): number | undefined {
+  return wholeNumber(b, 'maxDuration', 0, MAX_DURATION_SEC, `must be a whole number of seconds 0-${MAX_DURATION_SEC} (0: no limit)`);
 }
 
 /** SIP user part or host: no spaces, quotes, angle brackets, or header-breaking characters. */
@@ -112,6 +125,7 @@ export function validateStartup(raw: unknown, opts: ValidateOptions = {}): Start
   return {
     callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, sipOutboundProxy, sipPort,
     sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl, target,
+    maxDuration: maxDuration(b),
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }),
   };
@@ -191,8 +205,8 @@ export function validateCallId(raw: unknown): string {
 /**
  * An inbound call the PBX handed over (for Asterisk: Stasis arguments or channel variables, read by the
  * adapter), as /call/startup fields: rtmpUrl, rtmpStream, and optionally hasVideo, hasAudio,
- * rtmpTransponderFullUrl, callId, visibleName, appKey. The stream name is used as given (no rtmp_ prefix):
- * the admin wrote it in the PBX's configuration.
+ * rtmpTransponderFullUrl, callId, visibleName, appKey, maxDuration. The stream name is used as given (no
+ * rtmp_ prefix): the admin wrote it in the PBX's configuration.
  */
 export function validateInbound(fields: Record<string, string>, ch: { channelId: string; caller: string; callerName: string; exten: string }): StartupRequest {
   const b: Body = { ...fields };
@@ -212,6 +226,7 @@ export function validateInbound(fields: Record<string, string>, ch: { channelId:
     callId: str(b, 'callId', { max: 128 }) || ch.channelId,
     callee: clean(ch.exten), sipLogin: clean(ch.caller), sipAuthenticationName: '', sipPassword: '', sipDomain: '', sipOutboundProxy: '', sipPort: undefined,
     sipRegisterRequired: false, hasAudio, hasVideo, rtmpUrl: fullUrl, rtmpStream, toStream: rtmpStream, rtmpTransponderFullUrl: true, target,
+    maxDuration: maxDuration(b),
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }) || clean(ch.callerName),
   };

@@ -18,7 +18,7 @@ import { l16ToPcm } from './encode/pcm.js';
 import { RtpGate } from './ingest/rtp-gate.js';
 import { trackHealth, type MediaHealth } from './ingest/health.js';
 import { InterarrivalJitter } from './ingest/interarrival.js';
-import { SenderReportCheck, SkewTracker } from './timeline/sync.js';
+import { SenderReportCheck } from './timeline/sync.js';
 import type { MediaTicker } from './timeline/ticker.js';
 import { VideoIngest } from './ingest/video-ingest.js';
 import { VideoOutput, type VideoOutputOptions } from './timeline/video-output.js';
@@ -38,6 +38,8 @@ export interface CallMediaOptions {
   now?: () => number;
   /** Call time zero (the answer), on the same clock as `now`: the stream starts there, silent until RTP flows. */
   startMs?: number;
+  /** Where the stream's timestamps start (ms; default 0). Tests start it near 2^24 ms (RTMP's extended timestamps). */
+  timeOriginMs?: number;
   /** false (hasAudio=false): the caller's sound is not published, but the AAC track stays, silent (YouTube needs one). */
   publishAudio?: boolean;
   /** WCS generate_av_for_ua: send silence (and black video, if the leg has video) toward the SIP party. */
@@ -68,7 +70,7 @@ export class UnsupportedCodecError extends Error {}
 const AAC_FRAME = 1024;
 
 export class CallMedia {
-  readonly stream = new LiveStream();
+  readonly stream: LiveStream;
   private readonly jitter: JitterBuffer;
   private readonly timeline: AudioTimeline;
   private readonly decode: Decoder;
@@ -87,8 +89,6 @@ export class CallMedia {
   private held = false;
   /** The start, or the last hold/unhold: no-RTP time counts from here at the earliest. */
   private activeSince: number;
-  /** The audio's placement minus its arrival-based place (ms), least-delayed over 1 s: video follows it. */
-  private readonly audioSkew = new SkewTracker(1000);
   private readonly senderReports: SenderReportCheck;
   private readonly arrivalJitter: InterarrivalJitter;
   private readonly feed: CallerFeed | undefined;
@@ -98,6 +98,7 @@ export class CallMedia {
     const decode = DECODERS[opts.audio.encoding];
     if (!decode) throw new UnsupportedCodecError(`no decoder for ${opts.audio.encoding}`);
     this.decode = decode;
+    this.stream = new LiveStream(opts.timeOriginMs ? { timeOriginMs: opts.timeOriginMs } : {});
     this.gate = new RtpGate({
       payloadTypes: opts.dtmfPayloadType === undefined ? [opts.audio.payloadType] : [opts.audio.payloadType, opts.dtmfPayloadType],
       ...(opts.expectedSource ? { expectedSource: opts.expectedSource } : {}),
@@ -117,7 +118,7 @@ export class CallMedia {
       if (v.caller) {
         this.video = new VideoIngest(v.caller.sockets, this.videoOut, {
           payloadType: v.caller.payloadType, expectedSource: v.caller.source, rtcpTarget: v.caller.rtcpTarget, jitterDepthMs: opts.jitterDepthMs,
-          now: this.now, callTimeMs: (now) => this.videoCallTime(now), ssrc: videoSsrc,
+          now: this.now, callTimeMs: (now) => this.videoCallTime(now), senderClockRatio: () => this.timeline.senderClockRatio, ssrc: videoSsrc,
         });
       }
     }
@@ -136,12 +137,12 @@ export class CallMedia {
 
   /**
    * Where video arriving at `now` belongs: where audio arriving at the same moment lands (arrival + playout
-   * delay + the audio's current skew from its arrival place), plus one AAC frame, because a player's
+   * delay + where the audio sits against its arrival place now), plus one AAC frame, because a player's
    * decoded audio starts one frame (the encoder's priming) after its timestamp.
    */
   private videoCallTime(now: number): number {
     const aac = (AAC_FRAME * 1000) / this.opts.encoder.outputRate;
-    return now - this.startMs + this.opts.jitterDepthMs + aac + (this.audioSkew.max(now) ?? 0);
+    return now - this.startMs + this.opts.jitterDepthMs + aac + this.timeline.placementOffsetMs(now);
   }
 
   /**
@@ -227,20 +228,11 @@ export class CallMedia {
       const samples = this.decode(p.payload, this.scratch);
       const reanchors = this.timeline.stats.reanchors;
       const end = this.timeline.push(p.timestamp, samples, now);
-      if (end > this.timeline.samplesOut) this.latency?.placed(end - samples.length, now);
-      // Only a video track needs to know where the audio lands.
-      if (this.videoOut) this.trackAudioSkew(reanchors !== this.timeline.stats.reanchors, now);
+      const tl = this.timeline;
+      if (this.latency && tl.outputPositionOf(end) > tl.samplesOut) this.latency.placed(tl.outputPositionOf(end - samples.length), now);
+      // When the audio re-anchors (a jump), the video moves by the same amount at once.
+      if (reanchors !== tl.stats.reanchors) this.video?.shift(tl.stats.lastJumpMs);
     }
-  }
-
-  /** Follow where the audio lands; when it re-anchors (a jump), the video moves by the same amount at once. */
-  private trackAudioSkew(reanchored: boolean, now: number): void {
-    if (reanchored) {
-      const jump = this.timeline.stats.lastJumpMs;
-      this.audioSkew.shift(jump);
-      this.video?.shift(jump);
-    }
-    this.audioSkew.add(this.timeline.stats.driftMs, now);
   }
 
   private tick(): void {
@@ -266,6 +258,7 @@ export class CallMedia {
 
   health(): MediaHealth {
     const s = this.stream.stats;
+    const tl = this.timeline.stats;
     const l = this.latency?.histogram;
     const p50 = l?.quantile(0.5);
     return {
@@ -275,6 +268,7 @@ export class CallMedia {
       avOffsetMs: this.video?.avOffsetMs ?? null,
       latencyMs: p50 === undefined ? null : { p50, p99: l!.quantile(0.99)! },
       jitterDepthMs: this.opts.jitterDepthMs,
+      clock: { senderPpm: tl.senderClockPpm, delayErrorMs: tl.delayErrorMs, reanchors: tl.reanchors },
     };
   }
 

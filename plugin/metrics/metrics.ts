@@ -115,6 +115,13 @@ export class AppMetrics {
       g.set({ rule: 'one-size' }, size);
       g.set({ rule: 'both-tracks' }, tracks);
     });
+    // Callers' clocks (media/timeline/clock-rate.ts): absorbed by resampling, shown so a bad phone stands out.
+    gauge(r, 'audio_sender_clock_ppm_max_abs', 'Largest |clock error| of a live caller against ours, ppm (absorbed by resampling up to 20 000)', [], (g) => {
+      g.set(live().reduce((x, c) => Math.max(x, Math.abs(this.healthOf(c)?.clock.senderPpm ?? 0)), 0));
+    });
+    gauge(r, 'audio_delay_error_max_abs_seconds', 'Largest |playout delay - its target| over live calls (held within a few ms)', [], (g) => {
+      g.set(live().reduce((x, c) => Math.max(x, Math.abs(this.healthOf(c)?.clock.delayErrorMs ?? 0)), 0) / 1000);
+    });
     registerLatencyHistogram(r, () => {
       const h = new MsHistogram();
       const add = (x: MsHistogram | undefined) => x && h.merge(x.sparse(), x.max);

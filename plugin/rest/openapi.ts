@@ -8,6 +8,7 @@
  */
 
 import { CALL_REASONS, CALL_STATUSES, PUSH_STATES, STREAM_STATUSES } from '../calls/states.js';
+import { MAX_DURATION_SEC } from '../calls/validate.js';
 
 export interface OpenApiOptions {
   prefix: string;
@@ -77,6 +78,11 @@ function wcsBool(description: string, def: boolean): Json {
   };
 }
 
+/** A whole number min..max, or its string form (`"5060"`), as validate.ts reads it. */
+function wcsInt(description: string, minimum: number, maximum: number): Json {
+  return { description: `${description} A number or its string form, as WCS clients send.`, oneOf: [{ type: 'integer', minimum, maximum }, { type: 'string', pattern: '^\\s*\\d+\\s*$' }] };
+}
+
 /** Same patterns as validate.ts (SIP_TOKEN, HOST). */
 const SIP_TOKEN = "^[A-Za-z0-9\\-_.!~*'()&=+$,;?/%#]+$";
 const HOST = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+)(:\\d{1,5})?$';
@@ -102,7 +108,7 @@ const CALL_EXAMPLE: Json = {
   callId: CALL_ID, status: 'ESTABLISHED', sipStatus: 200, caller: '', callee: 'softphone',
   rtmpUrl: 'rtmp://127.0.0.1:1935/live', rtmpStream: 'docs***', streamName: '', rtmpStreamStatus: 'PUBLISHING',
   hasAudio: true, hasVideo: false, incoming: false, visibleName: 'Docs example', appKey: '', info: 'Answered', reason: null,
-  createdAt: at(0), establishedAt: at(1.2), endedAt: null,
+  createdAt: at(0), establishedAt: at(1.2), endedAt: null, maxDuration: 7200, endsAt: at(7201.2),
   events: [
     { at: at(0), type: 'ACCOUNT_CREATED' },
     { at: at(0.1), type: 'INVITE' },
@@ -134,6 +140,12 @@ const PRIMARY_PUSH_EXAMPLE: Json = {
   health: { audioFrames: 2343, videoFrames: 1500, bothTracks: true, keyframeIntervalMs: 2000, maxKeyframeIntervalMs: 2000, size: '640x360', sizeChanges: 0 },
 };
 
+/** A push to a platform with a session limit (media/output/platform-limits.ts). */
+const YOUTUBE_PUSH_EXAMPLE: Json = {
+  ...PRIMARY_PUSH_EXAMPLE, mediaSessionId: '22222222-2222-4222-8222-222222222222', rtmpUrl: 'rtmps://a.rtmps.youtube.com:443/live2/xxxx***',
+  primary: false, createdAt: at(60), platform: 'youtube', sessionLimitSec: 43200, sessionEndsAt: at(60.4 + 43200),
+};
+
 // ---- components ----
 
 function schemas(): Record<string, Json> {
@@ -146,10 +158,7 @@ function schemas(): Record<string, Json> {
       callId: str('Yours: names the call in every later request. Must be unique among live and recently ended calls (409).', { maxLength: 128, pattern: '^[^\\s"<>\\\\]+$' }),
       callee: str('Who to call: a SIP user (`1000`, `softphone`), or a full `sip:user@host[:port]` URI (then `sipDomain` may be left out).', { maxLength: 256, pattern: CALLEE }),
       sipDomain: str('The SIP server or host to call, optionally `host:port`. Required unless `callee` is a full sip: URI.', { maxLength: 256, pattern: HOST }),
-      sipPort: {
-        description: 'Port of `sipDomain` (or of `sipOutboundProxy` when given), 1-65535. A number or a string (`"5060"`, as WCS clients send).',
-        oneOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { type: 'string', pattern: '^\\s*\\d+\\s*$' }],
-      },
+      sipPort: wcsInt('Port of `sipDomain` (or of `sipOutboundProxy` when given), 1-65535.', 1, 65535),
       sipLogin: str('SIP user to authenticate or register as. Required with `sipRegisterRequired`, and with `sipPassword` unless `sipAuthenticationName` is given.', { maxLength: 256, pattern: SIP_TOKEN }),
       sipAuthenticationName: str('Digest user name, when it differs from `sipLogin`.', { maxLength: 256, pattern: SIP_TOKEN }),
       sipPassword: str('Digest password. Never shown in any answer, hook or log.', { maxLength: 256, format: 'password', writeOnly: true }),
@@ -163,6 +172,7 @@ function schemas(): Record<string, Json> {
       rtmpUrl: rtmpUrlField('Publish here as soon as the call is answered: `rtmp://` or `rtmps://`, credentials allowed (`rtmp://user:pass@host/app`). Required unless `toStream` is given.'),
       rtmpStream: str('Stream name (or key) appended to `rtmpUrl`. Required with `rtmpUrl` unless `rtmpTransponderFullUrl` is true. Masked in answers.', { maxLength: 512 }),
       rtmpTransponderFullUrl: transponderField,
+      maxDuration: wcsInt(`${EXT} hang the call up (FINISH, NORMAL_CALL_CLEARING) this many seconds after the answer; MAX_CALL_DURATION stays the ceiling (a shorter maxDuration wins); 0: MAX_CALL_DURATION alone. A CallLimitWarningEvent hook comes LIMIT_WARNING_SEC before.`, 0, MAX_DURATION_SEC),
     }, ['callId', 'callee'], {
       description: 'Unknown fields are ignored (WCS clients send more). String fields may also be sent as numbers; no field may contain control characters. Conditional rules: `sipDomain` unless `callee` is a sip: URI; `rtmpUrl` or `toStream`; `rtmpStream` with `rtmpUrl` unless `rtmpTransponderFullUrl`.',
       example: EXAMPLES['/call/startup'],
@@ -230,6 +240,8 @@ function schemas(): Record<string, Json> {
       createdAt: str(`${EXT} accepted at.`, { format: 'date-time' }),
       establishedAt: nullable(str(`${EXT} answered at.`, { format: 'date-time' })),
       endedAt: nullable(str(`${EXT} ended at.`, { format: 'date-time' })),
+      maxDuration: nullable(int(`${EXT} its duration limit, s: \`maxDuration\` of /call/startup, else MAX_CALL_DURATION; null: none.`)),
+      endsAt: nullable(str(`${EXT} when that limit hangs it up (once answered).`, { format: 'date-time' })),
       events: arrayOf(ref('CallEvent'), `${EXT} the call's recent history (last 50), DTMF received included.`),
       video: nullable(object({
         mode: str('passthrough: the caller\'s H.264 as sent; transcode: re-encoded (2 s GOP, the stream\'s size) because its keyframes were overdue despite requests or its size differed.', { enum: ['passthrough', 'transcode'] }),
@@ -248,7 +260,7 @@ function schemas(): Record<string, Json> {
       }, [], { additionalProperties: true, description: `${EXT} media pipeline counters, while the call has media (for diagnosis; the shape may grow).` }),
     }, [
       'callId', 'status', 'sipStatus', 'caller', 'callee', 'rtmpUrl', 'rtmpStream', 'streamName', 'rtmpStreamStatus', 'hasAudio',
-      'hasVideo', 'incoming', 'visibleName', 'appKey', 'info', 'reason', 'createdAt', 'establishedAt', 'endedAt', 'events',
+      'hasVideo', 'incoming', 'visibleName', 'appKey', 'info', 'reason', 'createdAt', 'establishedAt', 'endedAt', 'maxDuration', 'endsAt', 'events',
     ], { description: 'A call, as /call/find answers it. Never the SIP password; stream keys masked.', example: CALL_EXAMPLE }),
     Push: object({
       mediaSessionId: str('Names this output in /push/terminate, mute, unmute, sound_on, sound_off.', { format: 'uuid' }),
@@ -273,6 +285,9 @@ function schemas(): Record<string, Json> {
         keyframeIntervalMs: nullable(int('Between the last two keyframes sent.')), maxKeyframeIntervalMs: nullable(int('The largest so far (platforms: 2 s, never over 4).')),
         size: nullable(str('Video size sent, e.g. 640x360.')), sizeChanges: int('Size changes after the first (platforms want none).'),
       }, [], { description: `${EXT} this output against the platforms' rules, once the call has media.` }),
+      platform: str(`${EXT} only for a platform's RTMP host: facebook (*.facebook.com), youtube (*.youtube.com).`, { enum: ['facebook', 'youtube'] }),
+      sessionLimitSec: int(`${EXT} with \`platform\`: its session limit, s (Facebook Live 8 h: the stream may be ended; YouTube 12 h: no archive beyond). Warned of by a CallLimitWarningEvent hook; the push is not ended by us.`),
+      sessionEndsAt: nullable(str(`${EXT} with \`platform\`: when that limit is reached, counted from the push's first publish (reconnects go on in the same session); null until it publishes.`, { format: 'date-time' })),
     }, ['mediaSessionId', 'callId', 'streamName', 'rtmpUrl', 'status', 'reason', 'muted', 'soundEnabled', 'soundFile', 'options', 'primary', 'createdAt'], {
       description: 'One RTMP output of a call (WCS push). The call\'s own rtmpUrl output is one too (`primary`).', example: PUSH_EXAMPLE,
     }),
@@ -391,6 +406,7 @@ const POST_METHODS: PostMethod[] = [
       e(400, 'sipDomain is required (the SIP server or host to call), unless callee is a full sip: URI', 'sipDomain'),
       e(400, 'rtmpUrl must start with rtmp:// or rtmps://', 'rtmpUrl'),
       e(400, 'hasAudio and hasVideo are both false: nothing to relay', 'hasAudio'),
+      e(400, `maxDuration must be a whole number of seconds 0-${MAX_DURATION_SEC} (0: no limit)`, 'maxDuration'),
       e(409, `callId ${CALL_ID} already exists (status ESTABLISHED)`, 'callId'),
       e(409, 'call other-call already publishes to this rtmpUrl and stream', 'rtmpStream'),
       RATE_LIMITED,
@@ -456,13 +472,13 @@ const POST_METHODS: PostMethod[] = [
   {
     path: '/push/find', id: 'pushFind', tag: 'Pushes', summary: 'Find pushes',
     description: 'Every live output matching the filter, the calls\' primary outputs included.',
-    body: 'PushFindRequest', ok: listOk('Push', [PRIMARY_PUSH_EXAMPLE, PUSH_EXAMPLE], 'pushes'),
+    body: 'PushFindRequest', ok: listOk('Push', [PRIMARY_PUSH_EXAMPLE, YOUTUBE_PUSH_EXAMPLE, PUSH_EXAMPLE], 'pushes'),
     errors: [e(400, 'streamName or rtmpUrl is required (find_all lists them all)', 'streamName'), e(404, 'no pushes found')],
   },
   {
     path: '/push/find_all', id: 'pushFindAll', tag: 'Pushes', summary: 'List every push',
     description: 'As /push/find without a filter. The body is not read.',
-    body: 'EmptyRequest', ok: listOk('Push', [PRIMARY_PUSH_EXAMPLE, PUSH_EXAMPLE], 'pushes'), errors: [e(404, 'no pushes found')],
+    body: 'EmptyRequest', ok: listOk('Push', [PRIMARY_PUSH_EXAMPLE, YOUTUBE_PUSH_EXAMPLE, PUSH_EXAMPLE], 'pushes'), errors: [e(404, 'no pushes found')],
   },
   {
     path: '/push/terminate', id: 'pushTerminate', tag: 'Pushes', summary: 'Stop one output',

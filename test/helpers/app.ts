@@ -36,6 +36,8 @@ export async function startTestApp(
   overrides: Record<string, string> = {},
   opts: {
     mediaRelay?: CallServiceDeps['mediaRelay'];
+    /** Every stream's timestamps start here (ms): RTMP's extended timestamps without a 4.7 h call. */
+    streamTimeOriginMs?: number;
     /** Sound files to make (name → ffmpeg lavfi source) in a temporary SOUNDS_DIR, removed by stop(). */
     sounds?: Record<string, string>;
   } = {},
@@ -53,7 +55,9 @@ export async function startTestApp(
   });
   // Logs go to a file per run (kept as a test artifact), not into the test output.
   const log = createLogger({ level: 'debug', destination: createWriteStream(`${SANDBOX_RUN}/logs/app-test.log`, { flags: 'a' }) });
-  const app = createApp(config, { log, ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}) });
+  const app = createApp(config, {
+    log, ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}), ...(opts.streamTimeOriginMs ? { streamTimeOriginMs: opts.streamTimeOriginMs } : {}),
+  });
   await app.start();
   const ari = sandboxAri();
 

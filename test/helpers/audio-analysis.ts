@@ -120,3 +120,61 @@ export function rms(x: Float32Array, start: number, n: number): number {
   for (let i = start; i < end; i++) s += x[i]! * x[i]!;
   return Math.sqrt(s / Math.max(1, end - start));
 }
+
+export interface ToneContinuity {
+  /** Longest run of blocks whose level fell under a quarter of the tone's (a gap), ms. */
+  longestGapMs: number;
+  /** Where the tone's phase jumped (a skip or an insertion that kept the level): s, and the jump in radians. */
+  phaseJumps: { at: number; rad: number }[];
+  /** The tone's mean frequency over the span (Hz): a sender clock `ppm` off moves it by as much. */
+  freqHz: number;
+  blocks: number;
+}
+
+/**
+ * Is a steady tone continuous from `fromSec` to `toSec`? Demodulates it in 2 ms blocks (two periods of
+ * 1 kHz): each block's level finds gaps, the block-to-block phase step finds skips that keep the level
+ * (audio dropped or repeated). The step is compared with its neighbours' median, so a tone a few Hz off
+ * (a drifting sender) or slowly changing in pitch (drift being absorbed) is not a jump.
+ * A skip of a whole number of periods is invisible to it: the caller also checks the app's counters.
+ */
+export function toneContinuity(x: Float32Array, rate: number, hz: number, fromSec: number, toSec: number): ToneContinuity {
+  const block = Math.round(rate / 500);
+  const first = Math.floor(fromSec * rate);
+  const count = Math.floor((Math.min(x.length, toSec * rate) - first) / block);
+  const level = new Float64Array(count);
+  const phase = new Float64Array(count);
+  for (let b = 0; b < count; b++) {
+    let re = 0;
+    let im = 0;
+    for (let i = first + b * block, end = i + block; i < end; i++) {
+      const w = (2 * Math.PI * hz * i) / rate;
+      re += x[i]! * Math.cos(w);
+      im -= x[i]! * Math.sin(w);
+    }
+    level[b] = (2 * Math.hypot(re, im)) / block;
+    phase[b] = Math.atan2(im, re);
+  }
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
+  const typical = median(Array.from(level));
+  const wrap = (a: number) => a - 2 * Math.PI * Math.round(a / (2 * Math.PI));
+  const step = new Float64Array(count);
+  for (let b = 1; b < count; b++) step[b] = wrap(phase[b]! - phase[b - 1]!);
+  let longest = 0;
+  let run = 0;
+  const phaseJumps: { at: number; rad: number }[] = [];
+  let stepSum = 0;
+  for (let b = 0; b < count; b++) {
+    run = level[b]! < typical / 4 ? run + 1 : 0;
+    longest = Math.max(longest, run);
+    if (b === 0 || run > 0 || level[b - 1]! < typical / 4) continue;
+    const around: number[] = [];
+    for (let k = Math.max(1, b - 25); k < Math.min(count, b + 26); k++) if (k !== b) around.push(step[k]!);
+    const expected = median(around);
+    const jump = wrap(step[b]! - expected);
+    stepSum += step[b]!;
+    if (Math.abs(jump) > 0.3) phaseJumps.push({ at: (first + b * block) / rate, rad: Math.round(jump * 100) / 100 });
+  }
+  const freqHz = hz + (stepSum / Math.max(1, count - 1)) * (rate / block) / (2 * Math.PI);
+  return { longestGapMs: (longest * block * 1000) / rate, phaseJumps, freqHz, blocks: count };
+}

@@ -480,3 +480,58 @@ test('errors by meaning: NotFoundError for an unknown callId, mediaSessionId or 
     assert.deepEqual(h.svc.find({ callId: 'no-such-call' }), []);
   });
 });
+
+const limitWarnings = (h: Harness) => h.hooks.filter(([m]) => m === 'CallLimitWarningEvent').map(([, b]) => b);
+
+test('MAX_CALL_DURATION: one warning hook LIMIT_WARNING_SEC before, then hung up as a terminate would be; the timer goes with the call', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h);
+    const view = call.view();
+    assert.equal(view.maxDuration, 2);
+    assert.equal(view.endsAt, new Date(call.answeredAtMs! + 2000).toISOString());
+    assert.ok(call.resources.held.includes('limit timer'));
+    await until(() => limitWarnings(h).length > 0, 'the warning hook', 3000);
+    assert.equal(call.status, 'ESTABLISHED', 'warned before the end');
+    assert.deepEqual(limitWarnings(h), [{ callId: call.req.callId, limit: 'maxCallDuration', limitSec: 2, remainingSec: 1, endsAt: view.endsAt, appKey: '' }]);
+
+    await released(h, call);
+    assert.equal(call.status, 'FINISH');
+    assert.equal(call.reason, 'NORMAL_CALL_CLEARING');
+    assert.equal(call.info, 'call reached MAX_CALL_DURATION (2 s)');
+    assert.ok(call.endedAt!.getTime() - call.establishedAt!.getTime() >= 1950, 'not before the limit');
+    assert.equal(call.streamStatus, 'UNPUBLISHED');
+    assert.ok(h.outputs.sinks[0]!.closed);
+    assert.ok(h.pbx.callsTo('hangup').some(([id]) => id === call.channelId), 'hung up');
+    assert.deepEqual(call.resources.held, [], 'the limit timer released with the rest');
+    assert.equal(limitWarnings(h).length, 1, 'one warning per limit');
+  }, { MAX_CALL_DURATION: '2', LIMIT_WARNING_SEC: '1' });
+});
+
+test('maxDuration overrides MAX_CALL_DURATION (warned at once when shorter than LIMIT_WARNING_SEC); a call ended earlier leaves no timer behind', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { maxDuration: '1' });
+    assert.equal(call.view().maxDuration, 1);
+    assert.deepEqual(limitWarnings(h).map((w) => [w.limitSec, w.remainingSec]), [[1, 1]]);
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+    await new Promise((r) => setTimeout(r, 1300));
+    assert.equal(call.info, 'Terminated', 'the limit never fired after the end');
+    assert.deepEqual(call.events.filter((e) => e.type === 'FINISH').length, 1);
+    assert.equal(limitWarnings(h).length, 1);
+  }, { MAX_CALL_DURATION: '3600' });
+});
+
+test('a push to a platform shows its session limit and when it ends; a call without a limit shows none', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { rtmpUrl: 'rtmps://live-api-s.facebook.com:443/rtmp/', rtmpStream: 'FB-1234567890-0-AbCd' });
+    assert.deepEqual([call.view().maxDuration, call.view().endsAt], [null, null]);
+    const [push] = h.svc.pushFind({ streamName: call.req.rtmpStream });
+    assert.equal(push?.platform, 'facebook');
+    assert.equal(push?.sessionLimitSec, 8 * 3600);
+    const endsIn = Date.parse(push!.sessionEndsAt!) - Date.now();
+    assert.ok(endsIn > 8 * 3600_000 - 10_000 && endsIn <= 8 * 3600_000, `sessionEndsAt ${push!.sessionEndsAt}`);
+    assert.deepEqual(limitWarnings(h), []);
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  });
+});

@@ -71,3 +71,15 @@ test('RTMP reconnect settings and RTMP_FAILURE_ACTION (hangup or continue); RTMP
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', RTMP_FAILURE_ACTION: 'retry' }), /RTMP_FAILURE_ACTION must be one of hangup, continue/);
   assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', RTMP_ALLOWED_HOSTS: 'A.rtmp.youtube.com,live-api-s.facebook.com' }).rtmp.allowedHosts, ['a.rtmp.youtube.com', 'live-api-s.facebook.com']);
 });
+
+test('MAX_CALL_DURATION (0: no limit, the default) and LIMIT_WARNING_SEC (300; 0: no warnings), whole seconds', () => {
+  const c = loadConfig({ ARI_PASSWORD: 's' });
+  assert.deepEqual([c.calls.maxDurationSec, c.calls.limitWarningSec], [0, 300]);
+  const short = loadConfig({ ARI_PASSWORD: 's', MAX_CALL_DURATION: '2', LIMIT_WARNING_SEC: '1' });
+  assert.deepEqual([short.calls.maxDurationSec, short.calls.limitWarningSec], [2, 1]);
+  assert.equal(loadConfig({ ARI_PASSWORD: 's', LIMIT_WARNING_SEC: '0' }).calls.limitWarningSec, 0);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_CALL_DURATION: '2h' }), /MAX_CALL_DURATION must be a whole number 0-604800, got "2h"/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_CALL_DURATION: '-1' }), /MAX_CALL_DURATION/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_CALL_DURATION: '604801' }), /MAX_CALL_DURATION/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', LIMIT_WARNING_SEC: '1.5' }), /LIMIT_WARNING_SEC must be a whole number 0-86400/);
+});

@@ -108,6 +108,7 @@ test('stats: bitrate from two samples, loss in %, pushes with their reconnects',
     avOffsetMs: null,
     latencyMs: { p50: 73, p99: 85 },
     jitterDepthMs: 60,
+    clock: { senderPpm: null, delayErrorMs: 0, reanchors: 0 },
   });
   const push = { mediaSessionId: 'm1', status: 'PUBLISHING', stats: { reconnects: 2 } } as never;
   assert.equal(s.sample('k', h(0), [push], 0).bitrateKbps, 0, 'no rate from one sample');

@@ -112,6 +112,7 @@ test('documented 400 answers are the validators\' own messages', () => {
     ['/call/startup', validateStartup, { ...EXAMPLES['/call/startup'], callee: '' }],
     ['/call/startup', validateStartup, { ...EXAMPLES['/call/startup'], rtmpUrl: 'http://127.0.0.1/live' }],
     ['/call/startup', validateStartup, { ...EXAMPLES['/call/startup'], hasAudio: 'false' }],
+    ['/call/startup', validateStartup, { ...EXAMPLES['/call/startup'], maxDuration: '2h' }],
     ['/call/terminate', validateCallId, {}],
     ['/call/send_dtmf', validateSendDtmf, { ...EXAMPLES['/call/send_dtmf'], dtmf: 'x' }],
     ['/call/send_dtmf', validateSendDtmf, { ...EXAMPLES['/call/send_dtmf'], type: 'inband' }],

@@ -49,6 +49,15 @@ test('each bad field is named', () => {
   assert.equal(field({ ...ok, callee: 'x'.repeat(300) }), 'callee');
 });
 
+test('maxDuration: whole seconds 0-604800 (0: no limit), number or string; absent: MAX_CALL_DURATION applies', () => {
+  assert.equal(validateStartup(ok).maxDuration, undefined);
+  assert.equal(validateStartup({ ...ok, maxDuration: 7200 }).maxDuration, 7200);
+  assert.equal(validateStartup({ ...ok, maxDuration: '0' }).maxDuration, 0);
+  for (const bad of [-1, 1.5, '2h', 604801, true]) assert.equal(field({ ...ok, maxDuration: bad }), 'maxDuration', String(bad));
+  const inbound = validateInbound({ rtmpUrl: 'rtmp://h/app/key', maxDuration: '3600' }, { channelId: 'ch', caller: '1', callerName: '', exten: '7000' });
+  assert.equal(inbound.maxDuration, 3600);
+});
+
 test('toStream alone is accepted (published later with /push/startup)', () => {
   assert.equal(validateStartup({ ...ok, rtmpUrl: undefined, toStream: 'room1' }).toStream, 'room1');
 });

@@ -3,7 +3,7 @@
  * The calls table: one row per call, created once and then only its text and classes change (the
  * once-a-second stats never replace a row being clicked), newest first.
  */
-import { DASH, age, el, kbps, ms, pct, setText, worst } from './dom.js';
+import { DASH, age, el, kbps, limitNote, ms, pct, setText, worst } from './dom.js';
 import { calls, isEnded, selectedId, stats } from './state.js';
 
 /** @typedef {import('./state.js').ConsoleCall} ConsoleCall @typedef {import('./state.js').CallStats} CallStats */
@@ -90,6 +90,8 @@ export function renderCallRow(/** @type {ConsoleCall} */ call) {
   video.title = s?.videoOut ? `showing ${s.videoOut.source}, ${s.videoOut.size ?? 'size pending'}` : '';
   setText(cell(tr, 'pushes'), pushSummary(call, s));
   setText(cell(tr, 'age'), age(call));
+  // MAX_CALL_DURATION or the call's maxDuration: when it will be hung up.
+  cell(tr, 'age').title = call.maxDuration && !ended ? `hung up at its ${limitNote(call.maxDuration, call.endsAt)}` : '';
 }
 
 /** Newest first. Rows are moved only when out of place, never rebuilt. */

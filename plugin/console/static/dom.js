@@ -72,6 +72,13 @@ export function age(/** @type {ConsoleCall} */ call) {
   return `${Math.floor(s / 3600)} h ${Math.floor(s / 60) % 60} min`;
 }
 
+/** A time limit for a tooltip: "limit 2 h (ends 14:05:00.000)"; the end is unknown until it starts. */
+export function limitNote(/** @type {number} */ limitSec, /** @type {string|null|undefined} */ endsAt) {
+  const h = limitSec / 3600;
+  const span = Number.isInteger(h) ? `${h} h` : `${Math.round(limitSec / 60)} min`;
+  return `limit ${span}${endsAt ? ` (ends ${clock(endsAt)})` : ''}`;
+}
+
 /** @param {TrackStats|null|undefined} t */
 export function track(t) {
   if (!t) return DASH;

@@ -6,7 +6,7 @@
 import { validatePushStartup, validateSoundOn, ValidationError } from './lib/calls/validate.js';
 import { ApiError, act, api, clearFieldErrors, notice, onFieldInput, showError } from './api.js';
 import { reconnectsOf, renderCallRow } from './calls-table.js';
-import { byId, el, setText } from './dom.js';
+import { byId, el, limitNote, setText } from './dom.js';
 import { ENDED_PUSH, selectedCall, selectedId, stats } from './state.js';
 
 /** @typedef {import('./state.js').ConsoleCall} ConsoleCall @typedef {import('./state.js').PushView} PushView */
@@ -25,6 +25,7 @@ export function renderPushes(/** @type {ConsoleCall|undefined} */ call) {
     if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null);
     const col = (/** @type {string} */ name) => /** @type {HTMLElement} */ (tr.querySelector(`[data-col="${name}"]`));
     setText(col('rtmpUrl'), push.rtmpUrl);
+    col('rtmpUrl').title = push.platform && push.sessionLimitSec ? `${push.platform} session ${limitNote(push.sessionLimitSec, push.sessionEndsAt)}` : '';
     const badge = /** @type {HTMLElement} */ (col('status').firstElementChild);
     badge.className = `badge push-status-${push.status}`;
     setText(badge, push.status);

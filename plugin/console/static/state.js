@@ -10,11 +10,13 @@ import { CALL_STATUSES, FINAL_CALL_STATUSES, FINAL_PUSH_STATES } from './lib/cal
  * @typedef {{ at: string, type: string, detail?: string }} CallEvent
  * @typedef {{ mediaSessionId: string, callId: string, streamName: string, rtmpUrl: string, status: string,
  *   reason: string|null, muted: boolean, soundEnabled: boolean, soundFile: string|null, primary: boolean,
- *   createdAt: string, stats?: { reconnects?: number } }} PushView
+ *   createdAt: string, stats?: { reconnects?: number }, platform?: string, sessionLimitSec?: number,
+ *   sessionEndsAt?: string|null }} PushView
  * @typedef {{ callId: string, status: string, sipStatus: number|null, caller: string, callee: string,
  *   rtmpUrl: string, rtmpStream: string, streamName: string, rtmpStreamStatus: string, hasAudio: boolean,
  *   hasVideo: boolean, incoming: boolean, visibleName: string, info: string|null, reason: string|null,
- *   createdAt: string, establishedAt: string|null, endedAt: string|null, events: CallEvent[],
+ *   createdAt: string, establishedAt: string|null, endedAt: string|null, maxDuration?: number|null,
+ *   endsAt?: string|null, events: CallEvent[],
  *   pushes: PushView[], previewUrl: string|null }} ConsoleCall
  * @typedef {{ received: number, lost: number, lossPct: number, rejected: number, jitterMs: number }} TrackStats
  * @typedef {{ bitrateKbps: number, audioKbps: number, videoKbps: number, audio: TrackStats|null,

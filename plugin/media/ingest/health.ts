@@ -31,6 +31,11 @@ export interface MediaHealth {
   latencyMs: { p50: number; p99: number } | null;
   /** The jitter buffer's playout delay (ms). */
   jitterDepthMs: number;
+  /**
+   * The caller's audio clock against ours (timeline/clock-rate.ts): its rate in ppm (null before an
+   * estimate), how far the playout delay is off its target now (ms), and re-anchors (timestamp jumps).
+   */
+  clock: { senderPpm: number | null; delayErrorMs: number; reanchors: number };
 }
 
 export function trackHealth(gate: RtpGate, jitter: JitterBuffer, arrival: InterarrivalJitter): TrackHealth {

@@ -8,7 +8,9 @@
  * which adds the playout delay and follows the audio's own skew), spaced by RTP timestamps from there.
  * The skew between RTP-timestamp time and that target is tracked (windowed maximum: arrivals are only
  * ever late); past MAX_SKEW_MS the anchor moves by it, so a drifting sender clock costs a few ms of
- * retiming per correction instead of an ever-growing A/V offset. A jump over MAX_JUMP_MS (new SSRC,
+ * retiming per correction instead of an ever-growing A/V offset. RTP durations are scaled by the sender's
+ * clock rate as the audio estimates it (same phone, same crystal), so on a drifting phone those
+ * corrections stay rare. A jump over MAX_JUMP_MS (new SSRC,
  * timestamp reset) re-anchors on the arrival time at once.
  *
  * Keyframes: asked for (RTCP PLI toward Asterisk) at start, after loss, and ahead of the stream's keyframe
@@ -38,6 +40,11 @@ export interface VideoIngestOptions {
   now: () => number;
   /** Where a frame arriving at `now` belongs on the call's timeline (ms): the same place as its audio. */
   callTimeMs: (now: number) => number;
+  /**
+   * The sender's clock rate over ours, as the audio measures it (1.001: 1000 ppm fast). RTP durations are
+   * divided by it, so a drifting phone's video keeps pace with its audio instead of being retimed in steps.
+   */
+  senderClockRatio?: () => number;
   /** Not more than one keyframe request per this many ms. */
   keyframeRequestGapMs?: number;
   /** Our SSRC in keyframe requests: the one we send video with, if we do (Asterisk skips RTCP from another). */
@@ -147,7 +154,7 @@ export class VideoIngest {
       this.anchor = { rtp, ms: byArrival };
       return byArrival;
     }
-    let ms = this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / RTP_CLOCK;
+    let ms = this.anchor.ms + (tsDiff(rtp, this.anchor.rtp) * 1000) / (RTP_CLOCK * (this.opts.senderClockRatio?.() ?? 1));
     if (Math.abs(ms - byArrival) > MAX_JUMP_MS) {
       this.counters.reanchors++;
       this.skew.reset();

@@ -6,15 +6,32 @@
  */
 import type { AudioConfig, ConfigChange, FrameSink, MediaFrame, StreamConfig, Track, VideoConfig } from '../frame.js';
 
+export interface LiveStreamOptions {
+  /**
+   * The stream's timestamp at call time zero (ms, default 0): added to every frame's and config's time,
+   * both tracks alike (A/V unchanged), before any sink sees it. Lets a test start a call's stream near
+   * RTMP's 24-bit limit (2^24 ms, 4.66 h) or its 32-bit wrap without running for hours. Not wrapped here:
+   * each wire format wraps it (RTMP chunks and FLV tags at 2^32).
+   */
+  timeOriginMs?: number;
+}
+
 export class LiveStream {
   private readonly sinks = new Set<FrameSink>();
   private current: StreamConfig = {};
+  private readonly origin: number;
   /** Each track's last dts: a config sent mid-stream applies at its own track's time. */
-  private lastAudioTs = 0;
-  private lastVideoTs = 0;
+  private lastAudioTs: number;
+  private lastVideoTs: number;
   /** audioBytes/videoBytes: codec payload bytes (raw AAC, AVCC access units), before any container framing. */
   readonly stats = { audioFrames: 0, audioBytes: 0, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0, keyframeIntervalMs: 0 };
   private lastKeyframeTs: number | undefined;
+
+  constructor(opts: LiveStreamOptions = {}) {
+    this.origin = opts.timeOriginMs ?? 0;
+    if (!Number.isSafeInteger(this.origin) || this.origin < 0) throw new RangeError(`timeOriginMs ${this.origin}: a whole number of ms ≥ 0`);
+    this.lastAudioTs = this.lastVideoTs = this.origin;
+  }
 
   /** The audio track's config; every sink gets it before the next audio frame. */
   setAudioFormat(audio: AudioConfig): void {
@@ -68,6 +85,8 @@ export class LiveStream {
   }
 
   frame(f: MediaFrame): void {
+    // One shifted object for all sinks (the FLV muxer builds each body once per frame object).
+    if (this.origin !== 0) f = { ...f, dts: f.dts + this.origin, pts: f.pts + this.origin };
     if (f.track === 'audio') {
       this.lastAudioTs = f.dts;
       this.stats.audioFrames++;

@@ -2,28 +2,41 @@
  * The call's audio clock: turns ordered RTP audio (mono PCM) into a continuous sample stream that
  * advances with wall time whether or not packets come, with silence where nothing landed.
  *
- * Positions are sample indices since call time zero (`startMs`). The first packet is anchored to play
- * `delayMs` after it arrived; each later packet lands at the previous one's position plus the signed,
- * wrap-aware RTP timestamp difference, so gaps, loss and reordering fall where the sender put them.
- * read(now) hands out every sample up to `now`, so samples out == elapsed time × rate, exactly.
+ * Positions are sample indices of the sender's audio since call time zero (`startMs`). The first packet is
+ * anchored to play `delayMs` after it arrived; each later packet lands at the previous one's position plus
+ * the signed, wrap-aware RTP timestamp difference, so gaps, loss and reordering fall where the sender put
+ * them. read(now) hands out every sample up to `now`, so samples out == elapsed time × rate, exactly.
  *
- * Re-anchoring: a packet's "target" is where its arrival time alone would put it. When the timestamp
- * position strays more than `maxDriftMs` from the target (a timestamp jump, a new SSRC, the sender's
- * clock drifting against ours), the packet is re-anchored on its target instead. A re-anchor never
+ * Clock drift: the sender's sample clock runs fast or slow against ours by tens to hundreds of ppm (at
+ * 100 ppm, 0.36 s an hour). The timeline does not skip or pad for it: the samples a packet brings are
+ * positions in the *sender's* time, and read() consumes them at a ratio that holds the playout delay at
+ * its target, through a resampler (drift-resampler.ts). The ratio is the sender's clock rate as estimated
+ * from timestamps against arrivals (clock-rate.ts) plus a small correction proportional to the delay
+ * error: where the least-delayed packet of the last second landed against its target (arrivals are only
+ * ever late, so the least-delayed one shows the true offset). Until a correction is needed (the same
+ * clock, as between processes on one machine) the ratio is exactly 1 and the output is the input, sample
+ * for sample.
+ *
+ * Re-anchoring: a packet's "target" is where its arrival time alone would put it (arrival + delay, on the
+ * consuming clock). When the timestamp position strays more than `maxDriftMs` from the target (a
+ * timestamp jump, a new SSRC), the packet is re-anchored on its target instead. A re-anchor never
  * mixes or repeats audio: queued audio of the old time base beyond the new position is discarded (a
  * skip); a jump that looks like a splice (target within maxDriftMs/2 of the queued end) continues right
  * where the queued audio ends, so a timestamp jump costs no silence at all.
  * Behind the target is not enough to re-anchor while the packet still plays in time: packets a jitter
  * buffer held for a gap arrive late by design. A newer packet landing behind the play cursor is
  * re-anchored when it is also over maxDriftMs behind, or when it continues the previous packet (the
- * stream is underrunning, e.g. a slow sender clock). An older packet (a straggler) never moves the
- * anchor, unless it is further back than delay + maxDrift (a backward jump). Otherwise samples that
- * land behind the cursor are dropped (`lateSamplesDropped`): "late" means after its place was played.
+ * stream is underrunning). An older packet (a straggler) never moves the anchor, unless it is further
+ * back than delay + maxDrift (a backward jump). Otherwise samples that land behind the cursor are
+ * dropped (`lateSamplesDropped`): "late" means after its place was played.
  *
  * Storage: a ring of Int16 samples (plus one "written" byte per sample, for the silence count) covering
  * delay + maxDrift + 1 s ahead of the cursor; samples beyond it are dropped (`overflowSamples`).
  */
 import { tsAdd, tsDiff } from '../ingest/seq.js';
+import { ClockRateEstimator } from './clock-rate.js';
+import { DriftResampler } from './drift-resampler.js';
+import { SkewTracker } from './sync.js';
 
 export interface AudioTimelineOptions {
   /** Samples per second, which is also the RTP clock rate. */
@@ -32,11 +45,13 @@ export interface AudioTimelineOptions {
   delayMs: number;
   /** Re-anchor threshold. Default 120. */
   maxDriftMs?: number;
+  /** false: no drift correction (read() consumes at exactly the output rate, as before the resampler). */
+  driftCorrection?: boolean;
 }
 
 export interface AudioTimelineStats {
   samplesOut: number;
-  /** Output samples no packet wrote (silence fill). */
+  /** Sender samples no packet wrote (silence fill). */
   silenceSamples: number;
   /** Samples of packets that landed behind the play cursor. */
   lateSamplesDropped: number;
@@ -50,14 +65,45 @@ export interface AudioTimelineStats {
   driftMs: number;
   /** Largest |driftMs| of a packet as placed (after any re-anchor). */
   maxAbsDriftMs: number;
+  /** The sender's clock against ours as estimated, ppm (+: fast); null before an estimate. */
+  senderClockPpm: number | null;
+  /** How fast the audio is consumed against ours, ppm: the estimate plus the delay correction. */
+  ratioPpm: number;
+  /** The playout delay's error now (the least-delayed packet of the last second), ms. */
+  delayErrorMs: number;
+  /** Largest |delayErrorMs| once settled (after the first 2 s of packets and of each re-anchor), ms. */
+  maxAbsDelayErrorMs: number;
 }
 
 const EXTRA_MS = 1000;
+/** The delay error's window: the least-delayed packet of the last second is the true offset. */
+const ERROR_WINDOW_MS = 1000;
+/**
+ * ppm of ratio per ms of delay error: a 3.3 s time constant. The call's first packet may come late (the
+ * app is busy setting the call up: 7-12 ms measured), and until the clock estimate comes (2 s) a 5000 ppm
+ * sender drifts 5 ms a second: this takes both back before they add up to 20 ms. 1 ms of arrival noise
+ * moves the pitch by 300 ppm, half a cent: inaudible.
+ */
+const GAIN_PPM_PER_MS = 300;
+/** Steering starts this long after the first packet (or a re-anchor): its least-delayed packet is then known well enough. */
+const STEER_AFTER_MS = 500;
+/** The ratio never strays further than this from 1 (2 %: ±20 000 ppm, far beyond any phone clock). */
+const MAX_CORRECTION = 0.02;
+/**
+ * A delay error within ±this (ms) is left alone: harmless, and mostly where the first packet's own
+ * arrival noise anchored the stream. Steering only beyond it also keeps arrival noise off the pitch.
+ */
+const DEADZONE_MS = 2;
+/** Below this total correction (ppm) the ratio stays exactly 1 until a correction is first needed. */
+const DEADBAND_PPM = 20;
+/** The error counts towards maxAbsDelayErrorMs after this long of packets (the first anchor settles). */
+const SETTLE_MS = 2000;
 
 export class AudioTimeline {
   readonly stats: AudioTimelineStats = {
     samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, overflowSamples: 0,
     reanchors: 0, lastJumpMs: 0, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
+    senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0,
   };
 
   private readonly rate: number;
@@ -70,8 +116,10 @@ export class AudioTimeline {
   private readonly written: Uint8Array;
   private readonly size: number;
 
-  /** Next sample position to hand out (== samplesOut). */
+  /** Next sender sample to hand to the resampler. */
   private cursor = 0;
+  /** Output samples handed out (== samplesOut): the output clock. */
+  private outCount = 0;
   /** One past the furthest sample written. */
   private writeEnd = 0;
   private anchored = false;
@@ -80,6 +128,16 @@ export class AudioTimeline {
   private anchorTs = 0;
   /** RTP timestamp just after the last packet placed. */
   private nextTs = 0;
+
+  private readonly correct: boolean;
+  private readonly resampler = new DriftResampler();
+  private readonly clock: ClockRateEstimator;
+  private readonly error = new SkewTracker(ERROR_WINDOW_MS);
+  /** Sender samples consumed per output sample. */
+  private ratio = 1;
+  private correcting = false;
+  private settleFrom: number | undefined;
+  private pull = new Int16Array(2048);
 
   constructor(opts: AudioTimelineOptions, startMs: number) {
     const maxDriftMs = opts.maxDriftMs ?? 120;
@@ -91,6 +149,8 @@ export class AudioTimeline {
     this.delayMs = opts.delayMs;
     this.maxDrift = Math.round((maxDriftMs * this.rate) / 1000);
     this.stragglerWindow = Math.round(((opts.delayMs + maxDriftMs) * this.rate) / 1000);
+    this.correct = opts.driftCorrection !== false;
+    this.clock = new ClockRateEstimator(this.rate);
     let size = 1024;
     while (size < ((opts.delayMs + maxDriftMs + EXTRA_MS) * this.rate) / 1000) size *= 2;
     this.size = size;
@@ -99,12 +159,27 @@ export class AudioTimeline {
   }
 
   get samplesOut(): number {
-    return this.cursor;
+    return this.outCount;
   }
 
   /** Samples queued ahead of the cursor (up to the furthest written). */
   get bufferedSamples(): number {
     return Math.max(0, this.writeEnd - this.cursor);
+  }
+
+  /** The sender's clock rate over ours (1 until estimated): video timestamps follow it too. */
+  get senderClockRatio(): number {
+    return this.clock.ratio ?? 1;
+  }
+
+  /** Where the audio sits against its arrival-based place now (ms, + = later): the video follows it. */
+  placementOffsetMs(nowMs: number): number {
+    return this.error.max(nowMs) ?? 0;
+  }
+
+  /** The output sample at which sender sample `pos` plays (for latency: positions → output frames). */
+  outputPositionOf(pos: number): number {
+    return this.outCount + (pos - (this.cursor - this.resampler.lookahead)) / this.ratio;
   }
 
   /** Place a packet; returns one past its last sample's position (behind samplesOut: it came too late). */
@@ -113,15 +188,22 @@ export class AudioTimeline {
     if (n === 0) return this.cursor;
     const s = this.stats;
     s.packets++;
-    const target = Math.round(((arrivalMs - this.startMs + this.delayMs) * this.rate) / 1000);
+    // Where the output will be playing `delayMs` after the arrival: the sender sample at the centre of the
+    // next output (behind the cursor by the resampler's look-ahead), moving `ratio` per output sample.
+    const outAtRead = this.startMs + (this.outCount * 1000) / this.rate;
+    const playing = this.cursor - this.resampler.lookahead;
+    const target = Math.round(playing + ((arrivalMs + this.delayMs - outAtRead) * this.rate * this.ratio) / 1000);
     let pos = target;
     let advance = true;
+    let reanchored = false;
     if (!this.anchored) {
       this.anchored = true;
+      this.settleFrom = arrivalMs;
     } else {
       const diff = tsDiff(rtpTimestamp, this.anchorTs);
       pos = this.anchorPos + diff;
       const drift = pos - target;
+      const before = s.reanchors;
       if (drift > this.maxDrift) {
         pos = this.reanchor(pos, target);
       } else if (diff > 0) {
@@ -132,15 +214,24 @@ export class AudioTimeline {
       } else {
         advance = false; // a straggler: placed (or dropped if late) without moving the anchor
       }
+      reanchored = s.reanchors !== before;
     }
     if (advance) {
       this.anchorPos = pos;
       this.anchorTs = rtpTimestamp;
       this.nextTs = tsAdd(rtpTimestamp, n);
+      if (reanchored) {
+        // A new time base: the old clock points and errors say nothing about it.
+        this.clock.reset();
+        this.error.reset();
+        this.settleFrom = arrivalMs;
+      }
+      if (this.correct) this.clock.add(rtpTimestamp, arrivalMs);
     }
     const driftMs = ((pos - target) * 1000) / this.rate;
     s.driftMs = driftMs;
     if (Math.abs(driftMs) > s.maxAbsDriftMs) s.maxAbsDriftMs = Math.abs(driftMs);
+    this.error.add(driftMs, arrivalMs);
     this.write(pos, samples);
     return pos + n;
   }
@@ -150,16 +241,15 @@ export class AudioTimeline {
    * The array is new and the caller's (safe to hand to an asynchronous write).
    */
   read(nowMs: number): Int16Array {
-    const n = this.due(nowMs);
-    const out = new Int16Array(n);
-    if (n > 0) this.copyOut(out, n);
+    const out = new Int16Array(this.due(nowMs));
+    this.produce(nowMs, out, out.length);
     return out;
   }
 
   /** Like read(), into the caller's array: writes min(due, dst.length) samples and returns that count. */
   readInto(nowMs: number, dst: Int16Array): number {
     const n = Math.min(this.due(nowMs), dst.length);
-    if (n > 0) this.copyOut(dst, n);
+    this.produce(nowMs, dst, n);
     return n;
   }
 
@@ -167,9 +257,41 @@ export class AudioTimeline {
     return { ...this.stats, bufferedMs: (this.bufferedSamples * 1000) / this.rate };
   }
 
-  /** Samples owed at `nowMs`. */
+  /** Output samples owed at `nowMs`. */
   private due(nowMs: number): number {
-    return Math.max(0, Math.floor(((nowMs - this.startMs) * this.rate) / 1000) - this.cursor);
+    return Math.max(0, Math.floor(((nowMs - this.startMs) * this.rate) / 1000) - this.outCount);
+  }
+
+  private produce(nowMs: number, dst: Int16Array, n: number): void {
+    if (n <= 0) return;
+    if (this.correct) this.steer(nowMs);
+    const need = this.resampler.inputNeeded(n, this.ratio);
+    if (this.pull.length < need) this.pull = new Int16Array(Math.max(need, this.pull.length * 2));
+    const input = this.pull.subarray(0, need);
+    this.copyOut(input, need);
+    this.resampler.process(input, dst, n, this.ratio);
+    this.outCount += n;
+    this.stats.samplesOut = this.outCount;
+  }
+
+  /** The consuming ratio: the sender's clock rate, corrected toward the target delay. */
+  private steer(nowMs: number): void {
+    const s = this.stats;
+    const error = this.error.max(nowMs);
+    const est = this.clock.ratio;
+    s.senderClockPpm = this.clock.ppm ?? null;
+    // Only the least-delayed of many packets shows the true offset (not the first, maybe delayed, one).
+    if (error === undefined || this.settleFrom === undefined || nowMs - this.settleFrom < STEER_AFTER_MS) return;
+    s.delayErrorMs = Math.round(error * 10) / 10;
+    if (nowMs - this.settleFrom >= SETTLE_MS && Math.abs(error) > s.maxAbsDelayErrorMs) {
+      s.maxAbsDelayErrorMs = Math.abs(s.delayErrorMs);
+    }
+    const steering = Math.sign(error) * Math.max(0, Math.abs(error) - DEADZONE_MS);
+    const correction = (est ?? 1) - 1 + steering * GAIN_PPM_PER_MS * 1e-6;
+    if (!this.correcting && Math.abs(correction) * 1e6 < DEADBAND_PPM) return;
+    this.correcting = true;
+    this.ratio = 1 + Math.max(-MAX_CORRECTION, Math.min(MAX_CORRECTION, correction));
+    s.ratioPpm = Math.round((this.ratio - 1) * 1e7) / 10;
   }
 
   /** `predicted`: where the RTP timestamp alone would have put the packet. */
@@ -187,7 +309,6 @@ export class AudioTimeline {
     }
     return pos;
   }
-
   private write(pos: number, samples: Int16Array): void {
     const s = this.stats;
     let from = 0;
@@ -239,7 +360,6 @@ export class AudioTimeline {
       silence += n - o;
     }
     this.cursor += n;
-    s.samplesOut = this.cursor;
     s.silenceSamples += silence;
   }
 

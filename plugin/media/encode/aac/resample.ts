@@ -16,6 +16,8 @@
  * After end(), exactly ceil(inputSamples·outputRate/inputRate) samples come out in total.
  */
 
+import { kaiserSincTable } from '../../kaiser-sinc.js';
+
 const TAPS = 8; // polyphase kernel length, in input samples
 const HALF = TAPS / 2;
 const CUTOFF = 0.9; // kernel cutoff, in units of the input rate
@@ -26,17 +28,6 @@ export type ResampleMode = 'pass' | 'stuff' | 'polyphase';
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
-}
-
-function besselI0(x: number): number {
-  let sum = 1;
-  let term = 1;
-  for (let k = 1; k < 50; k++) {
-    term *= (x / (2 * k)) ** 2;
-    sum += term;
-    if (term < sum * 1e-17) break;
-  }
-  return sum;
 }
 
 export class Resampler {
@@ -180,22 +171,9 @@ export class Resampler {
  * little because the kernel passes part of the first image, which the encoder removes anyway).
  */
 function makeKernel(up: number): Float64Array {
-  const coef = new Float64Array(up * TAPS);
-  const i0b = besselI0(BETA);
-  let sum = 0;
-  for (let p = 0; p < up; p++) {
-    for (let j = 0; j < TAPS; j++) {
-      const t = p / up - (j - HALF + 1); // time from input sample (pos − HALF + 1 + j) to the output
-      const x = 2 * CUTOFF * t;
-      const sinc = x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x);
-      const r = t / HALF;
-      const win = r * r < 1 ? besselI0(BETA * Math.sqrt(1 - r * r)) / i0b : 0;
-      const v = 2 * CUTOFF * sinc * win;
-      coef[p * TAPS + j] = v;
-      sum += v;
-    }
-  }
-  const norm = up / sum;
+  const coef = kaiserSincTable({ taps: TAPS, rows: up, phases: up, c: 2 * CUTOFF, beta: BETA });
+  // The gain over all phases: up (each input sample feeds `up` outputs).
+  const norm = up / coef.reduce((a, b) => a + b, 0);
   for (let i = 0; i < coef.length; i++) coef[i] = coef[i]! * norm;
   return coef;
 }
