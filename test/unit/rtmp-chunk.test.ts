@@ -305,3 +305,52 @@ test('message parser and builders: user control, peer bandwidth, connect object'
   const [, , withQuery] = decodeAmf0(buildConnect({ app: 'app?t=1', tcUrl: 'rtmp://h/app?t=1', flashVer: 'f', authParams: '?authmod=adobe' })) as [unknown, unknown, { app: string }];
   assert.equal(withQuery.app, 'app?t=1&authmod=adobe');
 });
+
+test('a 3 s A/V stream crossing 2^24 ms (and 2^32), multi-chunk messages, a reconnect after the crossing: exact chunk headers, read back exactly', () => {
+  const cs = 128;
+  for (const origin of [2 ** 24 - 1500, 2 ** 32 - 1500]) {
+    // Audio every 21.33 ms (300 bytes: 3 chunks), video every 40 ms (900 bytes: 8 chunks), in time order.
+    const sent: { csid: number; typeId: number; ts: number; body: Buffer }[] = [];
+    for (let i = 0; i * 21.333 < 3000; i++) sent.push({ csid: 4, typeId: 8, ts: origin + Math.round(i * 21.333), body: payload(300, i) });
+    for (let i = 0; i * 40 < 3000; i++) sent.push({ csid: 6, typeId: 9, ts: origin + i * 40, body: payload(900, i + 7) });
+    sent.sort((a, b) => a.ts - b.ts || a.csid - b.csid);
+    const reconnectAt = sent.findIndex((m) => m.ts >= origin + 2500); // well after the crossing
+
+    const w = new ChunkWriter();
+    w.chunkSize = cs;
+    const wires: Buffer[][] = [[], []];
+    const seen = new Set<string>();
+    sent.forEach((m, i) => {
+      if (i === reconnectAt) w.reset(); // a new connection: every chunk stream starts again with fmt 0
+      const enc = w.encode(m.csid, m.typeId, 1, m.ts, m.body);
+      const fmt = enc[0]! >> 6;
+      const field = enc.readUIntBE(1, 3);
+      const ext = field === 0xffffff;
+      const first = 1 + [11, 7, 3][fmt]! + (ext ? 4 : 0);
+      const chunks = splitChunks(enc, first, ext ? 5 : 1, cs, m.body.length);
+      const wire = m.ts >>> 0;
+      if (fmt === 0) assert.equal(ext ? enc.readUInt32BE(12) : field, wire, 'fmt 0: the absolute time, extended from 0xFFFFFF up');
+      assert.equal(ext, fmt === 0 && wire >= 0xffffff, `message ${i}: extended only for an absolute time ≥ 0xFFFFFF (deltas here are small)`);
+      for (const c of chunks.slice(1)) {
+        assert.equal(c[0], 0xc0 | m.csid);
+        // The spec (5.3.1.3), FFmpeg and nginx-rtmp: a fmt 3 chunk repeats the extended field of its message.
+        if (ext) assert.equal(c.readUInt32BE(1), wire);
+      }
+      seen.add(`fmt${fmt}${ext ? '+ext' : ''}`);
+      wires[i < reconnectAt ? 0 : 1]!.push(enc);
+    });
+    // fmt 0 starts each connection, plain on one side of the crossing and extended on the other (2^24: before
+    // and after; 2^32: after the wrap, times are small again); fmt 2 carries the rest (lengths never change).
+    assert.deepEqual([...seen].sort(), ['fmt0', 'fmt0+ext', 'fmt2'], `origin ${origin}`);
+
+    // Each connection read back by a reader of its own, in one go and byte by byte.
+    const expect = (from: number, to: number) => sent.slice(from, to).map((m) => [m.csid, m.ts >>> 0, m.body.length]);
+    for (const byteByByte of [false, true]) {
+      const got = wires.map((parts) => readAll(Buffer.concat(parts), cs, byteByByte).map((m) => [m.csid, m.timestamp, m.payload.length]));
+      assert.deepEqual(got[0], expect(0, reconnectAt));
+      assert.deepEqual(got[1], expect(reconnectAt, sent.length));
+    }
+    const [msg] = readAll(Buffer.concat(wires[1]!), cs).slice(-1);
+    assert.deepEqual(msg!.payload, sent.at(-1)!.body);
+  }
+});
