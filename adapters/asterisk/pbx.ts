@@ -352,7 +352,13 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async destroyBridge(bridgeId: string): Promise<void> {
-    await gone404(this.ari.bridges.destroy(bridgeId));
+    try {
+      await gone404(this.ari.bridges.destroy(bridgeId));
+    } catch (err) {
+      // A bridge already being torn down (a destroy a moment before) is briefly "not in Stasis
+      // application" (409) before it is gone (404): it is on its way out, which is what was asked.
+      if (!(err instanceof AriError && err.isConflict && /not in Stasis/i.test(err.ariMessage))) throw err;
+    }
   }
 
   async sendDtmf(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void> {
