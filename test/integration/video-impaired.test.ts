@@ -46,8 +46,10 @@ test('5% loss + 50 ms jitter on the leg: decodes cleanly, in sync, video back at
   // goes through the transcode path once a keyframe is overdue: then the encoder's own stream goes on after
   // a freeze (decodable: its references are its own), with a keyframe every 2 s.
   console.log(`# video: ${JSON.stringify(view.video)}`);
+  // At most one GOP (1 s) plus the frame lost (40 ms) plus the relay's jitter on either side of the freeze
+  // (the frame before it early, the keyframe after it late: 2 × 50 ms). CI saw 1111 ms once.
   for (const g of rep.videoGaps.filter((x) => x.ms > 100)) {
-    assert.ok(g.ms <= 1100, `video frozen ${g.ms} ms at ${g.at} s: more than one GOP`);
+    assert.ok(g.ms <= 1150, `video frozen ${g.ms} ms at ${g.at} s: more than one GOP`);
     const next = rep.frames.find((f) => f.pts >= g.at + g.ms / 1000 - 0.002);
     if (view.video?.mode === 'passthrough') assert.ok(next?.key, `the frame after the freeze at ${g.at} s is a keyframe`);
   }
