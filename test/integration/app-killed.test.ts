@@ -169,7 +169,13 @@ test('after kill -9, the next start releases the calls\' channels, bridges and P
   assert.ok(outKey.startsWith(CALL_KEY_PREFIX), `the outbound call's channel: ${channels.map((c) => c.id).join(', ')}`);
   const caller = channels.find((c) => c.dialplan.exten === '7100');
   assert.ok(caller, `the inbound caller's channel: ${channels.map((c) => c.id).join(', ')}`);
-  const inBridge = (await ari.bridges.list()).find((b) => b.channels.includes(caller.id));
+  // ESTABLISHED comes at the answer; the media leg is dialled and bridged just after it.
+  let inBridge: Awaited<ReturnType<typeof ari.bridges.list>>[number] | undefined;
+  await waitFor(async () => {
+    const bridges = await ari.bridges.list();
+    inBridge = bridges.find((b) => b.channels.includes(caller.id) && b.channels.length === 2);
+    return inBridge !== undefined && bridges.some((b) => b.id === `${outKey}-bridge` && b.channels.length === 2);
+  }, 20_000, 'both calls\' bridges, each with its call and its media leg');
   assert.ok(inBridge, 'the inbound call\'s bridge');
   const inKey = inBridge.id.replace(/-bridge$/, '');
   const ids = {
