@@ -166,6 +166,8 @@ test('after a pause in the stream (hold), a timestamp jump lands on arrival time
   const pushes = stream(50).concat(stream(50).map((p, k) => ({ ...p, at: START + 4000 + 20 * k, ts: (1000 + PKT * (50 + k)) >>> 0 })));
   const out = run(tl, pushes, every(0, 5100, 10));
   assert.equal(tl.stats.reanchors, 1);
+  // Why, for whoever reads the call's stats: a continuing packet behind the cursor, after 3 s of nothing.
+  assert.deepEqual({ ...tl.stats.lastReanchor, driftMs: undefined }, { cause: 'behind', packet: 51, driftMs: undefined, afterGapMs: 3020 });
   const resume = DELAY_SAMPLES + 4000 * 8;
   assert.deepEqual(out.subarray(resume, resume + PKT), packetSamples(0));
   assert.equal(tl.stats.silenceSamples, out.length + LOOKAHEAD - 100 * PKT);
@@ -282,6 +284,8 @@ test('memory stays bounded: far-ahead packets re-anchor; a stalled reader overfl
   tl.push(0, packetSamples(0), START);
   tl.push(10 * RATE, packetSamples(1), START + 20); // 10 s ahead by timestamp, on time by arrival
   assert.equal(tl.stats.reanchors, 1);
+  assert.equal(tl.stats.lastReanchor?.cause, 'ahead');
+  assert.ok(tl.stats.lastReanchor.driftMs > 9900, JSON.stringify(tl.stats.lastReanchor));
   assert.ok(tl.bufferedSamples <= (DELAY + 40) * 8, String(tl.bufferedSamples));
   // Nobody reads for 5 s while packets keep coming.
   for (let k = 2; k < 250; k++) tl.push(10 * RATE + (k - 1) * PKT, packetSamples(k), START + 20 * k);

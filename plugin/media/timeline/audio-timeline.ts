@@ -60,6 +60,13 @@ export interface AudioTimelineStats {
   reanchors: number;
   /** How far the last re-anchor moved the audio (ms; + = later): what the video must follow. */
   lastJumpMs: number;
+  /**
+   * Why the last re-anchor happened, for whoever reads a call's stats after a glitch: `ahead` (a packet
+   * past maxDrift after its target: a forward jump, or a fast sender not absorbed), `behind` (a continuing
+   * packet behind the cursor: an underrun, or a slow sender), `backward` (a timestamp far before the newest).
+   * With the packet count and its drift when it happened.
+   */
+  lastReanchor: { cause: 'ahead' | 'behind' | 'backward'; packet: number; driftMs: number; afterGapMs: number } | null;
   packets: number;
   /** Where the last packet landed relative to its arrival-based target, in ms (+ = later). */
   driftMs: number;
@@ -102,7 +109,7 @@ const SETTLE_MS = 2000;
 export class AudioTimeline {
   readonly stats: AudioTimelineStats = {
     samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, overflowSamples: 0,
-    reanchors: 0, lastJumpMs: 0, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
+    reanchors: 0, lastJumpMs: 0, lastReanchor: null, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
     senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0,
   };
 
@@ -123,6 +130,8 @@ export class AudioTimeline {
   /** One past the furthest sample written. */
   private writeEnd = 0;
   private anchored = false;
+  /** The previous packet's arrival (ms): a re-anchor after a long silence of the sender is no mystery. */
+  private lastArrivalMs = 0;
   /** Position and RTP timestamp of the last packet placed: the anchor moves along, so differences stay small. */
   private anchorPos = 0;
   private anchorTs = 0;
@@ -204,13 +213,14 @@ export class AudioTimeline {
       pos = this.anchorPos + diff;
       const drift = pos - target;
       const before = s.reanchors;
+      const gapMs = arrivalMs - this.lastArrivalMs;
       if (drift > this.maxDrift) {
-        pos = this.reanchor(pos, target);
+        pos = this.reanchor(pos, target, 'ahead', drift, gapMs);
       } else if (diff > 0) {
         // Moving forward but behind the cursor: a discontinuity, or an underrun of a continuous stream.
-        if (pos < this.cursor && (drift < -this.maxDrift || rtpTimestamp === this.nextTs)) pos = this.reanchor(pos, target);
+        if (pos < this.cursor && (drift < -this.maxDrift || rtpTimestamp === this.nextTs)) pos = this.reanchor(pos, target, 'behind', drift, gapMs);
       } else if (-diff > this.stragglerWindow) {
-        pos = this.reanchor(pos, target); // far before the newest: a backward jump, not a late packet
+        pos = this.reanchor(pos, target, 'backward', drift, gapMs); // far before the newest: a backward jump, not a late packet
       } else {
         advance = false; // a straggler: placed (or dropped if late) without moving the anchor
       }
@@ -228,6 +238,7 @@ export class AudioTimeline {
       }
       if (this.correct) this.clock.add(rtpTimestamp, arrivalMs);
     }
+    this.lastArrivalMs = arrivalMs;
     const driftMs = ((pos - target) * 1000) / this.rate;
     s.driftMs = driftMs;
     if (Math.abs(driftMs) > s.maxAbsDriftMs) s.maxAbsDriftMs = Math.abs(driftMs);
@@ -295,8 +306,9 @@ export class AudioTimeline {
   }
 
   /** `predicted`: where the RTP timestamp alone would have put the packet. */
-  private reanchor(predicted: number, target: number): number {
+  private reanchor(predicted: number, target: number, cause: 'ahead' | 'behind' | 'backward', drift: number, afterGapMs: number): number {
     this.stats.reanchors++;
+    this.stats.lastReanchor = { cause, packet: this.stats.packets, driftMs: Math.round((drift * 1000) / this.rate), afterGapMs: Math.round(afterGapMs) };
     let pos = target;
     // A jump whose target is near the end of the queued audio is a splice: continue seamlessly.
     if (this.writeEnd >= this.cursor && Math.abs(target - this.writeEnd) <= this.maxDrift / 2) pos = this.writeEnd;
