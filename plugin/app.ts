@@ -3,6 +3,7 @@
  * `createApp(config)` → start() / stop(); main.ts and the tests both use it.
  */
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { AmiClient } from '../adapters/ami/client.js';
 import { AriClient } from '../adapters/ari/client.js';
@@ -31,6 +32,8 @@ import type { LiveFeed } from './console/live-feed.js';
 import { AppMetrics } from './metrics/metrics.js';
 import { RtmpPublisher } from '../adapters/rtmp/publisher.js';
 import { RtmpSink } from '../adapters/rtmp/rtmp-sink.js';
+import { SrtSink } from '../adapters/srt/srt-sink.js';
+import { FileRecordingStore } from '../adapters/recording/store.js';
 
 export interface App {
   config: Config;
@@ -75,6 +78,7 @@ export function createApp(
   const hooks: Hooks = config.hooks.url
     ? new RestHooks({ url: config.hooks.url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) })
     : NoHooks;
+  const recordings = new FileRecordingStore({ dir: resolvePath(config.recordings.dir) });
   const calls = new CallService({
     config,
     sounds,
@@ -89,11 +93,14 @@ export function createApp(
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
     ...(opts.streamTimeOriginMs ? { streamTimeOriginMs: opts.streamTimeOriginMs } : {}),
     resolveHost,
-    // One connection to an output's target: RTMP(S) is the only kind so far.
-    openOutput: (target) => new RtmpSink(new RtmpPublisher({
-      target: target.rtmp,
-      tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
-    })),
+    recordings,
+    // One connection to an output's target: RTMP(S) in-process, SRT through an ffmpeg child.
+    openOutput: (target) => target.kind === 'srt'
+      ? new SrtSink({ target: target.srt })
+      : new RtmpSink(new RtmpPublisher({
+        target: target.rtmp,
+        tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
+      })),
   });
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
   const rest = buildRestServer({
@@ -125,6 +132,13 @@ export function createApp(
         // AMI only serves registrations: without it, everything else still works.
         await ami.start().catch((err: Error) => log.warn({ err: err.message }, 'AMI unavailable: sipRegisterRequired calls will fail'));
       }
+      // Recordings a killed run left as FLV become MP4s, in the background (they play as they are meanwhile).
+      void recordings.recover().then((done) => {
+        for (const r of done) {
+          if (r.mp4) log.info({ flv: r.flv, mp4: r.mp4 }, 'recording left by an earlier run made an MP4');
+          else log.warn({ flv: r.flv, err: r.error }, 'recording left by an earlier run could not be made an MP4 (the FLV is kept)');
+        }
+      });
       await rest.listen({ host: config.rest.host, port: config.rest.port });
       const addr = rest.server.address();
       const port = addr && typeof addr === 'object' ? addr.port : config.rest.port;

@@ -3,6 +3,7 @@
  * Every value is checked once at start; a bad one stops the app with a message naming the variable.
  */
 import { readFileSync } from 'node:fs';
+import { templateProblem } from './lib/file-template.js';
 import type { CodecPreference } from './sip/sdp.js';
 
 /** MEDIA_LEG_CODECS's names (Asterisk's, as PBX admins know them) and what each is on the leg's SDP. */
@@ -108,6 +109,12 @@ export interface Config {
     /** When the call's own output (rtmpUrl) is FAILED for good: hang the call up, or keep it (republish with /push/startup). */
     failureAction: 'hangup' | 'continue';
   };
+  recordings: {
+    /** Where recordings are written (created on demand); relative to the working directory unless absolute. */
+    dir: string;
+    /** File name template (WCS fields: {streamName} {startTime} {endTime} {mediaSessionId}…; plus {callId} {date}). */
+    fileTemplate: string;
+  };
   logLevel: string;
 }
 
@@ -163,6 +170,8 @@ const SPEC = {
   RTMP_RECONNECT_ATTEMPTS: { path: ['rtmp', 'reconnectAttempts'], kind: 'int:0:100000', def: '30' },
   RTMP_RECONNECT_MAX_MS: { path: ['rtmp', 'reconnectMaxMs'], kind: 'int:200:600000', def: '2000' },
   RTMP_FAILURE_ACTION: { path: ['rtmp', 'failureAction'], kind: 'enum:hangup:continue', def: 'hangup' },
+  RECORDINGS_DIR: { path: ['recordings', 'dir'], kind: 'string', def: 'recordings' },
+  RECORD_FILE_TEMPLATE: { path: ['recordings', 'fileTemplate'], kind: 'template', def: '{streamName}-{date}' },
   LOG_LEVEL: { path: ['logLevel'], kind: 'level', def: 'info' },
 } as const satisfies Record<string, { path: readonly string[]; kind: string; def: string | undefined }>;
 
@@ -189,7 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, recordings: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -285,6 +294,11 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
     case 'prefix':
       if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(v)) throw new ConfigError(`${name} must look like /rest-api (or be empty), got "${v}"`);
       return v;
+    case 'template': {
+      const problem = templateProblem(v);
+      if (problem) throw new ConfigError(`${name} ${problem}`);
+      return v;
+    }
     case 'level':
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) {
         throw new ConfigError(`${name} must be one of fatal, error, warn, info, debug, trace, silent`);

@@ -30,6 +30,9 @@ import { CallLimits, durationLimit } from './limits.js';
 import { MediaSetup, type MediaSetupDeps } from './media-setup.js';
 import type { Pbx, PbxEvent } from './ports.js';
 import { PushDesk } from './push-desk.js';
+import { RecorderDesk } from './recorder-desk.js';
+import type { RecordingView } from './recordings.js';
+import type { RecordingStore } from '../media/output/recording.js';
 import { endSilentCalls, reconcile, releaseLeftovers } from './recovery.js';
 import type { CallPush, PushView } from './pushes.js';
 import type { CallView, StartupRequest } from './types.js';
@@ -54,6 +57,8 @@ export interface CallServiceDeps extends Omit<MediaSetupDeps, 'ticker'> {
   hooks?: Hooks;
   /** Rejects for a host name that does not resolve (checked before a push starts). */
   resolveHost?: (host: string) => Promise<void>;
+  /** Where recordings are written (adapters/recording/store.ts); without it, recording is unavailable. */
+  recordings?: RecordingStore;
 }
 
 /**
@@ -81,6 +86,7 @@ export class CallService {
   private readonly ctx: CallContext;
   private readonly media: MediaSetup;
   private readonly desk: PushDesk;
+  private readonly recorder: RecorderDesk;
   private readonly controls: CallControls;
   /** Each answered call's limit timer (limits.ts), re-read when its outputs change. */
   private readonly limits = new WeakMap<Call, CallLimits>();
@@ -109,6 +115,11 @@ export class CallService {
     const ticker = new MediaTicker(config.media.tickMs || (1024 * 1000) / config.media.aacSampleRate);
     this.media = new MediaSetup(this.ctx, { ...d, ticker });
     this.desk = new PushDesk(this.ctx, d);
+    this.recorder = new RecorderDesk(this.ctx, {
+      ...(d.recordings ? { store: d.recordings } : {}),
+      pushById: (id) => this.desk.lookup(id),
+      downloadBase: `${config.rest.prefix}/recordings/`,
+    });
     this.controls = new CallControls(this.ctx, d);
     const rate = config.calls.startupRatePerSec;
     this.startups = new TokenBucket(rate, rate * 2, monotonicNow());
@@ -212,7 +223,11 @@ export class CallService {
     call.resources.add('limit timer', () => limits.stop());
     limits.check();
     const media = await this.media.start(call);
-    if (media) await this.desk.attachAll(call, media);
+    if (!media) return;
+    // The recording opens its file while the outputs connect: both from the stream's first seconds.
+    const recorded = call.req.record ? this.recorder.startForCall(call) : undefined;
+    await this.desk.attachAll(call, media);
+    await recorded;
   }
 
   private onPbxEvent(e: PbxEvent): void {
@@ -331,6 +346,30 @@ export class CallService {
     this.desk.soundOff(id);
   }
 
+  // ---- /recorder/* (recorder-desk.ts) ----
+
+  recorderStartup(mediaSessionId: string, fileTemplate?: string): Promise<RecordingView> {
+    return this.recorder.startup(mediaSessionId, fileTemplate);
+  }
+
+  recorderTerminate(id: string): Promise<RecordingView> {
+    return this.recorder.terminate(id);
+  }
+
+  recorderFindAll(filter: { callId?: string; mediaSessionId?: string } = {}): RecordingView[] {
+    return this.recorder.findAll(filter);
+  }
+
+  /** A recording's file, for a download (undefined: no such file, or recording is off). */
+  async openRecording(fileName: string, range?: string): ReturnType<RecordingStore['read']> {
+    return this.d.recordings?.read(fileName, range);
+  }
+
+  /** Recordings by state and their totals, for /metrics. */
+  recordingStats(): ReturnType<RecorderDesk['stats']> {
+    return this.recorder.stats();
+  }
+
   // ---- the end ----
 
   /** End every call and stop (shutdown). */
@@ -343,6 +382,8 @@ export class CallService {
     this.ttlTimers.clear();
     await Promise.all([...this.calls.values()].map((c) => this.end(c, { status: 'FINISH', reason: 'NORMAL_CALL_CLEARING', sipStatus: c.sipStatus, info: 'Server shutting down' })));
     this.calls.clear();
+    // Recordings of the calls just ended become MP4s before we go.
+    await this.recorder.close();
   }
 
   /** The one way a call ends: final status first (so clients see why), then release everything. */

@@ -9,6 +9,7 @@ import { maskSecret, redactUrl } from '../lib/redact.js';
 import type { CallMedia } from '../media/call-media.js';
 import type { Outcome } from './causes.js';
 import type { CallPush } from './pushes.js';
+import type { CallRecording } from './recordings.js';
 import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
 
 export interface CallEvents {
@@ -50,6 +51,8 @@ export class Call extends EventEmitter<CallEvents> {
   private resolveMedia!: (m: CallMedia) => void;
   /** Its RTMP outputs; the primary one (from /call/startup's rtmpUrl) first. */
   readonly pushes: CallPush[] = [];
+  /** Its recordings, in the order they started. */
+  readonly recordings: CallRecording[] = [];
 
   /** rtmpUrl as it may be shown or logged: no credentials or query, and a stream key at its end masked. */
   readonly safeRtmpUrl: string;
@@ -161,6 +164,7 @@ export class Call extends EventEmitter<CallEvents> {
       endsAt: isoOrNull(this.endsAtMs),
       events: [...this.events],
       video: this.media?.videoState ?? null,
+      recordings: this.recordings.map((r) => r.view()),
       ...(opts.withMedia && this.media ? { media: this.media.toJSON() } : {}),
     };
   }

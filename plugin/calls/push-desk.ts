@@ -155,6 +155,11 @@ export class PushDesk {
   }
 
 
+  /** A push by mediaSessionId, if there is one. */
+  lookup(id: string): CallPush | undefined {
+    return this.pushes.get(id);
+  }
+
   byId(id: string): CallPush {
     const cp = this.pushes.get(id);
     if (!cp) throw new NotFoundError(`no push with mediaSessionId ${id}`, 'mediaSessionId');

@@ -1,6 +1,7 @@
 /** The call as the WCS contract sees it (../shared/wcs-api.md), plus our additions. */
 
 import type { OutputTarget } from '../media/output/target.js';
+import type { RecordingView } from './recordings.js';
 import type { CallReason, CallStatus, StreamStatus } from './states.js';
 
 export { FINAL_STATUSES, type CallReason, type CallStatus, type StreamStatus } from './states.js';
@@ -29,6 +30,8 @@ export interface StartupRequest {
   target: OutputTarget | undefined;
   /** The call's own duration limit in seconds (0: none); undefined: MAX_CALL_DURATION. */
   maxDuration: number | undefined;
+  /** Record the whole call from its answer (RECORDINGS_DIR, RECORD_FILE_TEMPLATE). */
+  record: boolean;
 }
 
 /** One entry of a call's recent history, as shown in the Call object. */
@@ -66,5 +69,7 @@ export interface CallView {
   events: CallEvent[];
   /** The stream's video track: passthrough or transcode, what it shows now, its one size; null without one. */
   video: { mode: string; source: string; size: string | null } | null;
+  /** Its recordings (of the call, or of one of its outputs): status, file, size. */
+  recordings: RecordingView[];
   media?: Record<string, unknown>;
 }

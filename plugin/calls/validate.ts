@@ -3,6 +3,7 @@
  * "5060". Unknown fields are ignored (WCS clients send more than we use). A bad field is a
  * ValidationError naming the field and why, which REST answers with 400.
  */
+import { templateProblem } from '../lib/file-template.js';
 import { parseOutputTarget, type OutputTarget } from '../media/output/target.js';
 import { RtmpUrlError } from '../rtmp/url.js';
 import { InvalidError } from './errors.js';
@@ -126,6 +127,7 @@ export function validateStartup(raw: unknown, opts: ValidateOptions = {}): Start
     callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, sipOutboundProxy, sipPort,
     sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl, target,
     maxDuration: maxDuration(b),
+    record: bool(b, 'record', false),
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }),
   };
@@ -133,13 +135,18 @@ export function validateStartup(raw: unknown, opts: ValidateOptions = {}): Start
 
 /** Where an output publishes: the URL (with the stream name appended, unless it is a full URL), parsed once. */
 function outputTarget(rtmpUrl: string, streamName: string | undefined): OutputTarget {
-  if (!/^rtmps?:\/\//i.test(rtmpUrl)) throw new ValidationError('rtmpUrl', 'must start with rtmp:// or rtmps://');
   try {
     return parseOutputTarget(rtmpUrl, streamName);
   } catch (err) {
     if (err instanceof RtmpUrlError) throw new ValidationError('rtmpUrl', err.message.replace(/^rtmpUrl /, ''));
     throw err;
   }
+}
+
+/** The URL that names the stream itself: RTMP's path ends with it, SRT's streamid carries it. */
+function withStreamName(url: string, streamName: string): string {
+  if (/^srt:\/\//i.test(url.trim())) return `${url}${url.includes('?') ? '&' : '?'}streamid=${encodeURIComponent(streamName)}`;
+  return `${url.replace(/\/+$/, '')}/${streamName}`;
 }
 
 export interface PushStartupRequest {
@@ -173,6 +180,31 @@ export function validatePushStartup(raw: unknown, settings: ValidateOptions = {}
 
 export function validateMediaSessionId(raw: unknown): string {
   return str(asBody(raw), 'mediaSessionId', { required: true, max: 64 });
+}
+
+/** /recorder/startup (WCS): what to record (a callId or a push's mediaSessionId), and config.fileTemplate. */
+export function validateRecorderStartup(raw: unknown): { mediaSessionId: string; fileTemplate: string | undefined } {
+  const b = asBody(raw);
+  const mediaSessionId = str(b, 'mediaSessionId', { required: true, max: 128 });
+  const c = b.config === undefined || b.config === null ? {} : b.config;
+  if (typeof c !== 'object' || Array.isArray(c)) throw new ValidationError('config', 'must be an object');
+  const config = c as Body;
+  const fileTemplate = str(config, 'fileTemplate', { max: 200 });
+  const problem = fileTemplate ? templateProblem(fileTemplate) : undefined;
+  if (problem) throw new ValidationError('config.fileTemplate', problem);
+  // WCS splits long records by size or time; one file per recording here, so say so rather than ignore it.
+  if (config.rotation !== undefined && config.rotation !== null && config.rotation !== '' && config.rotation !== 'disabled') {
+    throw new ValidationError('config.rotation', 'is not supported: one recording is one file');
+  }
+  return { mediaSessionId, fileTemplate: fileTemplate || undefined };
+}
+
+/** /recorder/terminate: the recorded mediaSessionId (WCS), or a recordingId. */
+export function validateRecorderTerminate(raw: unknown): string {
+  const b = asBody(raw);
+  const id = str(b, 'mediaSessionId', { max: 128 }) || str(b, 'recordingId', { max: 64 });
+  if (!id) throw new ValidationError('mediaSessionId', 'is required (or recordingId)');
+  return id;
 }
 
 export function validateSoundOn(raw: unknown): { mediaSessionId: string; soundFile: string; loop: boolean } {
@@ -215,7 +247,7 @@ export function validateInbound(fields: Record<string, string>, ch: { channelId:
   const rtmpTransponderFullUrl = bool(b, 'rtmpTransponderFullUrl', !rtmpStream);
   if (!rtmpTransponderFullUrl && !rtmpStream) throw new ValidationError('rtmpStream', 'is required unless the URL ends with the stream name');
   // As a full URL: the stream name goes on as written, without the rtmp_ prefix.
-  const fullUrl = rtmpTransponderFullUrl ? rtmpUrl : `${rtmpUrl.replace(/\/+$/, '')}/${rtmpStream}`;
+  const fullUrl = rtmpTransponderFullUrl ? rtmpUrl : withStreamName(rtmpUrl, rtmpStream);
   const target = outputTarget(fullUrl, undefined);
   const hasAudio = bool(b, 'hasAudio', true);
   const hasVideo = bool(b, 'hasVideo', false);
@@ -227,6 +259,7 @@ export function validateInbound(fields: Record<string, string>, ch: { channelId:
     callee: clean(ch.exten), sipLogin: clean(ch.caller), sipAuthenticationName: '', sipPassword: '', sipDomain: '', sipOutboundProxy: '', sipPort: undefined,
     sipRegisterRequired: false, hasAudio, hasVideo, rtmpUrl: fullUrl, rtmpStream, toStream: rtmpStream, rtmpTransponderFullUrl: true, target,
     maxDuration: maxDuration(b),
+    record: bool(b, 'record', false),
     appKey: str(b, 'appKey'),
     visibleName: str(b, 'visibleName', { max: 128 }) || clean(ch.callerName),
   };

@@ -4,7 +4,7 @@
  *    (mpegts.js from node_modules) and the very validators the API runs (compiled plugin modules, so a
  *    form field shows the message the API would answer);
  *  - {prefix}/events: the live feed (SSE, live-feed.ts);
- *  - {prefix}/preview/<callId>.flv: HTTP-FLV of what the call publishes (preview-sink.ts).
+ *  - {prefix}/preview/<callId>.flv: HTTP-FLV of what the call publishes (media/output/flv-stream.ts).
  * The page itself holds no secrets and is public; the feed and the preview are under the prefix, so the
  * API token (when set) guards them like every API method.
  */
@@ -17,7 +17,7 @@ import type { CallService } from '../calls/call-service.js';
 import { ConflictError, NotFoundError, RateLimitedError } from '../calls/errors.js';
 import type { Logger } from '../lib/log.js';
 import { LiveFeed } from './live-feed.js';
-import { FlvPreviewSink } from './preview-sink.js';
+import { FlvByteSink } from '../media/output/flv-stream.js';
 
 export interface ConsoleOptions {
   prefix: string;
@@ -50,7 +50,7 @@ const PAGE_MODULES = [
  */
 const SHARED_MODULES = [
   'calls/validate.js', 'calls/errors.js', 'media/output/target.js', 'rtmp/url.js', 'lib/redact.js',
-  'calls/states.js', 'media/output/states.js',
+  'calls/states.js', 'media/output/states.js', 'media/output/srt-url.js', 'lib/file-template.js',
 ];
 
 /**
@@ -121,7 +121,7 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'video/x-flv', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    const sink = new FlvPreviewSink(res, {
+    const sink = new FlvByteSink(res, {
       hasAudio: true, // the AAC track is always there (silent when hasAudio is false)
       hasVideo: call.req.hasVideo,
       onOverflow: () => {

@@ -62,6 +62,17 @@ export class AppMetrics {
     gauge(r, 'pushes_active', 'RTMP outputs connecting, publishing or reconnecting', [], (g) => {
       g.set(live().reduce((n, c) => n + c.pushes.filter((p) => LIVE_PUSH.has(p.view().status)).length, 0));
     });
+    gauge(r, 'outputs_active', 'Outputs connecting, publishing or reconnecting, by kind (rtmp: RTMP and RTMPS; srt)', ['kind'], (g) => {
+      for (const k of ['rtmp', 'srt']) g.set({ kind: k }, 0);
+      for (const c of live()) for (const p of c.pushes) if (LIVE_PUSH.has(p.view().status)) g.inc({ kind: p.target.kind });
+    });
+    gauge(r, 'recordings', 'Recordings by state (finished ones stay listed in /recorder/find_all)', ['state'], (g) => {
+      for (const [state, n] of Object.entries(calls.recordingStats().byState)) g.set({ state }, n);
+    });
+    counter(r, 'recordings_total', 'Recordings started', [], (set) => set({}, calls.recordingStats().started));
+    counter(r, 'recordings_failed_total', 'Recordings that failed (disk full, unwritable, the MP4 not made)', [], (set) => set({}, calls.recordingStats().failed));
+    counter(r, 'recording_bytes_total', 'Bytes written to recordings (FLV, as recorded)', [], (set) => set({}, calls.recordingStats().writtenBytes));
+    counter(r, 'recording_seconds_total', 'Seconds of media recorded', [], (set) => set({}, calls.recordingStats().seconds));
     counter(r, 'rtmp_reconnects_total', 'RTMP reconnections, all outputs', [], (set) => {
       set({}, this.retired.reconnects + live().reduce((n, c) => n + c.pushes.reduce((m, p) => m + reconnects(p), 0), 0));
     });

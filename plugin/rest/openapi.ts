@@ -55,6 +55,11 @@ export const EXAMPLES: Record<string, Record<string, unknown>> = {
   '/push/unmute': bySession,
   '/push/sound_on': { mediaSessionId: MEDIA_SESSION_ID, soundFile: EXAMPLE_SOUND_FILE, loop: 'false' },
   '/push/sound_off': bySession,
+  '/recorder/startup': { mediaSessionId: CALL_ID, config: { fileTemplate: '{streamName}-{startTime}-{endTime}' } },
+  '/stream/startRecording': { mediaSessionId: CALL_ID },
+  '/recorder/terminate': { mediaSessionId: CALL_ID },
+  '/stream/stopRecording': { mediaSessionId: CALL_ID },
+  '/recorder/find_all': {},
 };
 
 // ---- schema helpers ----
@@ -88,10 +93,11 @@ const SIP_TOKEN = "^[A-Za-z0-9\\-_.!~*'()&=+$,;?/%#]+$";
 const HOST = '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+)(:\\d{1,5})?$';
 /** A SIP user, or a full sip:/sips: URI (its user part then gets the SIP_TOKEN check). */
 const CALLEE = `^([Ss][Ii][Pp][Ss]?:[^@]+@.+|${SIP_TOKEN.slice(1, -1)})$`;
-const RTMP_URL = '^[Rr][Tt][Mm][Pp][Ss]?://';
+const RTMP_URL = '^([Rr][Tt][Mm][Pp][Ss]?|[Ss][Rr][Tt])://';
 
 const callIdField = (description = 'The call, as named in /call/startup.'): Json => str(description, { maxLength: 128 });
 const mediaSessionIdField = str('The push, from the `mediaSessionId` of /push/startup\'s answer (or /push/find).', { maxLength: 64, format: 'uuid' });
+const SRT_URL_DOC = '`srt://host:port?streamid=…&passphrase=…&latency=ms` (extension: MPEG-TS over SRT in caller mode, AAC and H.264 passed through; a separate stream name becomes the streamid)';
 const rtmpUrlField = (description: string): Json => str(description, { maxLength: 1024, pattern: RTMP_URL });
 const soundFileField = (description: string): Json => str(`${description} A file name relative to SOUNDS_DIR (any format ffmpeg reads, up to 10 min); names outside it are refused.`, { maxLength: 256 });
 const transponderField = wcsBool(
@@ -126,6 +132,12 @@ const CALL_EXAMPLE: Json = {
     timeline: { samplesOut: 2400000, silenceSamples: 960, lateSamplesDropped: 0, overflowSamples: 0, reanchors: 0, lastJumpMs: 0, lastReanchor: null, packets: 2498, driftMs: 0.2, maxAbsDriftMs: 1.1 },
     stream: { audioFrames: 2343, audioBytes: 390000, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0, keyframeIntervalMs: 0 },
   },
+};
+
+const RECORDING_EXAMPLE: Json = {
+  recordingId: '7d3c1c2e-2f7a-4d55-9a55-3b8e2f0f6b11', mediaSessionId: CALL_ID, callId: CALL_ID, source: 'call', status: 'DONE', reason: null,
+  fileName: `${CALL_ID}-20250101-120000.mp4`, path: `/var/lib/sip-as-rtmp/recordings/${CALL_ID}-20250101-120000.mp4`,
+  downloadUrl: `/rest-api/recordings/${CALL_ID}-20250101-120000.mp4`, bytes: 2456789, durationMs: 61230, startedAt: T0, endedAt: at(61),
 };
 
 const PUSH_EXAMPLE: Json = {
@@ -169,9 +181,10 @@ function schemas(): Record<string, Json> {
       visibleName: str('Caller display name.', { maxLength: 128 }),
       appKey: str('Free text echoed in the Call object and hooks (WCS application key).', { maxLength: 256 }),
       toStream: str('The call\'s stream name, for publishing later with /push/startup (WCS "SIP as RTMP" variant 4). Required when `rtmpUrl` is not given.', { maxLength: 256 }),
-      rtmpUrl: rtmpUrlField('Publish here as soon as the call is answered: `rtmp://` or `rtmps://`, credentials allowed (`rtmp://user:pass@host/app`). Required unless `toStream` is given.'),
+      rtmpUrl: rtmpUrlField(`Publish here as soon as the call is answered: \`rtmp://\` or \`rtmps://\`, credentials allowed (\`rtmp://user:pass@host/app\`); ${EXT} or ${SRT_URL_DOC}. Required unless \`toStream\` is given.`),
       rtmpStream: str('Stream name (or key) appended to `rtmpUrl`. Required with `rtmpUrl` unless `rtmpTransponderFullUrl` is true. Masked in answers.', { maxLength: 512 }),
       rtmpTransponderFullUrl: transponderField,
+      record: wcsBool('Record the call from its answer to an MP4 in RECORDINGS_DIR (see /recorder/startup; its status in the Call\'s `recordings`).', false),
       maxDuration: wcsInt(`${EXT} hang the call up (FINISH, NORMAL_CALL_CLEARING) this many seconds after the answer; MAX_CALL_DURATION stays the ceiling (a shorter maxDuration wins); 0: MAX_CALL_DURATION alone. A CallLimitWarningEvent hook comes LIMIT_WARNING_SEC before.`, 0, MAX_DURATION_SEC),
     }, ['callId', 'callee'], {
       description: 'Unknown fields are ignored (WCS clients send more). String fields may also be sent as numbers; no field may contain control characters. Conditional rules: `sipDomain` unless `callee` is a sip: URI; `rtmpUrl` or `toStream`; `rtmpStream` with `rtmpUrl` unless `rtmpTransponderFullUrl`.',
@@ -194,9 +207,39 @@ function schemas(): Record<string, Json> {
       status: str('Call status (case-insensitive).', { maxLength: 32, enum: [...CALL_STATUSES] }),
     }, [], { description: 'At least one filter; every one given must match.', example: byCallId }),
     EmptyRequest: object({}, [], { description: 'Nothing is read: `{}` or an empty body.', example: {} }),
+    RecorderStartupRequest: object({
+      mediaSessionId: str('What to record: a callId (the whole call, as encoded) or a push\'s mediaSessionId (what that output plays: its mute and sound applied).', { maxLength: 128 }),
+      config: object({
+        fileTemplate: str(`File name, without extension. WCS fields: {streamName} (the call's toStream, else its callId; never a stream key), {startTime}/{startTimeMillis}, {endTime}/{endTimeMillis} (ms since 1970), {mediaSessionId}, {audioCodec}, {videoCodec}; ${EXT} {callId}, {date} (UTC, 20261204-150102). Other characters than letters, digits, . - _ become _. Default RECORD_FILE_TEMPLATE.`, { maxLength: 200 }),
+        rotation: str('WCS splits records by size or time; not supported here (one recording, one file): only absent or "disabled".'),
+      }),
+    }, ['mediaSessionId'], { example: EXAMPLES['/recorder/startup'] }),
+    RecorderTerminateRequest: object({
+      mediaSessionId: str('The recorded callId or push mediaSessionId (its live recording ends).', { maxLength: 128 }),
+      recordingId: str(`${EXT} or the recording's own id.`, { maxLength: 64 }),
+    }, [], { description: 'One of the two.', example: EXAMPLES['/recorder/terminate'] }),
+    RecorderFindRequest: object({
+      callId: str(`${EXT} only this call's recordings.`, { maxLength: 128 }),
+      mediaSessionId: str(`${EXT} only recordings of this callId or push.`, { maxLength: 128 }),
+    }, [], { description: 'Optional filters; none lists every recording (live, and finished ones since the start, the last 1000).', example: {} }),
+    Recording: object({
+      recordingId: str(`${EXT} this recording.`, { format: 'uuid' }),
+      mediaSessionId: str('What is recorded: a callId, or a push\'s mediaSessionId.'),
+      callId: { type: 'string' },
+      source: str(`${EXT} call (the whole call) or push (one output).`, { enum: ['call', 'push'] }),
+      status: str(`${EXT} RECORDING; FINALIZING (the call or recording ended: the MP4 is being made); DONE; FAILED (see reason: disk full, unwritable RECORDINGS_DIR; the call goes on).`, { enum: ['RECORDING', 'FINALIZING', 'DONE', 'FAILED'] }),
+      reason: nullable(str('Why it FAILED.')),
+      fileName: str('The file in RECORDINGS_DIR: `<name>.recording.flv` while recording (it plays as it is, even after a crash), `<name>.mp4` once DONE (moov up front).'),
+      path: str(`${EXT} the file's full path on the server.`),
+      downloadUrl: nullable(str(`${EXT} once DONE: GET it (with the API token).`)),
+      bytes: int('The file\'s size.'),
+      durationMs: int('Media recorded, ms.'),
+      startedAt: str('', { format: 'date-time' }),
+      endedAt: nullable(str('', { format: 'date-time' })),
+    }, ['recordingId', 'mediaSessionId', 'callId', 'status', 'fileName', 'bytes', 'durationMs'], { example: RECORDING_EXAMPLE }),
     PushStartupRequest: object({
       streamName: str('The call\'s stream: its `toStream`, or its `rtmpStream` when it has no `toStream`. The call must be live (404 otherwise).', { maxLength: 256 }),
-      rtmpUrl: rtmpUrlField('Where to publish. Credentials allowed. Must differ from every live output\'s destination (409).'),
+      rtmpUrl: rtmpUrlField(`Where to publish: RTMP(S), credentials allowed, or ${SRT_URL_DOC}. Must differ from every live output\'s destination (409).`),
       rtmpTransponderFullUrl: transponderField,
       options: object({
         action: str('Start muted, or playing `soundFile` instead of the call\'s audio (case-insensitive).', { maxLength: 32, enum: ['mute', 'sound_on'] }),
@@ -243,6 +286,7 @@ function schemas(): Record<string, Json> {
       maxDuration: nullable(int(`${EXT} its duration limit, s: \`maxDuration\` of /call/startup, else MAX_CALL_DURATION; null: none.`)),
       endsAt: nullable(str(`${EXT} when that limit hangs it up (once answered).`, { format: 'date-time' })),
       events: arrayOf(ref('CallEvent'), `${EXT} the call's recent history (last 50), DTMF received included.`),
+      recordings: arrayOf(ref('Recording'), `${EXT} its recordings (record: true, /recorder/startup): status, file, size.`),
       video: nullable(object({
         mode: str('passthrough: the caller\'s H.264 as sent; transcode: re-encoded (2 s GOP, the stream\'s size) because its keyframes were overdue despite requests or its size differed.', { enum: ['passthrough', 'transcode'] }),
         source: str('What the video track shows now: caller, generated (the slate or black fill), none (not yet).', { enum: ['none', 'generated', 'caller'] }),
@@ -376,7 +420,7 @@ const listOk = (schema: string, example: Json[], what: string): Json => ({
 interface PostMethod {
   path: string;
   id: string;
-  tag: 'Calls' | 'Pushes';
+  tag: 'Calls' | 'Pushes' | 'Recordings';
   summary: string;
   description: string;
   body: string;
@@ -404,7 +448,7 @@ const POST_METHODS: PostMethod[] = [
     errors: [
       e(400, 'callee is required', 'callee'),
       e(400, 'sipDomain is required (the SIP server or host to call), unless callee is a full sip: URI', 'sipDomain'),
-      e(400, 'rtmpUrl must start with rtmp:// or rtmps://', 'rtmpUrl'),
+      e(400, 'rtmpUrl must start with rtmp://, rtmps:// or srt://', 'rtmpUrl'),
       e(400, 'hasAudio and hasVideo are both false: nothing to relay', 'hasAudio'),
       e(400, `maxDuration must be a whole number of seconds 0-${MAX_DURATION_SEC} (0: no limit)`, 'maxDuration'),
       e(409, `callId ${CALL_ID} already exists (status ESTABLISHED)`, 'callId'),
@@ -459,7 +503,7 @@ const POST_METHODS: PostMethod[] = [
     ok: { description: 'The new push.', content: { 'application/json': { schema: ref('Push'), example: PUSH_EXAMPLE } } },
     errors: [
       e(400, 'streamName is required', 'streamName'),
-      e(400, 'rtmpUrl must start with rtmp:// or rtmps://', 'rtmpUrl'),
+      e(400, 'rtmpUrl must start with rtmp://, rtmps:// or srt://', 'rtmpUrl'),
       e(400, 'rtmpUrl host nowhere.invalid does not resolve (getaddrinfo ENOTFOUND nowhere.invalid)', 'rtmpUrl'),
       e(400, 'options.action must be "mute" or "sound_on"', 'options.action'),
       soundMissing('soundFile'),
@@ -502,7 +546,39 @@ const POST_METHODS: PostMethod[] = [
     path: '/push/sound_off', id: 'pushSoundOff', tag: 'Pushes', summary: 'Stop the sound on one output',
     description: 'The call\'s audio (or silence, if muted) is back.', body: 'MediaSessionIdRequest', errors: [SESSION_REQUIRED, NO_PUSH],
   },
+  ...recorderMethods(),
 ];
+
+/** /recorder/* (WCS) and their older WCS names, /stream/startRecording and /stream/stopRecording. */
+function recorderMethods(): PostMethod[] {
+  const ok = (description: string): Json => ({ description, content: { 'application/json': { schema: ref('Recording'), example: { ...RECORDING_EXAMPLE, status: 'RECORDING', fileName: `${CALL_ID}-20250101-120000.recording.flv`, downloadUrl: null, endedAt: null } } } });
+  const notLive = e(404, `no live call or push with mediaSessionId ${CALL_ID}`, 'mediaSessionId');
+  const startup = (path: string, id: string, also: string): PostMethod => ({
+    path, id, tag: 'Recordings', summary: `Record a call, or one of its outputs${also}`,
+    description: 'Writes what the call publishes (callId) or what one output plays (a push\'s mediaSessionId) to RECORDINGS_DIR: FLV while it records (a crash leaves a playable file, made an MP4 at the next start), an MP4 with moov up front when it ends (with the call, the output, or /recorder/terminate). Nothing is encoded again. An unwritable directory answers a FAILED recording with the reason; the call goes on. Or record a call from its answer: `record: true` on /call/startup.',
+    body: 'RecorderStartupRequest', ok: ok('The recording (status RECORDING, or FAILED with the reason).'),
+    errors: [e(400, 'mediaSessionId is required', 'mediaSessionId'), e(400, 'config.fileTemplate has an unknown field {nope} (known: {streamName} {callId} {mediaSessionId} {startTime} {startTimeMillis} {endTime} {endTimeMillis} {date} {audioCodec} {videoCodec})', 'config.fileTemplate'),
+      notLive, e(409, `mediaSessionId ${CALL_ID} is being recorded already (recordingId 7d3c1c2e-2f7a-4d55-9a55-3b8e2f0f6b11)`, 'mediaSessionId'),
+      e(409, `call ${CALL_ID} has no media yet (not answered): record it with record: true on /call/startup`, 'mediaSessionId')],
+  });
+  const terminate = (path: string, id: string, also: string): PostMethod => ({
+    path, id, tag: 'Recordings', summary: `Stop a recording${also}`,
+    description: 'The file is closed at once and made an MP4 (status FINALIZING, then DONE; poll /recorder/find_all or use the RecordingStatusEvent hook). The call goes on.',
+    body: 'RecorderTerminateRequest', ok: ok('The recording, FINALIZING.'),
+    errors: [e(400, 'mediaSessionId is required (or recordingId)', 'mediaSessionId'), e(404, `no recording with mediaSessionId or recordingId ${CALL_ID}`, 'mediaSessionId')],
+  });
+  return [
+    startup('/recorder/startup', 'recorderStartup', ''),
+    startup('/stream/startRecording', 'streamStartRecording', ' (WCS\'s older name of /recorder/startup)'),
+    terminate('/recorder/terminate', 'recorderTerminate', ''),
+    terminate('/stream/stopRecording', 'streamStopRecording', ' (WCS\'s older name of /recorder/terminate)'),
+    {
+      path: '/recorder/find_all', id: 'recorderFindAll', tag: 'Recordings', summary: 'List recordings',
+      description: 'Live and finished recordings, oldest first. WCS answers `fileName` and `mediaSessionId`; the other fields are extensions.',
+      body: 'RecorderFindRequest', ok: listOk('Recording', [RECORDING_EXAMPLE], 'recordings'), errors: [e(404, 'no recordings found')],
+    },
+  ];
+}
 
 /** Errors any request may get, whatever the method. */
 function commonErrors(o: OpenApiOptions, post: boolean): ErrorDoc[] {
@@ -585,6 +661,14 @@ function getOperations(o: OpenApiOptions, p: string): Record<string, Json> {
       description: 'An endless FLV stream.',
       content: { 'video/x-flv': { schema: { type: 'string', format: 'binary' } } },
     }, describedErrors({ 404: 'No such call.', 409: 'The call has no media yet (not answered, or its media is not up).', 429: 'Too many viewers (4 per call).' })),
+    [`${p}/recordings/{name}`]: get({
+      operationId: 'recordingFile', tags: ['Recordings'], summary: 'Download a recording',
+      description: `${EXT} a file of RECORDINGS_DIR by its name (\`downloadUrl\` of a DONE recording): an MP4, or the FLV of one still recording. Range requests are answered (206), so a browser's video element seeks in it.`,
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' }, example: `${CALL_ID}-20250101-120000.mp4` }],
+    }, {
+      description: 'The file.',
+      content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } },
+    }, describedErrors({ 404: 'No such file.', 416: 'The range asked for is beyond the file.' })),
     '/metrics': get({
       operationId: 'metrics', tags: ['Operations'], summary: 'Prometheus metrics',
       description: `${EXT} process, call, media and push metrics in the Prometheus text format. Not under the prefix; needs the token when API_TOKEN is set.`,
@@ -632,7 +716,8 @@ export function buildOpenApi(o: OpenApiOptions): Record<string, unknown> {
     servers: [{ url: o.serverUrl ?? '/' }],
     tags: [
       { name: 'Calls', description: 'WCS "SIP as RTMP" call methods (/call/*).' },
-      { name: 'Pushes', description: 'WCS push API: more RTMP outputs of a call\'s stream (/push/*).' },
+      { name: 'Pushes', description: 'WCS push API: more outputs of a call\'s stream, RTMP(S) or SRT (/push/*).' },
+      { name: 'Recordings', description: 'WCS stream recording (/recorder/*): a call, or one output, to an MP4 file.' },
       { name: 'Live', description: `${EXT} the console's live feed and preview.` },
       { name: 'Operations', description: `${EXT} monitoring.` },
     ],

@@ -5,10 +5,10 @@
  * or 404; a bad request is 400 naming the field and why. No socket or PBX detail lives here: it maps
  * requests onto CallService and errors onto status codes.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CallService } from '../calls/call-service.js';
 import { CallError } from '../calls/errors.js';
-import { asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
+import { asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Logger } from '../lib/log.js';
 import { registerAccess } from './access.js';
 import { httpStatusOf } from './errors.js';
@@ -141,6 +141,32 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     const r = validateSoundOn(req.body);
     await o.calls.pushSound(r.mediaSessionId, r.soundFile, r.loop);
     return reply.code(200).send();
+  });
+
+  // ---- /recorder: recordings of a call or of one of its outputs (WCS; /stream/*Recording are WCS's older names) ----
+  const recorderStartup = async (req: FastifyRequest, reply: FastifyReply) => {
+    const r = validateRecorderStartup(req.body);
+    return reply.code(200).send(await o.calls.recorderStartup(r.mediaSessionId, r.fileTemplate));
+  };
+  const recorderTerminate = async (req: FastifyRequest, reply: FastifyReply) => reply.code(200).send(await o.calls.recorderTerminate(validateRecorderTerminate(req.body)));
+  app.post(`${p}/recorder/startup`, recorderStartup);
+  app.post(`${p}/stream/startRecording`, recorderStartup);
+  app.post(`${p}/recorder/terminate`, recorderTerminate);
+  app.post(`${p}/stream/stopRecording`, recorderTerminate);
+  app.post(`${p}/recorder/find_all`, async (req, reply) => {
+    const b = asBody(req.body);
+    return sendList(reply, o.calls.recorderFindAll({ callId: str(b, 'callId', { max: 128 }), mediaSessionId: str(b, 'mediaSessionId', { max: 128 }) }), 'recordings');
+  });
+  // A finished recording's file (the API token guards it like every method); Range for players that seek.
+  app.get(`${p}/recordings/:name`, async (req, reply) => {
+    const { name: file } = req.params as { name: string };
+    const r = await o.calls.openRecording(file, req.headers.range);
+    if (!r) return sendError(reply, 404, `no recording file ${file.slice(0, 64)}`, 'file');
+    if ('unsatisfiable' in r) return reply.code(416).header('content-range', `bytes */${r.size}`).send();
+    reply.header('accept-ranges', 'bytes').header('content-length', String(r.end - r.start + 1));
+    reply.header('content-disposition', `attachment; filename="${file}"`);
+    if (r.partial) reply.code(206).header('content-range', `bytes ${r.start}-${r.end}/${r.size}`);
+    return reply.type(file.endsWith('.mp4') ? 'video/mp4' : 'video/x-flv').send(r.stream);
   });
 
   return app;

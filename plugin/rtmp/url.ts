@@ -111,7 +111,7 @@ function decode(s: string, what: string): string {
   }
 }
 
-function parseHostPort(hp: string, defaultPort: number): { host: string; port: number; portGiven: boolean } {
+export function parseHostPort(hp: string, defaultPort: number): { host: string; port: number; portGiven: boolean } {
   let host: string;
   let portText: string | undefined;
   if (hp.startsWith('[')) {

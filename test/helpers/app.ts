@@ -51,6 +51,7 @@ export async function startTestApp(
   const config = loadConfig({
     ...appEnvForSandbox(env),
     REST_PORT: '0', RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999', ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
+    RECORDINGS_DIR: `${SANDBOX_RUN}/app-recordings`,
     ...overrides,
   });
   // Logs go to a file per run (kept as a test artifact), not into the test output.
@@ -117,8 +118,8 @@ export async function startTestApp(
 }
 
 /**
- * PIDs of the app's per-call ffmpeg children: AAC encoders (ADTS output) and video transcoders (FLV from
- * stdin). Recorders a test started, and one-off slate encodes, are not counted.
+ * PIDs of the app's per-call ffmpeg children: AAC encoders (ADTS output), video transcoders and SRT
+ * outputs (FLV from stdin). Recorders a test started, and one-off slate encodes, are not counted.
  */
 export function ffmpegChildren(): number[] {
   return pids().filter((pid) => {
@@ -126,7 +127,8 @@ export function ffmpegChildren(): number[] {
     if (st?.comm !== 'ffmpeg' || st.ppid !== process.pid || st.state === 'Z') return false;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return cmd.includes('adts') || (cmd.includes('pipe:0') && cmd.includes('libx264'));
+      // AAC encoders, video transcoders, SRT outputs (FLV in, MPEG-TS out to srt://).
+      return cmd.includes('adts') || (cmd.includes('pipe:0') && (cmd.includes('libx264') || cmd.includes('mpegts')));
     } catch {
       return false; // gone
     }

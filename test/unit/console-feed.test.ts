@@ -13,7 +13,7 @@ import { createLogger } from '../../plugin/lib/log.js';
 import { OUTPUT_STATES } from '../../plugin/media/output/states.js';
 import { CallStatsSampler } from '../../plugin/console/call-stats.js';
 import { sseFrame } from '../../plugin/console/live-feed.js';
-import { FlvPreviewSink } from '../../plugin/console/preview-sink.js';
+import { FlvByteSink } from '../../plugin/media/output/flv-stream.js';
 import { aacFrame, aacSequenceHeader, avcFrame, avcSequenceHeader, onMetaData } from '../../plugin/media/output/flv.js';
 import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
 import type { MediaHealth } from '../../plugin/media/ingest/health.js';
@@ -52,7 +52,7 @@ const joined: ConfigChange = {
 
 test('a viewer joining mid-stream gets headers first, times from 0, and video from a keyframe on', () => {
   const c = collector();
-  const sink = new FlvPreviewSink(c.out, { hasAudio: true, hasVideo: true });
+  const sink = new FlvByteSink(c.out, { hasAudio: true, hasVideo: true });
   assert.equal(c.all()[4], 0x05, 'FLV flags: audio + video');
   sink.config(joined); // metadata, then the AAC and AVC sequence headers
   sink.frame(audio(5021, Buffer.from([1, 2])));
@@ -74,7 +74,7 @@ test('a slow viewer: frames are skipped (video until the next keyframe), then it
   const c = collector();
   let overflow = 0;
   const out = { write: c.out.write, writableLength: 0 };
-  const sink = new FlvPreviewSink(out, { hasAudio: true, hasVideo: true, dropAboveBytes: 100, closeAboveBytes: 1000, onOverflow: () => overflow++ });
+  const sink = new FlvByteSink(out, { hasAudio: true, hasVideo: true, dropAboveBytes: 100, closeAboveBytes: 1000, onOverflow: () => overflow++ });
   sink.frame(video(0, true));
   out.writableLength = 200;
   sink.frame(video(33, false));
@@ -91,7 +91,7 @@ test('a slow viewer: frames are skipped (video until the next keyframe), then it
 
 test('an audio-only preview says so in its header and ignores video', () => {
   const c = collector();
-  const sink = new FlvPreviewSink(c.out, { hasAudio: true, hasVideo: false });
+  const sink = new FlvByteSink(c.out, { hasAudio: true, hasVideo: false });
   sink.config(joined); // the video sequence header is left out too
   sink.frame(video(0, true));
   sink.frame(audio(0, Buffer.from([1])));

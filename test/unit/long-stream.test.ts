@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { RtmpSink, type FlvPublisher } from '../../adapters/rtmp/rtmp-sink.js';
-import { FlvPreviewSink } from '../../plugin/console/preview-sink.js';
+import { FlvByteSink } from '../../plugin/media/output/flv-stream.js';
 import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
 import { FlvTagReader } from '../../plugin/media/output/flv-reader.js';
 import { FlvFileWriter, flvConfigTags, flvFrameBody, flvTagType } from '../../plugin/media/output/flv.js';
@@ -109,7 +109,7 @@ test('a stream starting 2 s before 2^24 ms, or 2^32 ms: the RTMP server, the out
     const push = new Push(stream, connect, FAST_RECONNECT);
     await push.start();
     const preview: Buffer[] = [];
-    stream.addSink(new FlvPreviewSink({ write: (b) => preview.push(b) > 0, writableLength: 0 }, { hasAudio: true, hasVideo: true }));
+    stream.addSink(new FlvByteSink({ write: (b) => preview.push(b) > 0, writableLength: 0 }, { hasAudio: true, hasVideo: true }));
     // A recording that keeps the stream's own times (FLV file framing: 24 bits + the TimestampExtended byte).
     const file = new FlvFileWriter();
     const recording = [file.header(true, true)];
@@ -172,7 +172,7 @@ test('5 simulated hours through a push (dropped and reconnected every hour), RTM
   );
   await push.start();
   let previewBytes = 0;
-  const preview = new FlvPreviewSink({ write: (b) => (previewBytes += b.length) > 0, writableLength: 0 }, { hasAudio: true, hasVideo: true });
+  const preview = new FlvByteSink({ write: (b) => (previewBytes += b.length) > 0, writableLength: 0 }, { hasAudio: true, hasVideo: true });
   stream.addSink(preview);
   const heap: number[] = [];
   const cpu = process.cpuUsage();

@@ -6,7 +6,7 @@ import { buildOpenApi, EXAMPLES } from '../../plugin/rest/openapi.js';
 import { buildRestServer } from '../../plugin/rest/server.js';
 import { CALL_REASONS, CALL_STATUSES, PUSH_STATES, STREAM_STATUSES } from '../../plugin/calls/states.js';
 import {
-  asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validatePushStartup, validateSendDtmf, validateSoundOn,
+  asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSendDtmf, validateSoundOn,
   validateStartup, ValidationError,
 } from '../../plugin/calls/validate.js';
 
@@ -70,6 +70,11 @@ const VALIDATORS: Record<string, (body: unknown) => unknown> = {
   '/push/unmute': validateMediaSessionId,
   '/push/sound_on': validateSoundOn,
   '/push/sound_off': validateMediaSessionId,
+  '/recorder/startup': validateRecorderStartup,
+  '/stream/startRecording': validateRecorderStartup,
+  '/recorder/terminate': validateRecorderTerminate,
+  '/stream/stopRecording': validateRecorderTerminate,
+  '/recorder/find_all': asBody,
 };
 
 test('every example passes its validator and is the one in the document', () => {
@@ -121,6 +126,9 @@ test('documented 400 answers are the validators\' own messages', () => {
     ['/push/startup', validatePushStartup, { rtmpUrl: 'rtmp://h/live' }],
     ['/push/sound_on', validateSoundOn, { mediaSessionId: 'm' }],
     ['/push/mute', validateMediaSessionId, {}],
+    ['/recorder/startup', validateRecorderStartup, {}],
+    ['/recorder/startup', validateRecorderStartup, { mediaSessionId: 'x', config: { fileTemplate: '{nope}' } }],
+    ['/recorder/terminate', validateRecorderTerminate, {}],
   ];
   for (const [path, validate, body] of cases) {
     let answer: Json | undefined;
@@ -161,7 +169,7 @@ test('the document is structurally sane', () => {
 
   const ids = new Set<string>();
   const tags = new Set((doc.tags as { name: string }[]).map((t) => t.name));
-  assert.deepEqual([...tags].sort(), ['Calls', 'Live', 'Operations', 'Pushes']);
+  assert.deepEqual([...tags].sort(), ['Calls', 'Live', 'Operations', 'Pushes', 'Recordings']);
   for (const [path, method, op] of operations()) {
     const where = `${method} ${path}`;
     assert.ok(path.startsWith(PREFIX) || path === '/metrics', `${where}: missing prefix`);

@@ -219,7 +219,7 @@ test('reconnect attempts are bounded: after maxReconnectAttempts refusals the pu
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(counter.made, 4, 'the first connection and 3 attempts');
   assert.equal(push.state, 'FAILED');
-  assert.deepEqual(states, ['PUBLISHING', 'RECONNECTING RTMP server closed the connection', 'FAILED connect ECONNREFUSED (gave up after 3 reconnect attempts)']);
+  assert.deepEqual(states, ['PUBLISHING', 'RECONNECTING the server closed the connection', 'FAILED connect ECONNREFUSED (gave up after 3 reconnect attempts)']);
   assert.equal(stream.sinkCount, 0);
 });
 

@@ -64,10 +64,16 @@ export class LiveStream {
   /** A sink gets the current config at once (if any), then every frame from now on. */
   addSink(sink: FrameSink): void {
     this.sinks.add(sink);
+    const c = this.joinConfig();
+    if (c) sink.config(c);
+  }
+
+  /** What a receiver joining now needs first: every configured track's config (none before the first). */
+  joinConfig(): ConfigChange | undefined {
     const tracks: Track[] = [];
     if (this.current.audio) tracks.push('audio');
     if (this.current.video) tracks.push('video');
-    if (tracks.length > 0) sink.config(this.change(tracks));
+    return tracks.length > 0 ? this.change(tracks) : undefined;
   }
 
   removeSink(sink: FrameSink): void {

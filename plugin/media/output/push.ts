@@ -1,5 +1,5 @@
 /**
- * A push: one call's LiveStream published to one destination through an OutputSink (RTMP today). A call
+ * A push: one call's LiveStream published to one destination through an OutputSink (RTMP, SRT). A call
  * may have several; the stream is encoded once and each push only forwards its neutral frames.
  *
  * - While the first connection is set up, frames are queued (bounded), so the published stream starts
@@ -52,6 +52,9 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private waitKeyframe = false;
+  private readonly taps = new Set<FrameSink>();
+  /** The sink being connected takes media meanwhile (needsMediaToConnect). */
+  private priming = false;
   private silent: Buffer | undefined;
   private sound: { frames: readonly Buffer[]; next: number; loop: boolean } | undefined;
   /** framesOut, queuedDropped, droppedWhileDown: media frames (config changes are never dropped or counted). */
@@ -108,10 +111,28 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
     this.sink = sink;
     sink.on('close', ({ error }) => {
       if (this.sink !== sink) return; // an old connection
-      if (this._state === 'PUBLISHING') this.dropped(error ? describeRtmpError(error) : 'RTMP server closed the connection');
-      else if (this._state === 'CONNECTING') this.fail(error ? describeRtmpError(error) : 'RTMP server closed the connection');
+      if (this._state === 'PUBLISHING') this.dropped(error ? describeRtmpError(error) : 'the server closed the connection');
+      else if (this._state === 'CONNECTING') this.fail(error ? describeRtmpError(error) : 'the server closed the connection');
     });
-    await sink.start();
+    const started = sink.start();
+    if (!sink.needsMediaToConnect) return started;
+    this.priming = true;
+    if (this._state === 'CONNECTING') {
+      const q = this.queue;
+      this.queue = [];
+      for (const m of q) this.send(m);
+    } else {
+      // A reconnect: a new connection starts with the codec config and a keyframe.
+      this.health.restart();
+      this.waitKeyframe = true;
+      this.stream.removeSink(this);
+      this.stream.addSink(this);
+    }
+    try {
+      await started;
+    } finally {
+      this.priming = false;
+    }
   }
 
   private dropped(reason: string): void {
@@ -152,9 +173,10 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
     if (this._state !== 'RECONNECTING') return; // closed meanwhile
     this.attempt = 0;
     this.stats.reconnects++;
+    this.setState('PUBLISHING');
+    if (this.sink?.needsMediaToConnect) return; // primed already (open)
     this.waitKeyframe = true;
     this.health.restart();
-    this.setState('PUBLISHING');
     // Re-adding sends both tracks' current config first.
     this.stream.removeSink(this);
     this.stream.addSink(this);
@@ -199,9 +221,23 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
     return this.silent;
   }
 
+  // ---- taps: what this output plays (its mute and sound applied), whatever its connection does ----
+
+  /** `sink` gets the stream's config at once, then every frame as this output sends it (a recording of this output). */
+  addTap(sink: FrameSink): void {
+    const c = this.stream.joinConfig();
+    if (c) sink.config(c);
+    this.taps.add(sink);
+  }
+
+  removeTap(sink: FrameSink): void {
+    this.taps.delete(sink);
+  }
+
   // ---- FrameSink ----
 
   config(c: ConfigChange): void {
+    for (const t of this.taps) t.config(c);
     this.route(c);
   }
 
@@ -212,11 +248,12 @@ export class Push extends EventEmitter<PushEvents> implements FrameSink {
       // serialise each once, not once per use.
       if (payload) f = { track: 'audio', dts: f.dts, pts: f.pts, keyframe: true, payload, recurring: true };
     }
+    for (const t of this.taps) t.frame(f);
     this.route(f);
   }
 
   private route(m: Queued): void {
-    if (this._state === 'PUBLISHING') this.send(m);
+    if (this._state === 'PUBLISHING' || this.priming) this.send(m);
     else if (this._state === 'CONNECTING') {
       // Keep config always; drop the oldest frame beyond the bound.
       if (this.queue.length >= (this.opts.maxQueue ?? 1000)) {

@@ -9,27 +9,28 @@
  * DROP_ABOVE bytes queued in the socket, frames are skipped (video until the next keyframe); above
  * CLOSE_ABOVE, the viewer is cut off.
  */
-import type { ConfigChange, FrameSink, MediaFrame } from '../media/frame.js';
-import { FlvFileWriter, FlvTagType, flvConfigTags, flvFrameBody, type FlvTagTypeId } from '../media/output/flv.js';
+import type { ConfigChange, FrameSink, MediaFrame } from '../frame.js';
+import { FlvFileWriter, FlvTagType, flvConfigTags, flvFrameBody, type FlvTagTypeId } from './flv.js';
 
-/** What the sink writes to: an HTTP response, in practice. */
+/** What the sink writes to: an HTTP response, a file, a child's stdin. */
 export interface ByteOut {
   write(chunk: Buffer): boolean;
   readonly writableLength: number;
 }
 
-export interface PreviewSinkOptions {
+export interface FlvByteSinkOptions {
   hasAudio: boolean;
   hasVideo: boolean;
   /** Skip frames while this much is queued (bytes). */
   dropAboveBytes?: number;
-  /** Give up on the viewer beyond this (bytes): `onOverflow` is called once. */
+  /** Give up on the reader beyond this (bytes): `onOverflow` is called once. */
   closeAboveBytes?: number;
   onOverflow?: () => void;
 }
 
-export class FlvPreviewSink implements FrameSink {
-  readonly stats = { tags: 0, bytes: 0, dropped: 0 };
+export class FlvByteSink implements FrameSink {
+  /** durationMs: the last tag's time (from the first tag's, 0). */
+  readonly stats = { tags: 0, bytes: 0, dropped: 0, durationMs: 0 };
   private readonly flv = new FlvFileWriter();
   private base: number | undefined;
   private lastTs = 0;
@@ -38,7 +39,7 @@ export class FlvPreviewSink implements FrameSink {
   private readonly dropAbove: number;
   private readonly closeAbove: number;
 
-  constructor(private readonly out: ByteOut, private readonly o: PreviewSinkOptions) {
+  constructor(private readonly out: ByteOut, private readonly o: FlvByteSinkOptions) {
     this.dropAbove = o.dropAboveBytes ?? 512 * 1024;
     this.closeAbove = o.closeAboveBytes ?? 4 * 1024 * 1024;
     this.send(this.flv.header(o.hasAudio, o.hasVideo));
@@ -89,6 +90,7 @@ export class FlvPreviewSink implements FrameSink {
     if (timestampMs !== undefined) this.base ??= timestampMs;
     const ts = timestampMs === undefined || this.base === undefined ? this.lastTs : Math.max(0, timestampMs - this.base);
     this.lastTs = ts;
+    if (ts > this.stats.durationMs) this.stats.durationMs = ts;
     this.send(this.flv.tag(type, ts, body));
     this.stats.tags++;
     return true;
