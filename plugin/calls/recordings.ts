@@ -4,26 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { renderFileName, type TemplateField } from '../lib/file-template.js';
-import type { Recording, RecordingState } from '../media/output/recording.js';
+import type { Recording } from '../media/output/recording.js';
+import type { RecordingView } from './types.js';
 
-export interface RecordingView {
-  recordingId: string;
-  /** What is recorded: the callId (the whole call) or a push's mediaSessionId (that output, its mute and sound applied). */
-  mediaSessionId: string;
-  callId: string;
-  source: 'call' | 'push';
-  status: RecordingState;
-  reason: string | null;
-  /** The file's name: `.recording.flv` while recording, `.mp4` once DONE. */
-  fileName: string;
-  path: string;
-  /** GET it (with the API token) once DONE: an MP4 that browsers play. */
-  downloadUrl: string | null;
-  bytes: number;
-  durationMs: number;
-  startedAt: string;
-  endedAt: string | null;
-}
+export type { RecordingView } from './types.js';
 
 export class CallRecording {
   readonly id = randomUUID();

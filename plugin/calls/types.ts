@@ -1,7 +1,7 @@
 /** The call as the WCS contract sees it (../shared/wcs-api.md), plus our additions. */
 
 import type { OutputTarget } from '../media/output/target.js';
-import type { RecordingView } from './recordings.js';
+import type { RecordingState } from '../media/output/states.js';
 import type { CallReason, CallStatus, StreamStatus } from './states.js';
 
 export { FINAL_STATUSES, type CallReason, type CallStatus, type StreamStatus } from './states.js';
@@ -72,4 +72,23 @@ export interface CallView {
   /** Its recordings (of the call, or of one of its outputs): status, file, size. */
   recordings: RecordingView[];
   media?: Record<string, unknown>;
+}
+
+export interface RecordingView {
+  recordingId: string;
+  /** What is recorded: the callId (the whole call) or a push's mediaSessionId (that output, its mute and sound applied). */
+  mediaSessionId: string;
+  callId: string;
+  source: 'call' | 'push';
+  status: RecordingState;
+  reason: string | null;
+  /** The file's name: `.recording.flv` while recording, `.mp4` once DONE. */
+  fileName: string;
+  path: string;
+  /** GET it (with the API token) once DONE: an MP4 that browsers play. */
+  downloadUrl: string | null;
+  bytes: number;
+  durationMs: number;
+  startedAt: string;
+  endedAt: string | null;
 }

@@ -41,7 +41,7 @@ const PLUGIN_DIR = join(HERE, '..');
  * /console/<file>. Every module it imports must be here: a missing one is a 404 and a blank page.
  */
 const PAGE_MODULES = [
-  'console.js', 'state.js', 'dom.js', 'api.js', 'feed.js', 'calls-table.js', 'call-form.js', 'call-panel.js', 'pushes.js',
+  'console.js', 'state.js', 'dom.js', 'api.js', 'feed.js', 'calls-table.js', 'call-form.js', 'call-panel.js', 'pushes.js', 'recordings.js',
   'preview.js',
 ];
 /**

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { CALL_STATUSES, LIVE_PUSH_STATES, PUSH_STATES } from '../../plugin/calls/states.js';
+import { RECORDING_STATES } from '../../plugin/media/output/states.js';
 import { AppMetrics } from '../../plugin/metrics/metrics.js';
 
 /** Value of one sample line (`name{labels} value`), or undefined. */
@@ -15,11 +16,16 @@ function sample(text: string, key: string): number | undefined {
 }
 
 test('calls by status and pushes by state: every label from calls/states.ts, active = the live states', async () => {
-  const push = (status: string) => ({ view: () => ({ status }), push: undefined });
+  const push = (status: string) => ({ view: () => ({ status }), push: undefined, target: { kind: 'rtmp' } });
   const call = { status: 'ESTABLISHED', incoming: false, reason: null, media: undefined, pushes: PUSH_STATES.map(push) };
-  const calls = { changes: new EventEmitter(), list: () => [call] };
+  const byState = Object.fromEntries(RECORDING_STATES.map((st) => [st, 0]));
+  const calls = { changes: new EventEmitter(), list: () => [call], recordingStats: () => ({ byState, started: 0, failed: 0, writtenBytes: 0, seconds: 0 }) };
   const text = await new AppMetrics(calls as never, { jitterDepthMs: 60 }).scrape();
   for (const s of CALL_STATUSES) assert.equal(sample(text, `sip_as_rtmp_calls{status="${s}"}`), s === 'ESTABLISHED' ? 1 : 0, s);
   for (const s of PUSH_STATES) assert.equal(sample(text, `sip_as_rtmp_pushes{state="${s}"}`), 1, s);
   assert.equal(sample(text, 'sip_as_rtmp_pushes_active'), LIVE_PUSH_STATES.length);
+  assert.equal(sample(text, 'sip_as_rtmp_outputs_active{kind="rtmp"}'), LIVE_PUSH_STATES.length);
+  assert.equal(sample(text, 'sip_as_rtmp_outputs_active{kind="srt"}'), 0);
+  for (const s of RECORDING_STATES) assert.equal(sample(text, `sip_as_rtmp_recordings{state="${s}"}`), 0, s);
+  assert.equal(sample(text, 'sip_as_rtmp_recording_bytes_total'), 0);
 });

@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { chromium } from 'playwright-core';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -100,6 +104,43 @@ test('a killed run leaves an FLV that plays to its last second; the next start m
   assert.match(done[0]!.mp4 ?? '', /crash\.mp4$/);
   assert.ok((await probe(done[0]!.mp4!)).duration > 3.9);
   assert.deepEqual(readdirSync(d), ['crash.mp4']);
+});
+
+test('Chromium plays the MP4: picture, sound, duration (Debian\'s Chromium, H.264 + AAC)', async () => {
+  const store = new FileRecordingStore({ dir: join(dir, 'chromium') });
+  const stream = new LiveStream();
+  const rec = new Recording(await store.open('web'));
+  stream.addSink(rec);
+  await playClip(stream, clip, 4000, 20);
+  await rec.stop('web', store);
+  const server = createServer((req, res) => {
+    if (req.url === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><video id="v" src="/web.mp4" muted></video>');
+    res.writeHead(200, { 'content-type': 'video/mp4' });
+    createReadStream(rec.path).pipe(res);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    // A string: this file is compiled without the DOM's types.
+    const v = (await page.evaluate(`(async () => {
+      const video = document.getElementById('v');
+      await video.play();
+      await new Promise((r) => setTimeout(r, 1500));
+      return { t: video.currentTime, w: video.videoWidth, h: video.videoHeight, d: video.duration, audioBytes: video.webkitAudioDecodedByteCount ?? -1, err: video.error?.message ?? null };
+    })()`)) as { t: number; w: number; h: number; d: number; audioBytes: number; err: string | null };
+    console.log(`# Chromium: ${JSON.stringify(v)}`);
+    assert.equal(v.err, null);
+    assert.deepEqual([v.w, v.h], [320, 240]);
+    assert.ok(v.t > 1, `it plays (currentTime ${v.t})`);
+    assert.ok(Math.abs(v.d - 4) < 0.1, `duration ${v.d}`);
+    assert.ok(v.audioBytes > 0, 'the AAC track is decoded');
+  } finally {
+    await browser.close();
+    server.close();
+  }
 });
 
 /** A sink that publishes, drops after `dropAfter` frames, and refuses reconnects `refusals` times. */

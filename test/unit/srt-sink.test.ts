@@ -178,7 +178,7 @@ test('the receiver goes away and comes back: RECONNECTING, then PUBLISHING again
   push.on('state', (s) => states.push(s.state));
   const started = push.start();
   const ac = new AbortController();
-  const played = playClip(stream, clip, 24_000, 1, ac.signal);
+  const played = playClip(stream, clip, 40_000, 1, ac.signal);
   await started;
   await new Promise((r) => setTimeout(r, 2000));
   listener.kill('SIGKILL');
@@ -190,8 +190,10 @@ test('the receiver goes away and comes back: RECONNECTING, then PUBLISHING again
   listener = await ffmpegListener(port, out2);
   while ((push.state as string) !== 'PUBLISHING' && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
   assert.equal(push.state as string, 'PUBLISHING');
-  await new Promise((r) => setTimeout(r, 3000));
+  // The receiving ffmpeg probes its input for up to 5 s before it writes anything.
+  await new Promise((r) => setTimeout(r, 7000));
   await push.close();
+  await new Promise((r) => setTimeout(r, 1500)); // the receiver's latency buffer
   await stop(listener);
   ac.abort();
   await played;

@@ -9,6 +9,7 @@ import { markSelected } from './calls-table.js';
 import { DASH, byId, clock, el, kbps, ms, setText, track, unit } from './dom.js';
 import { syncPreview } from './preview.js';
 import { renderPushes } from './pushes.js';
+import { renderRecordings } from './recordings.js';
 import { STATUSES, selectedCall, selectedId, setSelectedId, stats } from './state.js';
 
 /** @typedef {import('./state.js').ConsoleCall} ConsoleCall @typedef {import('./state.js').CallStats} CallStats */
@@ -39,6 +40,7 @@ export function renderSelected() {
     renderDetails(call);
     renderTimeline(call);
     renderPushes(call);
+    renderRecordings(call);
     renderStats();
     if (call && pushStreamFor !== call.callId && call.streamName) {
       el.pushStream.value = call.streamName;

@@ -15,6 +15,7 @@
  *  - call-form.js   the new-call form (the API's validators, remembered values, URL pre-fill);
  *  - call-panel.js  the selected call: details, timeline, stats, DTMF, hold, unhold, hang up;
  *  - pushes.js      the selected call's pushes: mute, sound, remove, add;
+ *  - recordings.js  the selected call's recordings: record, stop, download;
  *  - preview.js     the live preview player (MSE + HTTP-FLV).
  */
 import { askForToken, notice } from './api.js';
@@ -25,6 +26,7 @@ import { el } from './dom.js';
 import { startFeed, wireTokenForm } from './feed.js';
 import { wirePreview } from './preview.js';
 import { wirePushes } from './pushes.js';
+import { wireRecordings } from './recordings.js';
 import { config, setConfig, token } from './state.js';
 
 async function loadConfig() {
@@ -43,6 +45,7 @@ function wireUi() {
   wireCallsTable(select);
   wireCallPanel();
   wirePushes();
+  wireRecordings();
   wirePreview();
   el.notice.addEventListener('click', () => notice(''));
 }

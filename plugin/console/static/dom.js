@@ -29,6 +29,8 @@ export const el = {
   pushForm: /** @type {HTMLFormElement} */ (byId('push-form')),
   pushStream: /** @type {HTMLInputElement} */ (byId('push-streamName')),
   pushRow: /** @type {HTMLTemplateElement} */ (byId('push-row')),
+  recordings: /** @type {HTMLTableElement} */ (byId('recordings')), recordingsEmpty: byId('recordings-empty'),
+  recordCall: /** @type {HTMLButtonElement} */ (byId('record-call')),
 };
 
 /** Only touch the DOM when the text changed: keeps selections and hovering stable. */

@@ -16,8 +16,10 @@ import { CALL_STATUSES, FINAL_CALL_STATUSES, FINAL_PUSH_STATES } from './lib/cal
  *   rtmpUrl: string, rtmpStream: string, streamName: string, rtmpStreamStatus: string, hasAudio: boolean,
  *   hasVideo: boolean, incoming: boolean, visibleName: string, info: string|null, reason: string|null,
  *   createdAt: string, establishedAt: string|null, endedAt: string|null, maxDuration?: number|null,
- *   endsAt?: string|null, events: CallEvent[],
+ *   endsAt?: string|null, events: CallEvent[], recordings?: RecordingView[],
  *   pushes: PushView[], previewUrl: string|null }} ConsoleCall
+ * @typedef {{ recordingId: string, mediaSessionId: string, source: string, status: string, reason: string|null,
+ *   fileName: string, downloadUrl: string|null, bytes: number, durationMs: number }} RecordingView
  * @typedef {{ received: number, lost: number, lossPct: number, rejected: number, jitterMs: number }} TrackStats
  * @typedef {{ bitrateKbps: number, audioKbps: number, videoKbps: number, audio: TrackStats|null,
  *   video: TrackStats|null, jitterBufferMs: number, avOffsetMs: number|null, keyframeIntervalMs: number|null,

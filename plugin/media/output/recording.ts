@@ -16,8 +16,9 @@ import type { Readable } from 'node:stream';
 import type { ConfigChange, FrameSink, MediaFrame } from '../frame.js';
 import { FlvByteSink } from './flv-stream.js';
 
-export const RECORDING_STATES = ['RECORDING', 'FINALIZING', 'DONE', 'FAILED'] as const;
-export type RecordingState = (typeof RECORDING_STATES)[number];
+import { type RecordingState } from './states.js';
+
+export { RECORDING_STATES, type RecordingState } from './states.js';
 
 /** One open file, written in order (adapters/recording/store.ts). */
 export interface RecordingFile {

@@ -1,0 +1,160 @@
+/**
+ * One call, every kind of output at once, through the real sandbox: the sipp video far end (beep + flash
+ * every second) relayed to nginx over RTMP (recorded there), to nginx's RTMPS front, to an SRT receiver
+ * (ffmpeg with libsrt, a passphrase), and recorded by us. Each output is judged from its first byte.
+ * Then a recordings directory that cannot be written: the recording fails, the call does not.
+ */
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { CallView, RecordingView } from '../../plugin/calls/types.js';
+import type { PushView } from '../../plugin/calls/pushes.js';
+import { analyzeAvSync, type AvSyncReport } from '../helpers/av-sync.js';
+import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
+import { uniqueId } from '../helpers/sandbox.js';
+
+const PASS = 'sandbox-srt-secret';
+const SRT_PORT = 9861;
+let t: TestApp;
+let dir: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'outputs-'));
+});
+after(async () => {
+  await t?.stop().catch(() => {}); // stopped by the test already, unless it failed midway
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** ffmpeg listening for SRT (as a CDN's ingest), writing what arrives (TS, copied) from its first byte. */
+async function srtReceiver(out: string): Promise<ChildProcess> {
+  const p = spawn('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASS}`, '-map', '0', '-c', 'copy', '-f', 'mpegts', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise((r) => setTimeout(r, 300));
+  return p;
+}
+
+async function stopReceiver(p: ChildProcess, signal: NodeJS.Signals = 'SIGINT'): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill(signal);
+  await once(p, 'exit');
+}
+
+const pushes = async (stream: string) => (await t.post('/push/find', { streamName: stream })).json as PushView[];
+const statusOf = async (stream: string, url: RegExp) => (await pushes(stream)).find((p) => url.test(p.rtmpUrl))?.status;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + Math.abs(b), 0) / Math.max(1, xs.length);
+
+function summary(name: string, r: AvSyncReport): string {
+  return `${name}: ${r.pairs.length} beep/flash pairs, mean |A/V| ${mean(r.offsetsMs).toFixed(1)} ms, keyframe intervals max ${Math.max(...r.keyframeIntervals).toFixed(2)} s, decode errors ${r.decodeErrors}`;
+}
+
+test('one call to RTMP, RTMPS and SRT, recorded: each output whole; a receiver killed leaves the others publishing; the MP4 as long as the call', { timeout: 120_000 }, async () => {
+  t = await startTestApp({ RECORDINGS_DIR: join(dir, 'recordings') });
+  const callId = uniqueId('out');
+  const stream = uniqueId('outs');
+  const srtFile = join(dir, 'srt-1.ts');
+  let receiver = await srtReceiver(srtFile);
+  const r = await t.post('/call/startup', {
+    callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true',
+    rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream, record: 'true',
+  });
+  assert.equal(r.status, 200, r.text);
+  const est = await t.waitStatus(callId, ['ESTABLISHED', 'FAILED']);
+  assert.equal(est.status, 'ESTABLISHED', est.info);
+  const key = t.app.calls.get(callId)!.key;
+  // The call's stream name is rtmp_<stream> on the wire; /push names it by rtmpStream.
+  const rtmps = await t.post('/push/startup', { streamName: stream, rtmpUrl: `${t.env.RTMPS_URL}/${stream}-tls`, rtmpTransponderFullUrl: 'true' });
+  assert.equal(rtmps.status, 200, rtmps.text);
+  const srt = await t.post('/push/startup', { streamName: stream, rtmpUrl: `srt://127.0.0.1:${SRT_PORT}?passphrase=${PASS}&latency=300`, rtmpTransponderFullUrl: 'true' });
+  assert.equal(srt.status, 200, srt.text);
+  assert.doesNotMatch(srt.text, new RegExp(PASS), 'the passphrase never comes back');
+  await waitFor(async () => (await statusOf(stream, /^srt:/)) === 'PUBLISHING', 10_000, 'SRT publishing');
+  await waitFor(async () => (await statusOf(stream, /^rtmps:/)) === 'PUBLISHING', 10_000, 'RTMPS publishing');
+
+  // 12 s in, the SRT receiver dies: the SRT output reconnects; RTMP, RTMPS and the recording go on.
+  await new Promise((res) => setTimeout(res, 12_000));
+  await stopReceiver(receiver, 'SIGKILL');
+  await waitFor(async () => (await statusOf(stream, /^srt:/)) === 'RECONNECTING', 15_000, 'SRT reconnecting');
+  const during = (await t.find(callId))!;
+  assert.equal(during.status, 'ESTABLISHED');
+  assert.equal(during.rtmpStreamStatus, 'PUBLISHING');
+  assert.equal(await statusOf(stream, /^rtmps:/), 'PUBLISHING');
+  assert.equal(during.recordings[0]?.status, 'RECORDING');
+  const srtFile2 = join(dir, 'srt-2.ts');
+  receiver = await srtReceiver(srtFile2);
+  await waitFor(async () => (await statusOf(stream, /^srt:/)) === 'PUBLISHING', 15_000, 'SRT back');
+
+  await new Promise((res) => setTimeout(res, 30_000 - (Date.now() - Date.parse(est.establishedAt!))));
+  const metrics = await (await fetch(t.app.restUrl.replace(/\/rest-api$/, '') + '/metrics')).text();
+  assert.match(metrics, /sip_as_rtmp_outputs_active\{kind="srt"\} 1/);
+  assert.match(metrics, /sip_as_rtmp_recordings\{state="RECORDING"\} [1-9]/);
+  assert.equal((await t.post('/call/terminate', { callId })).status, 200);
+  const ended = (await t.waitStatus(callId, ['FINISH'])) as CallView;
+  const callSeconds = (Date.parse(ended.endedAt!) - Date.parse(ended.establishedAt!)) / 1000;
+  await new Promise((res) => setTimeout(res, 1000)); // the SRT receiver's latency buffer
+  await stopReceiver(receiver);
+
+  // The recording: DONE, an MP4 as long as the call, in sync as the live stream is.
+  let rec: RecordingView | undefined;
+  await waitFor(async () => {
+    const list = (await t.post('/recorder/find_all', { callId })).json as RecordingView[];
+    rec = list[0];
+    return rec?.status === 'DONE' || rec?.status === 'FAILED';
+  }, 15_000, 'recording DONE');
+  assert.equal(rec!.status, 'DONE', rec!.reason ?? '');
+  assert.match(rec!.fileName, /\.mp4$/);
+  assert.equal(statSync(rec!.path).size, rec!.bytes);
+  const download = await fetch(`${t.app.restUrl.replace(/\/rest-api$/, '')}${rec!.downloadUrl}`, { headers: { range: 'bytes=0-99' } });
+  assert.equal(download.status, 206);
+  assert.equal((await download.arrayBuffer()).byteLength, 100);
+
+  const live = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
+  const recorded = await analyzeAvSync(rec!.path);
+  const srt1 = await analyzeAvSync(srtFile);
+  const srt2 = await analyzeAvSync(srtFile2);
+  const recSeconds = recorded.frames.at(-1)!.pts - recorded.frames[0]!.pts;
+  console.log(`# call ${callSeconds.toFixed(2)} s; recording ${recSeconds.toFixed(2)} s of video, ${rec!.bytes} bytes (${rec!.fileName})`);
+  for (const [name, rep] of [['RTMP (nginx)', live], ['recording', recorded], ['SRT before the kill', srt1], ['SRT after', srt2]] as const) console.log(`# ${summary(name, rep)}`);
+  assert.ok(Math.abs(recSeconds - callSeconds) < 0.5, `recording ${recSeconds} s against the call's ${callSeconds} s`);
+  for (const rep of [recorded, srt1, srt2]) {
+    assert.equal(rep.decodeErrors, 0, rep.decodeErrorLines.join('\n'));
+    assert.ok(rep.pairs.length >= 3, `${rep.pairs.length} beep/flash pairs`);
+    // The same encoded stream: A/V as on the live output, keyframes as often.
+    assert.ok(Math.abs(mean(rep.offsetsMs) - mean(live.offsetsMs)) < 15, `A/V ${mean(rep.offsetsMs)} ms against the live stream's ${mean(live.offsetsMs)} ms`);
+    assert.ok(Math.abs(Math.max(...rep.keyframeIntervals) - Math.max(...live.keyframeIntervals)) < 0.1, 'keyframe interval as on RTMP');
+  }
+  await t.assertNoLeaks([key]);
+  await t.stop();
+});
+
+test('a recordings directory that cannot be written: the recording FAILED with the reason; the call and its output go on', { timeout: 60_000 }, async (ctx) => {
+  if (process.getuid?.() !== 0) return ctx.skip('needs root (a read-only tmpfs)');
+  const ro = join(dir, 'ro');
+  mkdirSync(ro, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro]);
+  const app = await startTestApp({ RECORDINGS_DIR: ro });
+  try {
+    const callId = uniqueId('ro');
+    const r = await app.post('/call/startup', { callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: app.env.BARESIP_PORT, rtmpUrl: app.env.RTMP_URL, rtmpStream: uniqueId('ro'), record: 'true' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await app.waitStatus(callId, ['ESTABLISHED', 'FAILED'])).status, 'ESTABLISHED');
+    await waitFor(async () => (await app.find(callId))?.recordings[0]?.status === 'FAILED', 10_000, 'recording FAILED');
+    await new Promise((res) => setTimeout(res, 2000));
+    const v = (await app.find(callId))!;
+    assert.match(v.recordings[0]!.reason ?? '', /read-only file system \(EROFS\)/);
+    assert.equal(v.status, 'ESTABLISHED');
+    assert.equal(v.rtmpStreamStatus, 'PUBLISHING');
+    const again = await app.post('/recorder/startup', { mediaSessionId: callId });
+    assert.equal(again.status, 200);
+    assert.equal((again.json as RecordingView).status, 'FAILED');
+    assert.equal((await app.post('/call/terminate', { callId })).status, 200);
+    await app.waitStatus(callId, ['FINISH']);
+    await app.assertNoLeaks([app.app.calls.get(callId)!.key]);
+  } finally {
+    await app.stop();
+    execFileSync('umount', ['-l', ro]);
+  }
+});
