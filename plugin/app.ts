@@ -79,6 +79,7 @@ export function createApp(
     ? new RestHooks({ url: config.hooks.url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) })
     : NoHooks;
   const recordings = new FileRecordingStore({ dir: resolvePath(config.recordings.dir) });
+  let recoverTimer: NodeJS.Timeout | undefined;
   const calls = new CallService({
     config,
     sounds,
@@ -133,12 +134,16 @@ export function createApp(
         await ami.start().catch((err: Error) => log.warn({ err: err.message }, 'AMI unavailable: sipRegisterRequired calls will fail'));
       }
       // Recordings a killed run left as FLV become MP4s, in the background (they play as they are meanwhile).
-      void recordings.recover().then((done) => {
-        for (const r of done) {
-          if (r.mp4) log.info({ flv: r.flv, mp4: r.mp4 }, 'recording left by an earlier run made an MP4');
-          else log.warn({ flv: r.flv, err: r.error }, 'recording left by an earlier run could not be made an MP4 (the FLV is kept)');
-        }
-      });
+      // A few seconds after the start, only files idle for 2 s: one being written (by another app on a shared
+      // directory) changes every few ms.
+      recoverTimer = setTimeout(() => {
+        void recordings.recover(2000).then((done) => {
+          for (const r of done) {
+            if (r.mp4) log.info({ flv: r.flv, mp4: r.mp4 }, 'recording left by an earlier run made an MP4');
+            else log.warn({ flv: r.flv, err: r.error }, 'recording left by an earlier run could not be made an MP4 (the FLV is kept)');
+          }
+        });
+      }, 3000).unref();
       await rest.listen({ host: config.rest.host, port: config.rest.port });
       const addr = rest.server.address();
       const port = addr && typeof addr === 'object' ? addr.port : config.rest.port;
@@ -146,6 +151,7 @@ export function createApp(
       log.info({ rest: app.restUrl, sipUas: uas.uriFor('media') }, 'sip-as-rtmp started');
     },
     async stop() {
+      clearTimeout(recoverTimer);
       await calls.close();
       feed.close();
       await rest.close();

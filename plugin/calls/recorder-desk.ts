@@ -56,6 +56,7 @@ export class RecorderDesk {
     if (!store) throw new UnsupportedError('recording is not configured (RECORDINGS_DIR)');
     const media = call.media;
     if (!media) throw new ConflictError(`call ${call.req.callId} has no media yet (not answered): record it with record: true on /call/startup`, 'mediaSessionId');
+    if (cp && !cp.push) throw new ConflictError(`push ${cp.id} has not started yet (the call is not answered)`, 'mediaSessionId');
     const sessionId = cp?.id ?? call.req.callId;
     for (const r of this.recordings.values()) {
       if (r.mediaSessionId === sessionId && r.live) throw new ConflictError(`mediaSessionId ${sessionId} is being recorded already (recordingId ${r.id})`, 'mediaSessionId');

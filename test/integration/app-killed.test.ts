@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -55,12 +57,13 @@ interface ChildApp {
 }
 
 /** `node dist/plugin/main.js` against the sandbox, resolved once it says it started (REST listening). */
-async function startApp(): Promise<ChildApp> {
+async function startApp(extraEnv: Record<string, string> = {}): Promise<ChildApp> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--enable-source-maps', join(REPO_ROOT, 'dist/plugin/main.js')], {
     env: {
       ...process.env, ...appEnvForSandbox(env),
       REST_PORT: String(port), RTP_PORT_MIN: '22400', RTP_PORT_MAX: '22599', LOG_LEVEL: 'info',
+      RECORDINGS_DIR: `${SANDBOX_RUN}/app-recordings`, ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -215,4 +218,46 @@ test('after kill -9, the next start releases the calls\' channels, bridges and P
   // The restarted app serves again, with no call of the killed run.
   assert.equal((await second.post('/call/find', { callId })).status, 404);
   assert.equal(await second.stop(), 0, 'the second run stops cleanly');
+});
+
+/** Seconds of media in a file, from its packets (an FLV left by a killed writer has no duration in its header). */
+function mediaSeconds(file: string): number {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const pts = out.split('\n').filter(Boolean).map(Number);
+  return Math.max(...pts) - Math.min(...pts);
+}
+
+test('kill -9 20 s into a recorded call: the file left plays 18 s or more, and the next start makes it an MP4', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'killed-rec-'));
+  try {
+    const first = await startApp({ RECORDINGS_DIR: dir });
+    const callId = uniqueId('killrec');
+    const r = await first.post('/call/startup', {
+      callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: env.SIPP_VIDEO_PORT, hasVideo: 'true', rtmpUrl: env.RTMP_URL, rtmpStream: uniqueId('kr'), record: 'true',
+    });
+    assert.equal(r.status, 200, r.text);
+    leftBehind = true;
+    await established(first, { callId });
+    await new Promise((res) => setTimeout(res, 20_000));
+    first.child.kill('SIGKILL');
+    await new Promise((res) => first.child.once('exit', res));
+    const left = readdirSync(dir).filter((f) => f.endsWith('.recording.flv'));
+    assert.equal(left.length, 1, `what the killed run left: ${readdirSync(dir).join(', ')}`);
+    const leftSeconds = mediaSeconds(join(dir, left[0]!));
+    console.log(`# the killed run left ${left[0]}: ${leftSeconds.toFixed(2)} s that play`);
+    assert.ok(leftSeconds >= 18, `${leftSeconds} s`);
+
+    const second = await startApp({ RECORDINGS_DIR: dir });
+    leftBehind = false;
+    await waitFor(async () => readdirSync(dir).some((f) => f.endsWith('.mp4')), 15_000, 'the MP4 made from the FLV left');
+    const mp4 = readdirSync(dir).find((f) => f.endsWith('.mp4'))!;
+    const mp4Seconds = mediaSeconds(join(dir, mp4));
+    console.log(`# the next start made ${mp4}: ${mp4Seconds.toFixed(2)} s`);
+    assert.ok(mp4Seconds >= 18, `${mp4Seconds} s`);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.flv')), [], 'the FLV is gone once the MP4 is made');
+    assert.ok(second.lines.some((l) => l.msg === 'recording left by an earlier run made an MP4'), 'logged');
+    assert.equal(await second.stop(), 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
