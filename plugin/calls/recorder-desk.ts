@@ -105,7 +105,8 @@ export class RecorderDesk {
       return this.finish(cr);
     };
     call.recordings.push(cr);
-    call.resources.add(`recording ${cr.id}`, async () => cr.stop());
+    // Released with the call: the file closed at once; the MP4 is made in the background (finish()).
+    call.resources.add(`recording ${cr.id}`, () => void cr.stop());
     // An output's recording ends with the output.
     cp?.push?.on('state', ({ state }) => {
       if (state === 'CLOSED' || state === 'FAILED') void cr.stop();
@@ -117,7 +118,7 @@ export class RecorderDesk {
   async terminate(id: string): Promise<RecordingView> {
     const cr = this.recordings.get(id) ?? [...this.recordings.values()].find((r) => r.mediaSessionId === id && r.live);
     if (!cr) throw new NotFoundError(`no recording with mediaSessionId or recordingId ${id}`, 'mediaSessionId');
-    await cr.stop();
+    void cr.stop(); // FINALIZING at once; DONE once the MP4 is made (the hook and find_all say so)
     return cr.view();
   }
 

@@ -6,10 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { FileRecordingStore } from '../../adapters/recording/store.js';
 import { RtpPortPool } from '../../adapters/rtp/port-pool.js';
 import type { Call } from '../../plugin/calls/call.js';
-import { CallService } from '../../plugin/calls/call-service.js';
+import { CallService, type CallServiceDeps } from '../../plugin/calls/call-service.js';
 import { ConflictError, NotFoundError, UnavailableError } from '../../plugin/calls/errors.js';
 import type { CallStatus } from '../../plugin/calls/types.js';
 import { validatePushStartup, validateStartup } from '../../plugin/calls/validate.js';
@@ -78,7 +82,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function harness(env: Record<string, string> = {}): Harness {
+function harness(env: Record<string, string> = {}, extra: Partial<CallServiceDeps> = {}): Harness {
   const config = loadConfig({ ARI_PASSWORD: 'test', RTP_PORT_MIN: String(RTP_MIN), RTP_PORT_MAX: String(RTP_MAX), RTP_TIMEOUT_SEC: '0', ...env });
   const uas = new FakeMediaLegServer();
   const pbx = new FakePbx({ uas, rtp: true });
@@ -89,6 +93,7 @@ function harness(env: Record<string, string> = {}): Harness {
     config, log: createLogger({ level: 'silent' }), pbx, uas, ports, openOutput: outputs.open,
     encoderFactory: (o) => new NativeAacEncoder(o),
     hooks: { post: (method, body) => void hooks.push([method, body]), close: async () => {}, stats: NoHooks.stats },
+    ...extra,
   });
   const released = new Set<Call>();
   svc.changes.on('released', (c) => released.add(c));
@@ -106,8 +111,8 @@ function harness(env: Record<string, string> = {}): Harness {
 }
 
 /** Run a test on a fresh harness; whatever happens, it is closed and checked. */
-async function withHarness(fn: (h: Harness) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
-  const h = harness(env);
+async function withHarness(fn: (h: Harness) => Promise<void>, env: Record<string, string> = {}, extra: Partial<CallServiceDeps> = {}): Promise<void> {
+  const h = harness(env, extra);
   try {
     await fn(h);
   } finally {
@@ -531,6 +536,61 @@ test('a push to a platform shows its session limit and when it ends; a call with
     const endsIn = Date.parse(push!.sessionEndsAt!) - Date.now();
     assert.ok(endsIn > 8 * 3600_000 - 10_000 && endsIn <= 8 * 3600_000, `sessionEndsAt ${push!.sessionEndsAt}`);
     assert.deepEqual(limitWarnings(h), []);
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  });
+});
+
+test('recordings: record:true from the answer; /recorder/startup of an output; 409 for a second one, 404 for nothing live; DONE as MP4s when the call ends; hooks; find_all', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'svc-rec-'));
+  try {
+    await withHarness(async (h) => {
+      const call = await establishedCall(h, { record: 'true' });
+      await until(() => call.recordings.length === 1, 'the call\'s recording');
+      const [own] = call.view().recordings;
+      assert.deepEqual([own!.status, own!.source, own!.mediaSessionId], ['RECORDING', 'call', call.req.callId]);
+      assert.match(own!.fileName, new RegExp(`^${call.req.callId}-\\d{8}-\\d{6}\\.recording\\.flv$`), 'RECORD_FILE_TEMPLATE {streamName}-{date}: the callId without toStream');
+      await assert.rejects(h.svc.recorderStartup(call.req.callId), (e: unknown) => e instanceof ConflictError && /being recorded already/.test(e.message));
+      await assert.rejects(h.svc.recorderStartup('nothing-here'), NotFoundError);
+
+      const [primary] = h.svc.pushFind({ streamName: call.req.rtmpStream });
+      const ofPush = await h.svc.recorderStartup(primary!.mediaSessionId, '{mediaSessionId}');
+      assert.deepEqual([ofPush.status, ofPush.source], ['RECORDING', 'push']);
+      assert.equal(ofPush.fileName, `${primary!.mediaSessionId}.recording.flv`);
+      await new Promise((r) => setTimeout(r, 1500)); // media into both files
+      const stopped = await h.svc.recorderTerminate(ofPush.recordingId);
+      assert.equal(stopped.status, 'FINALIZING');
+
+      h.svc.terminate(call.req.callId);
+      await released(h, call);
+      await until(() => h.svc.recorderFindAll({ callId: call.req.callId }).every((r) => r.status === 'DONE' || r.status === 'FAILED'), 'both DONE', 10_000);
+      const done = h.svc.recorderFindAll({ callId: call.req.callId });
+      assert.deepEqual(done.map((r) => [r.source, r.status, r.reason]), [['call', 'DONE', null], ['push', 'DONE', null]]);
+      for (const r of done) {
+        assert.match(r.fileName, /\.mp4$/);
+        assert.equal(statSync(r.path).size, r.bytes);
+        assert.ok(r.durationMs > 1000, `${r.fileName}: ${r.durationMs} ms`);
+        assert.equal(r.downloadUrl, `/rest-api/recordings/${r.fileName}`);
+      }
+      assert.deepEqual(readdirSync(dir).sort(), done.map((r) => r.fileName).sort(), 'only the MP4s are left');
+      const events = h.hooks.filter(([m]) => m === 'RecordingStatusEvent').map(([, b]) => `${b.source} ${b.status}`);
+      for (const want of ['call RECORDING', 'push RECORDING', 'push FINALIZING', 'push DONE', 'call FINALIZING', 'call DONE']) assert.ok(events.includes(want), `${want} in ${events.join(', ')}`);
+      const read = await h.svc.openRecording(done[0]!.fileName, 'bytes=0-9');
+      assert.ok(read && !('unsatisfiable' in read) && read.partial && read.end === 9);
+      const chunks: Buffer[] = [];
+      for await (const c of (read as { stream: AsyncIterable<Buffer> }).stream) chunks.push(c);
+      assert.equal(Buffer.concat(chunks).length, 10);
+      assert.equal(await h.svc.openRecording('../etc/passwd'), undefined, 'a path is not a name');
+    }, {}, { recordings: new FileRecordingStore({ dir }) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('recording unavailable: without a store, /recorder/startup says it is not configured', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h);
+    await assert.rejects(h.svc.recorderStartup(call.req.callId), /not configured \(RECORDINGS_DIR\)/);
     h.svc.terminate(call.req.callId);
     await released(h, call);
   });
