@@ -19,22 +19,54 @@ export interface FileRecordingStoreOptions {
   remuxTimeoutMs?: number;
 }
 
+/**
+ * A recording's file: tags gathered and written together every FLUSH_MS (one writev instead of ~75 small
+ * writes a second through libuv's thread pool: a third of the cost). A kill -9 loses at most that much.
+ */
+const FLUSH_MS = 250;
+const FLUSH_BYTES = 256 * 1024;
+
 class FileOut implements RecordingFile {
   private readonly closed: Promise<void>;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(readonly path: string, private readonly ws: WriteStream) {
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
   }
+
   write(chunk: Buffer): boolean {
     if (this.ws.destroyed || this.ws.writableEnded) return false;
-    return this.ws.write(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    return true;
   }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0 || this.ws.destroyed || this.ws.writableEnded) return;
+    // Chunks written while the stream is busy are handed to writev together.
+    this.ws.cork();
+    for (const c of this.pending) this.ws.write(c);
+    this.ws.uncork();
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
   get writableLength(): number {
-    return this.ws.writableLength;
+    return this.ws.writableLength + this.pendingBytes;
   }
+
   onError(listener: (err: Error & { code?: string }) => void): void {
     this.ws.on('error', listener);
   }
+
   async close(): Promise<void> {
+    this.flush();
     if (!this.ws.writableEnded && !this.ws.destroyed) this.ws.end();
     await this.closed;
     const err = this.ws.errored as (Error & { code?: string }) | null;

@@ -53,7 +53,8 @@ export function srtSinkArgs(t: SrtTarget, connectTimeoutMs = 5000): string[] {
   if (t.pbkeylen !== undefined) srt.push('-pbkeylen', String(t.pbkeylen));
   if (t.latencyMs !== undefined) srt.push('-latency', String(t.latencyMs * 1000));
   return [
-    '-hide_banner', '-nostdin', '-loglevel', 'info',
+    // info: "Output #0" says it connected; -nostats: no progress line twice a second to read.
+    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info',
     // Input: FLV whose first tags are the codec configs; streams made from onMetaData, so a short probe
     // finds both (without -flv_metadata, a video track whose config comes second can be missed).
     '-flv_metadata', '1', '-probesize', '4096', '-analyzeduration', '0', '-f', 'flv', '-i', 'pipe:0',

