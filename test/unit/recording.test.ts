@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { FileRecordingStore } from '../../adapters/recording/store.js';
+import { createLogger } from '../../plugin/lib/log.js';
+import { buildRestServer } from '../../plugin/rest/server.js';
 import { compactUtc, renderFileName, templateProblem } from '../../plugin/lib/file-template.js';
 import { parseRange } from '../../plugin/lib/http-range.js';
 import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
@@ -217,5 +219,35 @@ test('a read-only directory: opening refuses with "read-only file system (EROFS)
     assert.equal(failed.state, 'FAILED');
   } finally {
     unmount();
+  }
+});
+
+test('GET {prefix}/recordings/<name>: the file, a range of it (206), 416 beyond it, 404 for anything not a recording', async () => {
+  const store = new FileRecordingStore({ dir: join(dir, 'rest') });
+  const stream = new LiveStream();
+  const rec = new Recording(await store.open('dl'));
+  stream.addSink(rec);
+  await playClip(stream, clip, 2000, 20);
+  await rec.stop('dl', store);
+  const size = readFileSync(rec.path).length;
+  const calls = { openRecording: (name: string, range?: string) => store.read(name, range) };
+  const app = buildRestServer({ prefix: '/rest-api', log: createLogger({ level: 'silent' }), calls: calls as never });
+  try {
+    const whole = await app.inject({ method: 'GET', url: '/rest-api/recordings/dl.mp4' });
+    assert.equal(whole.statusCode, 200);
+    assert.equal(whole.headers['content-type'], 'video/mp4');
+    assert.equal(whole.headers['accept-ranges'], 'bytes');
+    assert.equal(whole.rawPayload.length, size);
+    const part = await app.inject({ method: 'GET', url: '/rest-api/recordings/dl.mp4', headers: { range: 'bytes=100-199' } });
+    assert.equal(part.statusCode, 206);
+    assert.equal(part.headers['content-range'], `bytes 100-199/${size}`);
+    assert.deepEqual(part.rawPayload, readFileSync(rec.path).subarray(100, 200));
+    const beyond = await app.inject({ method: 'GET', url: '/rest-api/recordings/dl.mp4', headers: { range: `bytes=${size + 10}-` } });
+    assert.equal(beyond.statusCode, 416);
+    for (const bad of ['nope.mp4', '..%2Fdl.mp4', '.hidden.mp4', 'dl.txt']) {
+      assert.equal((await app.inject({ method: 'GET', url: `/rest-api/recordings/${bad}` })).statusCode, 404, bad);
+    }
+  } finally {
+    await app.close();
   }
 });
