@@ -15,6 +15,7 @@ import type { CallView, RecordingView } from '../../plugin/calls/types.js';
 import type { PushView } from '../../plugin/calls/pushes.js';
 import { analyzeAvSync, type AvSyncReport } from '../helpers/av-sync.js';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
+import { isPublished } from '../helpers/audio-analysis.js';
 import { uniqueId } from '../helpers/sandbox.js';
 
 const PASS = 'sandbox-srt-secret';
@@ -96,6 +97,7 @@ test('one call to RTMP, RTMPS and SRT, recorded, for 60 s: each output whole; a 
   const callSeconds = (Date.parse(ended.endedAt!) - Date.parse(ended.establishedAt!)) / 1000;
   await new Promise((res) => setTimeout(res, 1000)); // the SRT receiver's latency buffer
   await stopReceiver(receiver);
+  await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 5000, 'unpublished on nginx (its recording complete)');
 
   // The recording: DONE, an MP4 as long as the call, in sync as the live stream is.
   let rec: RecordingView | undefined;
@@ -119,12 +121,16 @@ test('one call to RTMP, RTMPS and SRT, recorded, for 60 s: each output whole; a 
   console.log(`# call ${callSeconds.toFixed(2)} s; recording ${recSeconds.toFixed(2)} s of video, ${rec!.bytes} bytes (${rec!.fileName})`);
   for (const [name, rep] of [['RTMP (nginx)', live], ['recording', recorded], ['SRT before the kill', srt1], ['SRT after', srt2]] as const) console.log(`# ${summary(name, rep)}`);
   assert.ok(Math.abs(recSeconds - callSeconds) < 0.5, `recording ${recSeconds} s against the call's ${callSeconds} s`);
-  for (const rep of [recorded, srt1, srt2]) {
-    assert.equal(rep.decodeErrors, 0, rep.decodeErrorLines.join('\n'));
-    assert.ok(rep.pairs.length >= 3, `${rep.pairs.length} beep/flash pairs`);
-    // The same encoded stream: A/V as on the live output, keyframes as often.
-    assert.ok(Math.abs(mean(rep.offsetsMs) - mean(live.offsetsMs)) < 15, `A/V ${mean(rep.offsetsMs)} ms against the live stream's ${mean(live.offsetsMs)} ms`);
-    assert.ok(Math.abs(Math.max(...rep.keyframeIntervals) - Math.max(...live.keyframeIntervals)) < 0.1, 'keyframe interval as on RTMP');
+  const liveMaxGop = Math.max(...live.keyframeIntervals);
+  for (const [name, rep] of [['recording', recorded], ['SRT before the kill', srt1], ['SRT after', srt2]] as const) {
+    // The first SRT file was cut by killing its receiver: its last frame may be partial.
+    if (rep !== srt1) assert.equal(rep.decodeErrors, 0, `${name}: ${rep.decodeErrorLines.join('\n')}`);
+    assert.ok(rep.pairs.length >= 3, `${name}: ${rep.pairs.length} beep/flash pairs`);
+    // The same encoded stream: A/V as on the live output, keyframes as often (the second SRT connection
+    // starts later, so its longest interval may be shorter than one at the call's start).
+    assert.ok(Math.abs(mean(rep.offsetsMs) - mean(live.offsetsMs)) < 15, `${name}: A/V ${mean(rep.offsetsMs)} ms against the live stream's ${mean(live.offsetsMs)} ms`);
+    const maxGop = Math.max(...rep.keyframeIntervals);
+    assert.ok(rep === srt2 ? maxGop <= liveMaxGop + 0.1 : Math.abs(maxGop - liveMaxGop) < 0.1, `${name}: longest keyframe interval ${maxGop} s, RTMP's ${liveMaxGop} s`);
   }
   await t.assertNoLeaks([key]);
   await t.stop();
