@@ -155,7 +155,7 @@ export class SrtSink extends EventEmitter<{ close: [{ error?: OutputError }] }> 
 
   frame(f: MediaFrame): void {
     const out = this.flv;
-    if (!out) return; // no config yet: nothing a demuxer could use
+    if (!out || this.closing) return; // no config yet (nothing a demuxer could use), or closed
     this.armStartTimer();
     out.frame(f);
     this.stats.bytes = out.stats.bytes;
@@ -185,8 +185,8 @@ export class SrtSink extends EventEmitter<{ close: [{ error?: OutputError }] }> 
     this.closing = true;
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      child.stdin.end(); // EOF: ffmpeg flushes and exits
-      const t = setTimeout(() => child.kill('SIGKILL'), 1000);
+      child.stdin.end(); // EOF: ffmpeg flushes and exits (libsrt lingers up to 1 s for what is unsent)
+      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
       await this.exited;
       clearTimeout(t);
     }
