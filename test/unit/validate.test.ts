@@ -107,3 +107,16 @@ test('inbound: Stasis(app, url, stream, key=value...) or channel variables; the 
   assert.throws(() => inbound(['rtmp://h/app', 's', 'video'], {}, ch), /key=value/);
   assert.throws(() => inbound(['rtmp://h/app', 's', 'hasVideo=maybe'], {}, ch), (e: ValidationError) => e.field === 'hasVideo');
 });
+
+test('SRT wherever RTMP goes: /call/startup, /push/startup and the dialplan; the stream name becomes the streamid; bad options are 400s naming rtmpUrl', () => {
+  const call = validateStartup({ callId: 'c', callee: '1', sipDomain: 'h', rtmpUrl: 'srt://cdn:9000?passphrase=0123456789', rtmpStream: 'show' }, { streamPrefix: 'rtmp_' });
+  assert.equal(call.target?.kind, 'srt');
+  assert.equal(call.target?.kind === 'srt' && call.target.srt.streamId, 'rtmp_show', 'the prefix rule, as for RTMP');
+  const full = validatePushStartup({ streamName: 'show', rtmpUrl: 'srt://cdn:9000?streamid=live/k', rtmpTransponderFullUrl: 'true' });
+  assert.equal(full.target.kind === 'srt' && full.target.srt.streamId, 'live/k');
+  const inbound = validateInbound({ rtmpUrl: 'srt://cdn:9000', rtmpStream: 'in-1' }, { channelId: 'ch', caller: '1', callerName: '', exten: '7000' });
+  assert.equal(inbound.target?.kind === 'srt' && inbound.target.srt.streamId, 'in-1');
+  assert.equal(inbound.rtmpUrl, 'srt://cdn:9000?streamid=in-1');
+  assert.throws(() => validatePushStartup({ streamName: 's', rtmpUrl: 'srt://cdn:9000?foo=1', rtmpTransponderFullUrl: 'true' }), (e: unknown) => e instanceof ValidationError && e.field === 'rtmpUrl' && /"foo" is not supported/.test(e.message));
+  assert.throws(() => validateStartup({ callId: 'c', callee: '1', sipDomain: 'h', rtmpUrl: 'http://h/x', rtmpStream: 's' }), /rtmpUrl must start with rtmp:\/\/, rtmps:\/\/ or srt:\/\//);
+});
