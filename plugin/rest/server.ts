@@ -164,7 +164,8 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     if (!r) return sendError(reply, 404, `no recording file ${file.slice(0, 64)}`, 'file');
     if ('unsatisfiable' in r) return reply.code(416).header('content-range', `bytes */${r.size}`).send();
     reply.header('accept-ranges', 'bytes').header('content-length', String(r.end - r.start + 1));
-    reply.header('content-disposition', `attachment; filename="${file}"`);
+    // inline: a browser plays it where it opens it; saving it keeps the name.
+    reply.header('content-disposition', `inline; filename="${file}"`);
     if (r.partial) reply.code(206).header('content-range', `bytes ${r.start}-${r.end}/${r.size}`);
     return reply.type(file.endsWith('.mp4') ? 'video/mp4' : 'video/x-flv').send(r.stream);
   });

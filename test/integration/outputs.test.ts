@@ -1,7 +1,8 @@
 /**
  * One call, every kind of output at once, through the real sandbox: the sipp video far end (beep + flash
  * every second) relayed to nginx over RTMP (recorded there), to nginx's RTMPS front, to an SRT receiver
- * (ffmpeg with libsrt, a passphrase), and recorded by us. Each output is judged from its first byte.
+ * (ffmpeg with libsrt, a passphrase), and recorded by us. Each output is judged from its first byte; the
+ * recording is also played by Chromium from its download link.
  * Then a recordings directory that cannot be written: the recording fails, the call does not.
  */
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
 import type { CallView, RecordingView } from '../../plugin/calls/types.js';
 import type { PushView } from '../../plugin/calls/pushes.js';
 import { analyzeAvSync, type AvSyncReport } from '../helpers/av-sync.js';
@@ -112,6 +114,26 @@ test('one call to RTMP, RTMPS and SRT, recorded, for 60 s: each output whole; a 
   const download = await fetch(`${t.app.restUrl.replace(/\/rest-api$/, '')}${rec!.downloadUrl}`, { headers: { range: 'bytes=0-99' } });
   assert.equal(download.status, 206);
   assert.equal((await download.arrayBuffer()).byteLength, 100);
+
+  // Chromium opens the download link and plays it: picture and sound, the whole length.
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${t.app.restUrl.replace(/\/rest-api$/, '')}${rec!.downloadUrl}`);
+    const v = (await page.evaluate(`(async () => {
+      const video = document.querySelector('video');
+      video.muted = true;
+      await video.play();
+      await new Promise((r) => setTimeout(r, 2000));
+      return { t: video.currentTime, w: video.videoWidth, h: video.videoHeight, d: video.duration, audioBytes: video.webkitAudioDecodedByteCount, err: video.error && video.error.message };
+    })()`)) as { t: number; w: number; h: number; d: number; audioBytes: number; err: string | null };
+    console.log(`# Chromium on the download link: ${JSON.stringify(v)}`);
+    assert.equal(v.err, null);
+    assert.ok(v.t > 1 && v.w > 0 && v.audioBytes > 0, 'it plays, with picture and sound');
+    assert.ok(Math.abs(v.d - callSeconds) < 0.5, `Chromium's duration ${v.d} s, the call's ${callSeconds} s`);
+  } finally {
+    await browser.close();
+  }
 
   const live = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
   const recorded = await analyzeAvSync(rec!.path);
