@@ -64,8 +64,9 @@ export class RecorderDesk {
     const now = new Date();
     const stream = media.stream.joinConfig()?.stream;
     const values = {
-      // The stream name the API knows the call by; never rtmpStream, which is often a platform's key.
-      streamName: call.req.toStream || call.req.callId,
+      // The stream name the API knows the call by; never rtmpStream, which is often a platform's key (an
+      // inbound call's toStream is its rtmpStream: the callId then).
+      streamName: call.req.toStream && call.req.toStream !== call.req.rtmpStream ? call.req.toStream : call.req.callId,
       callId: call.req.callId,
       mediaSessionId: sessionId,
       startTime: String(now.getTime()),
