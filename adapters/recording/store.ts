@@ -105,7 +105,8 @@ export class FileRecordingStore implements RecordingStore {
     try {
       await runFfmpeg([
         '-nostdin', '-hide_banner', '-loglevel', 'error', '-y', '-f', 'flv', '-i', flvPath,
-        '-map', '0', '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', tmp,
+        // Audio and video only: the flv demuxer may add a data stream for script tags, which MP4 can't hold.
+        '-map', '0:v?', '-map', '0:a?', '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', tmp,
       ], { maxBytes: 64 * 1024, timeoutMs: this.o.remuxTimeoutMs ?? 600_000, what: 'making the recording an MP4', ...(this.o.ffmpegPath ? { ffmpegPath: this.o.ffmpegPath } : {}) });
       await rename(tmp, path);
     } catch (err) {

@@ -58,7 +58,8 @@ export function srtSinkArgs(t: SrtTarget, connectTimeoutMs = 5000): string[] {
     // Input: FLV whose first tags are the codec configs; streams made from onMetaData, so a short probe
     // finds both (without -flv_metadata, a video track whose config comes second can be missed).
     '-flv_metadata', '1', '-probesize', '4096', '-analyzeduration', '0', '-f', 'flv', '-i', 'pipe:0',
-    '-map', '0', '-c', 'copy',
+    // Audio and video only (the flv demuxer may add a data stream for script tags).
+    '-map', '0:v?', '-map', '0:a?', '-c', 'copy',
     // Each packet out at once (live); timestamps as they came, from 0.
     '-flush_packets', '1', '-muxdelay', '0', '-f', 'mpegts', '-mpegts_flags', 'resend_headers', '-pes_payload_size', '0',
     ...srt,

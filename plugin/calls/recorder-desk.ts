@@ -94,6 +94,8 @@ export class RecorderDesk {
       this.ctx.changed(call);
     };
     recording.on('state', ({ state, reason }) => observe(state, reason));
+    // Listed with the call whatever happens: a recording that could not start shows there, FAILED, with why.
+    call.recordings.push(cr);
     observe(recording.state, recording.failureReason);
     if (recording.state !== 'RECORDING') return cr;
 
@@ -105,7 +107,6 @@ export class RecorderDesk {
       detach();
       return this.finish(cr);
     };
-    call.recordings.push(cr);
     // Released with the call: the file closed at once; the MP4 is made in the background (finish()).
     call.resources.add(`recording ${cr.id}`, () => void cr.stop());
     // An output's recording ends with the output.

@@ -222,8 +222,9 @@ test('after kill -9, the next start releases the calls\' channels, bridges and P
 
 /** Seconds of media in a file, from its packets (an FLV left by a killed writer has no duration in its header). */
 function mediaSeconds(file: string): number {
-  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const pts = out.split('\n').filter(Boolean).map(Number);
+  // The audio track's packets: a data stream's (script tags) have no time.
+  const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const pts = out.split('\n').map(Number).filter((x) => Number.isFinite(x) && x >= 0);
   return Math.max(...pts) - Math.min(...pts);
 }
 
