@@ -10,6 +10,7 @@
 import type { Call } from './call.js';
 import type { CallContext } from './context.js';
 import { ConflictError, NotFoundError, UnsupportedError } from './errors.js';
+import { LateSink } from '../media/output/late-sink.js';
 import { Recording, RECORDING_STATES, describeFileError, type RecordingState, type RecordingStore } from '../media/output/recording.js';
 import type { CallPush } from './pushes.js';
 import { compactUtc, renderFileName } from '../lib/file-template.js';
@@ -76,6 +77,11 @@ export class RecorderDesk {
       ...(stream?.video ? { videoCodec: stream.video.codec } : {}),
     };
     const tpl = template ?? this.ctx.config.recordings.fileTemplate;
+    // Frames from the call's stream, or as the output plays them, from now: held while the file opens.
+    const late = new LateSink();
+    if (cp?.push) cp.push.addTap(late);
+    else media.stream.addSink(late);
+    const detach = () => (cp?.push ? cp.push.removeTap(late) : media.stream.removeSink(late));
     let recording: Recording;
     try {
       recording = new Recording(await store.open(renderFileName(tpl, values)));
@@ -97,12 +103,12 @@ export class RecorderDesk {
     // Listed with the call whatever happens: a recording that could not start shows there, FAILED, with why.
     call.recordings.push(cr);
     observe(recording.state, recording.failureReason);
-    if (recording.state !== 'RECORDING') return cr;
-
-    // Frames from the call's stream, or as the output plays them.
-    if (cp?.push) cp.push.addTap(recording);
-    else media.stream.addSink(recording);
-    const detach = () => (cp?.push ? cp.push.removeTap(recording) : media.stream.removeSink(recording));
+    if (recording.state !== 'RECORDING') {
+      detach();
+      late.discard();
+      return cr;
+    }
+    late.attach(recording);
     cr.stop = () => {
       detach();
       return this.finish(cr);

@@ -70,8 +70,8 @@ function errorLines(stderr: string): string[] {
 }
 
 /**
- * Start time (s) of the file's earliest stream. Without -copyts ffmpeg subtracts it from every timestamp
- * (the same amount for audio and video); it is added back so times are on the file's own timeline.
+ * Start time (s) of the file's earliest stream. The audio is decoded without -copyts (see decodeAudio), so
+ * ffmpeg subtracts it from the audio's timestamps; it is added back so times are on the file's own timeline.
  */
 async function startTime(file: string): Promise<number> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time', '-of', 'json', file]);
@@ -94,17 +94,18 @@ async function decodeAudio(file: string, rate: number): Promise<{ pcm: Float32Ar
 }
 
 /** Each decoded frame's pts, mean luma (0..255 over a 32x18 gray thumbnail), key flag and picture type. */
-async function decodeVideo(file: string, start: number): Promise<{ frames: VideoFrameInfo[]; errors: string[] }> {
-  // showinfo logs at info level; level+ prefixes let errors be told apart from it.
-  const { stderr } = await run('ffmpeg', ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-i', file, '-an',
+async function decodeVideo(file: string): Promise<{ frames: VideoFrameInfo[]; errors: string[] }> {
+  // showinfo logs at info level; level+ prefixes let errors be told apart from it. -copyts: the file's own
+  // timeline (without it, ffmpeg subtracts the file's start from an FLV's or MP4's video, but the video's
+  // own start from an MPEG-TS's: 0.35 s off the audio in an SRT capture whose video began at a keyframe).
+  const { stderr } = await run('ffmpeg', ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-copyts', '-i', file, '-an',
     // Frames keep their own timestamps at ms resolution: a variable frame rate (15 fps black, then the
     // caller's 25 fps) is not an error, but in a 1/25 s time base two frames 21 ms apart would collide.
     '-vf', 'scale=32:18,format=gray,showinfo', '-fps_mode', 'passthrough', '-enc_time_base', '1:1000', '-f', 'null', '-'], BIG);
   const frames: VideoFrameInfo[] = [];
   for (const line of stderr.split('\n')) {
     const m = /Parsed_showinfo.*\bn:\s*\d+\s.*\bpts_time:(-?[\d.]+).*\biskey:(\d).*\btype:(\w).*\bmean:\[([\d.]+)/.exec(line);
-    // Microseconds: no float noise from adding the start back.
-    if (m) frames.push({ pts: Math.round((Number(m[1]) + start) * 1e6) / 1e6, key: m[2] === '1', type: m[3]!, luma: Number(m[4]) });
+    if (m) frames.push({ pts: Math.round(Number(m[1]) * 1e6) / 1e6, key: m[2] === '1', type: m[3]!, luma: Number(m[4]) });
   }
   return { frames, errors: errorLines(stderr) };
 }
@@ -206,7 +207,7 @@ export async function analyzeAvSync(file: string, opts: AvSyncOptions = {}): Pro
   const minGapSec = opts.minGapSec ?? 0.5;
   const maxPairSec = opts.maxPairSec ?? 0.5;
   const start = await startTime(file);
-  const [audio, video] = await Promise.all([decodeAudio(file, rate), decodeVideo(file, start)]);
+  const [audio, video] = await Promise.all([decodeAudio(file, rate), decodeVideo(file)]);
   const audioOnsets = findToneOnsets(audio.pcm, rate, toneHz, minGapSec, opts.minToneAmplitude ?? 0.02).map((t) => t + start);
   const videoOnsets = findFlashOnsets(video.frames, minGapSec, opts.minLumaStep ?? 60);
   const { pairs, unpairedAudio, unpairedVideo } = pairOnsets(audioOnsets, videoOnsets, maxPairSec);

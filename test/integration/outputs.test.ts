@@ -28,14 +28,20 @@ let dir: string;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'outputs-'));
 });
+/** Set when every test passed: otherwise the receivers' files stay for a look (the path is printed). */
+let keep = true;
 after(async () => {
   await t?.stop().catch(() => {}); // stopped by the test already, unless it failed midway
-  rmSync(dir, { recursive: true, force: true });
+  if (keep) console.log(`# the outputs' files are kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 });
 
+const receiverLogs = new Map<ChildProcess, string>();
 /** ffmpeg listening for SRT (as a CDN's ingest), writing what arrives (TS, copied) from its first byte. */
 async function srtReceiver(out: string): Promise<ChildProcess> {
-  const p = spawn('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASS}`, '-map', '0', '-c', 'copy', '-f', 'mpegts', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn('ffmpeg', ['-nostdin', '-nostats', '-loglevel', 'info', '-y', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASS}`, '-map', '0', '-c', 'copy', '-flush_packets', '1', '-f', 'mpegts', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  receiverLogs.set(p, '');
+  p.stderr!.on('data', (d: Buffer) => receiverLogs.set(p, (receiverLogs.get(p)! + d.toString()).slice(-3000)));
   await new Promise((r) => setTimeout(r, 300));
   return p;
 }
@@ -58,6 +64,7 @@ test('one call to RTMP, RTMPS and SRT, recorded, for 60 s: each output whole; a 
   t = await startTestApp({ RECORDINGS_DIR: join(dir, 'recordings') });
   try {
     await oneCallEveryOutput(t);
+    keep = false;
   } finally {
     await t.stop();
   }
@@ -68,6 +75,7 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   const stream = uniqueId('outs');
   const srtFile = join(dir, 'srt-1.ts');
   let receiver = await srtReceiver(srtFile);
+  const firstReceiver = receiver;
   const r = await t.post('/call/startup', {
     callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true',
     rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream, record: 'true',
@@ -146,7 +154,10 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   const live = await analyzeAvSync(join(t.env.RECORDINGS_DIR!, `rtmp_${stream}.flv`));
   const recorded = await analyzeAvSync(rec!.path);
   // The first SRT receiver was killed (SIGKILL): its file is cut wherever it was; only its size is checked.
-  console.log(`# SRT before the kill: ${statSync(srtFile).size} bytes received`);
+  // -flush_packets 1: the receiver's file holds what it got (ffmpeg's own buffers died with it otherwise).
+  const before = statSync(srtFile).size;
+  console.log(`# SRT before the kill: ${before} bytes received`);
+  assert.ok(before > 50_000, `the first SRT receiver got ${before} bytes; it said: ${receiverLogs.get(firstReceiver)}`);
   const srt2 = await analyzeAvSync(srtFile2);
   const recSeconds = recorded.frames.at(-1)!.pts - recorded.frames[0]!.pts;
   console.log(`# call ${callSeconds.toFixed(2)} s; recording ${recSeconds.toFixed(2)} s of video, ${rec!.bytes} bytes (${rec!.fileName})`);
