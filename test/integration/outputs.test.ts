@@ -1,7 +1,8 @@
 /**
  * One call, every kind of output at once, through the real sandbox: the sipp video far end (beep + flash
- * every second) relayed to nginx over RTMP (recorded there), to nginx's RTMPS front, to an SRT receiver
- * (ffmpeg with libsrt, a passphrase), and recorded by us. Each output is judged from its first byte; the
+ * every second) relayed to nginx over RTMP (recorded there), to nginx's RTMPS front, to two SRT receivers
+ * (ffmpeg with libsrt, a passphrase; one killed mid-call, one for the whole call, with a stream id), and
+ * recorded by us. Each output is judged from its first byte; the
  * recording is also played by Chromium from its download link.
  * Then a recordings directory that cannot be written: the recording fails, the call does not.
  */
@@ -22,6 +23,8 @@ import { uniqueId } from '../helpers/sandbox.js';
 
 const PASS = 'sandbox-srt-secret';
 const SRT_PORT = 9861;
+/** The SRT output whose receiver is killed mid-call (the other, on SRT_PORT + 1, stays). */
+const FIRST_SRT = new RegExp(`^srt://127\\.0\\.0\\.1:${SRT_PORT}\\b`);
 let t: TestApp;
 let dir: string;
 
@@ -38,8 +41,8 @@ after(async () => {
 
 const receiverLogs = new Map<ChildProcess, string>();
 /** ffmpeg listening for SRT (as a CDN's ingest), writing what arrives (TS, copied) from its first byte. */
-async function srtReceiver(out: string): Promise<ChildProcess> {
-  const p = spawn('ffmpeg', ['-nostdin', '-nostats', '-loglevel', 'info', '-y', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASS}`, '-map', '0', '-c', 'copy', '-flush_packets', '1', '-f', 'mpegts', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function srtReceiver(out: string, port = SRT_PORT): Promise<ChildProcess> {
+  const p = spawn('ffmpeg', ['-nostdin', '-nostats', '-loglevel', 'info', '-y', '-i', `srt://127.0.0.1:${port}?mode=listener&passphrase=${PASS}`, '-map', '0', '-c', 'copy', '-flush_packets', '1', '-f', 'mpegts', out], { stdio: ['ignore', 'ignore', 'pipe'] });
   receiverLogs.set(p, '');
   p.stderr!.on('data', (d: Buffer) => receiverLogs.set(p, (receiverLogs.get(p)! + d.toString()).slice(-3000)));
   await new Promise((r) => setTimeout(r, 300));
@@ -76,6 +79,9 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   const srtFile = join(dir, 'srt-1.ts');
   let receiver = await srtReceiver(srtFile);
   const firstReceiver = receiver;
+  // A second SRT output, with a stream id, whose receiver stays for the whole call.
+  const wholeFile = join(dir, 'srt-whole.ts');
+  const wholeReceiver = await srtReceiver(wholeFile, SRT_PORT + 1);
   const r = await t.post('/call/startup', {
     callId, callee: 'video', sipDomain: '127.0.0.1', sipPort: t.env.SIPP_VIDEO_PORT, hasVideo: 'true',
     rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream, record: 'true',
@@ -90,13 +96,16 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   const srt = await t.post('/push/startup', { streamName: stream, rtmpUrl: `srt://127.0.0.1:${SRT_PORT}?passphrase=${PASS}&latency=300`, rtmpTransponderFullUrl: 'true' });
   assert.equal(srt.status, 200, srt.text);
   assert.doesNotMatch(srt.text, new RegExp(PASS), 'the passphrase never comes back');
-  await waitFor(async () => (await statusOf(stream, /^srt:/)) === 'PUBLISHING', 10_000, 'SRT publishing');
+  const srtWhole = await t.post('/push/startup', { streamName: stream, rtmpUrl: `srt://127.0.0.1:${SRT_PORT + 1}?streamid=#!::r=live/whole,m=publish&passphrase=${PASS}`, rtmpTransponderFullUrl: 'true' });
+  assert.equal(srtWhole.status, 200, srtWhole.text);
+  await waitFor(async () => (await statusOf(stream, FIRST_SRT)) === 'PUBLISHING', 10_000, 'SRT publishing');
+  await waitFor(async () => (await pushes(stream)).filter((p) => /^srt:/.test(p.rtmpUrl) && p.status === 'PUBLISHING').length === 2, 10_000, 'both SRT outputs publishing');
   await waitFor(async () => (await statusOf(stream, /^rtmps:/)) === 'PUBLISHING', 10_000, 'RTMPS publishing');
 
   // 12 s in, the SRT receiver dies: the SRT output reconnects; RTMP, RTMPS and the recording go on.
   await new Promise((res) => setTimeout(res, 12_000));
   await stopReceiver(receiver, 'SIGKILL');
-  await waitFor(async () => (await statusOf(stream, /^srt:/)) === 'RECONNECTING', 15_000, 'SRT reconnecting');
+  await waitFor(async () => (await statusOf(stream, FIRST_SRT)) === 'RECONNECTING', 15_000, 'SRT reconnecting');
   const during = (await t.find(callId))!;
   assert.equal(during.status, 'ESTABLISHED');
   assert.equal(during.rtmpStreamStatus, 'PUBLISHING');
@@ -104,17 +113,18 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   assert.equal(during.recordings[0]?.status, 'RECORDING');
   const srtFile2 = join(dir, 'srt-2.ts');
   receiver = await srtReceiver(srtFile2);
-  await waitFor(async () => (await statusOf(stream, /^srt:/)) === 'PUBLISHING', 15_000, 'SRT back');
+  await waitFor(async () => (await statusOf(stream, FIRST_SRT)) === 'PUBLISHING', 15_000, 'SRT back');
 
   await new Promise((res) => setTimeout(res, 60_000 - (Date.now() - Date.parse(est.establishedAt!))));
   const metrics = await (await fetch(t.app.restUrl.replace(/\/rest-api$/, '') + '/metrics')).text();
-  assert.match(metrics, /sip_as_rtmp_outputs_active\{kind="srt"\} 1/);
+  assert.match(metrics, /sip_as_rtmp_outputs_active\{kind="srt"\} 2/);
   assert.match(metrics, /sip_as_rtmp_recordings\{state="RECORDING"\} [1-9]/);
   assert.equal((await t.post('/call/terminate', { callId })).status, 200);
   const ended = (await t.waitStatus(callId, ['FINISH'])) as CallView;
   const callSeconds = (Date.parse(ended.endedAt!) - Date.parse(ended.establishedAt!)) / 1000;
   await new Promise((res) => setTimeout(res, 1000)); // the SRT receiver's latency buffer
   await stopReceiver(receiver);
+  await stopReceiver(wholeReceiver);
   await waitFor(async () => !(await isPublished(t.env.RTMP_STAT_URL!, `rtmp_${stream}`)), 5000, 'unpublished on nginx (its recording complete)');
 
   // The recording: DONE, an MP4 as long as the call, in sync as the live stream is.
@@ -159,12 +169,14 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   console.log(`# SRT before the kill: ${before} bytes received`);
   assert.ok(before > 50_000, `the first SRT receiver got ${before} bytes; it said: ${receiverLogs.get(firstReceiver)}`);
   const srt2 = await analyzeAvSync(srtFile2);
+  const whole = await analyzeAvSync(wholeFile);
   const recSeconds = recorded.frames.at(-1)!.pts - recorded.frames[0]!.pts;
   console.log(`# call ${callSeconds.toFixed(2)} s; recording ${recSeconds.toFixed(2)} s of video, ${rec!.bytes} bytes (${rec!.fileName})`);
-  for (const [name, rep] of [['RTMP (nginx)', live], ['recording', recorded], ['SRT after the receiver came back', srt2]] as const) console.log(`# ${summary(name, rep)}`);
+  for (const [name, rep] of [['RTMP (nginx)', live], ['recording', recorded], ['SRT after the receiver came back', srt2], ['SRT, the whole call', whole]] as const) console.log(`# ${summary(name, rep)}`);
   assert.ok(Math.abs(recSeconds - callSeconds) < 0.5, `recording ${recSeconds} s against the call's ${callSeconds} s`);
   const liveMaxGop = Math.max(...live.keyframeIntervals);
-  for (const [name, rep] of [['recording', recorded], ['SRT after', srt2]] as const) {
+  assert.ok(whole.audioSeconds > callSeconds - 2, `the whole-call SRT receiver got ${whole.audioSeconds} s of audio`);
+  for (const [name, rep] of [['recording', recorded], ['SRT after', srt2], ['SRT whole', whole]] as const) {
     assert.equal(rep.decodeErrors, 0, `${name}: ${rep.decodeErrorLines.join('\n')}`);
     assert.ok(rep.pairs.length >= 3, `${name}: ${rep.pairs.length} beep/flash pairs`);
     // The same encoded stream: A/V as on the live output, keyframes as often (the second SRT connection
