@@ -34,7 +34,8 @@ export class PushDesk {
   /** The primary output a /call/startup (or inbound call) asks for, checked: 400 not allowed, 409 in use. */
   primaryFor(req: StartupRequest): CallPush | undefined {
     if (!req.target) return undefined;
-    const cp = new CallPush(req.callId, req.toStream || req.rtmpStream, req.rtmpUrl, req.target, {}, true);
+    const name = req.toStream || req.rtmpStream;
+    const cp = new CallPush(req.callId, name, req.rtmpUrl, req.target, {}, true, req.rtmpTransponderFullUrl ? name : this.prefix + req.rtmpStream);
     this.checkDestination(cp.target, 'rtmpStream');
     return cp;
   }
@@ -92,7 +93,8 @@ export class PushDesk {
   async startup(req: PushStartupRequest): Promise<PushView> {
     const call = this.liveCallByStream(req.streamName);
     const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
-    const cp = new CallPush(call.req.callId, req.streamName, req.rtmpUrl, req.target, options, false);
+    const name = call.req.toStream || call.req.rtmpStream;
+    const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name);
     this.checkDestination(cp.target, 'rtmpUrl');
     await this.resolvable(cp.target.host);
     // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
@@ -108,7 +110,7 @@ export class PushDesk {
   find(filter: { streamName?: string; rtmpUrl?: string }): PushView[] {
     const out: PushView[] = [];
     for (const cp of this.pushes.values()) {
-      if (filter.streamName && cp.streamName !== filter.streamName) continue;
+      if (filter.streamName && !cp.isNamed(filter.streamName)) continue;
       if (filter.rtmpUrl && cp.rawUrl !== filter.rtmpUrl) continue;
       out.push(cp.view());
     }
@@ -183,9 +185,17 @@ export class PushDesk {
     }
   }
 
+  private get prefix(): string {
+    return this.ctx.config.calls.streamPrefix;
+  }
+
+  /** By the call's stream name, or by WCS's transponder name for it (RTMP_STREAM_PREFIX + the name). */
   private liveCallByStream(streamName: string): Call {
-    for (const c of this.ctx.calls()) {
-      if (!c.final && (c.req.toStream || c.req.rtmpStream) === streamName) return c;
+    const bare = this.prefix && streamName.startsWith(this.prefix) ? streamName.slice(this.prefix.length) : undefined;
+    for (const name of bare !== undefined ? [streamName, bare] : [streamName]) {
+      for (const c of this.ctx.calls()) {
+        if (!c.final && (c.req.toStream || c.req.rtmpStream) === name) return c;
+      }
     }
     throw new NotFoundError(`no active call with stream ${streamName} (the toStream of /call/startup)`, 'streamName');
   }

@@ -30,6 +30,9 @@ export interface PushView {
   stats?: Push['stats'];
   /** What this output sent against the platforms' rules (both tracks, keyframe interval, size changes). */
   health?: OutputHealthView;
+  /** WCS: the video size it sends, once known. */
+  width?: number;
+  height?: number;
   /** Only for a known platform's host (media/output/platform-limits.ts): its session limit. */
   platform?: Platform;
   sessionLimitSec?: number;
@@ -56,6 +59,11 @@ export class CallPush {
     readonly target: OutputTarget,
     readonly options: { action?: string; soundFile?: string },
     readonly primary: boolean,
+    /**
+     * WCS's name for this output (its "transponder"): RTMP_STREAM_PREFIX + the stream name, unless the URL was
+     * given in full. WCS pages poll /push/find with it ("rtmp_" + stream); answers carry it as `streamName`.
+     */
+    readonly transponderName: string = streamName,
   ) {
     this.limit = platformLimit(target.host);
   }
@@ -68,6 +76,17 @@ export class CallPush {
   get live(): boolean {
     const s = this.push?.state;
     return !s || !(FINAL_PUSH_STATES as readonly string[]).includes(s);
+  }
+
+  /** WCS's `width` and `height`: the picture this output sends, once it has sent one. */
+  private size(): { width?: number; height?: number } {
+    const m = /^(\d+)x(\d+)$/.exec(this.push?.health.view().size ?? '');
+    return m ? { width: Number(m[1]), height: Number(m[2]) } : {};
+  }
+
+  /** Named so in /push/find: by WCS's transponder name or by the call's own stream name. */
+  isNamed(name: string): boolean {
+    return name === this.transponderName || name === this.streamName;
   }
 
   /** Start forwarding through `push`, with whatever mute/sound was asked for meanwhile. */
@@ -104,7 +123,7 @@ export class CallPush {
     return {
       mediaSessionId: this.id,
       callId: this.callId,
-      streamName: this.streamName,
+      streamName: this.transponderName,
       rtmpUrl: this.target.display,
       status: this.push?.state ?? 'PENDING',
       reason: this.push?.failureReason ?? null,
@@ -115,6 +134,7 @@ export class CallPush {
       primary: this.primary,
       createdAt: this.createdAt.toISOString(),
       ...(this.push ? { stats: { ...this.push.stats }, health: this.push.health.view() } : {}),
+      ...this.size(),
       ...(this.limit ? { platform: this.limit.platform, sessionLimitSec: this.limit.limitSec, sessionEndsAt: isoOrNull(this.sessionEndsAtMs) } : {}),
     };
   }

@@ -141,7 +141,7 @@ const RECORDING_EXAMPLE: Json = {
 };
 
 const PUSH_EXAMPLE: Json = {
-  mediaSessionId: MEDIA_SESSION_ID, callId: CALL_ID, streamName: STREAM, rtmpUrl: 'rtmp://127.0.0.1:1935/recorded/rtmp***',
+  mediaSessionId: MEDIA_SESSION_ID, callId: CALL_ID, streamName: `rtmp_${STREAM}`, rtmpUrl: 'rtmp://127.0.0.1:1935/recorded/rtmp***',
   status: 'CONNECTING', reason: null, muted: false, soundEnabled: false, soundFile: null, options: {}, primary: false,
   createdAt: at(60), stats: { queuedDropped: 0, framesOut: 0, startedAfterMs: 0, reconnects: 0, droppedWhileDown: 0 },
 };
@@ -309,7 +309,9 @@ function schemas(): Record<string, Json> {
     Push: object({
       mediaSessionId: str('Names this output in /push/terminate, mute, unmute, sound_on, sound_off.', { format: 'uuid' }),
       callId: str(`${EXT} the call it publishes.`),
-      streamName: { type: 'string' },
+      streamName: str('WCS\'s name for this output: RTMP_STREAM_PREFIX + the call\'s stream name (`rtmp_show`), or the stream name as is when the URL was given in full (rtmpTransponderFullUrl). /push/find takes it, or the bare name.'),
+      width: int('The video width it sends, once known.'),
+      height: int('The video height it sends, once known.'),
       rtmpUrl: str('Where, without credentials or query, the stream name masked.'),
       status: str(`${EXT} PENDING (asked for before the answer), CONNECTING, PUBLISHING, RECONNECTING (dropped by the server: reconnects with backoff), FAILED (refused at connect: see reason), CLOSED.`, { enum: [...PUSH_STATES] }),
       reason: nullable(str(`${EXT} the RTMP server's reason for a failure.`)),

@@ -458,6 +458,13 @@ test('/push/startup on a live call by its toStream: found, publishing, then term
     await until(() => h.svc.pushFind({ streamName: 'room-1' })[0]?.status === 'PUBLISHING', 'the push PUBLISHING');
     assert.equal(h.outputs.sinks[0]?.target.key, '127.0.0.1:1935/live/rtmp_room-1');
     assert.deepEqual(h.svc.pushFind({ streamName: 'room-1' }).map((p) => p.mediaSessionId), [view.mediaSessionId]);
+    // WCS's pages poll by the transponder name ("rtmp_" + stream) and the URL as they gave it.
+    assert.equal(view.streamName, 'rtmp_room-1', 'answers carry WCS\'s name');
+    assert.deepEqual(h.svc.pushFind({ streamName: 'rtmp_room-1', rtmpUrl: 'rtmp://127.0.0.1:1935/live' }).map((p) => p.mediaSessionId), [view.mediaSessionId]);
+    // ...and may name the call's stream so when they start another push.
+    const other = await h.svc.pushStartup(validatePushStartup({ streamName: 'rtmp_room-1', rtmpUrl: 'rtmp://127.0.0.1:1935/recorded', rtmpTransponderFullUrl: 'false' }, { streamPrefix: 'rtmp_' }));
+    assert.equal(other.callId, call.req.callId);
+    await h.svc.pushTerminate(other.mediaSessionId);
 
     await h.svc.pushTerminate(view.mediaSessionId);
     assert.deepEqual(h.svc.pushFind({ streamName: 'room-1' }), []);

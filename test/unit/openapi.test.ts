@@ -204,7 +204,7 @@ test('empty 200 bodies where server.ts sends none; find answers arrays, push/sta
     assert.equal(ok(path).content, undefined, `${path}: empty body`);
   }
   assert.ok(Array.isArray(ok('/call/find').content?.['application/json']?.example));
-  assert.equal((ok('/push/startup').content?.['application/json']?.example as Json).streamName, EXAMPLES['/push/startup']!.streamName);
+  assert.equal((ok('/push/startup').content?.['application/json']?.example as Json).streamName, `rtmp_${EXAMPLES['/push/startup']!.streamName}`, 'answers carry WCS\'s transponder name');
 });
 
 test('every status, state and reason enum is the one declared in calls/states.ts', () => {
