@@ -34,6 +34,7 @@ import { RtmpPublisher } from '../adapters/rtmp/publisher.js';
 import { RtmpSink } from '../adapters/rtmp/rtmp-sink.js';
 import { SrtSink } from '../adapters/srt/srt-sink.js';
 import { FileRecordingStore } from '../adapters/recording/store.js';
+import { RoutedHooks } from './hooks/routed.js';
 
 export interface App {
   config: Config;
@@ -75,9 +76,12 @@ export function createApp(
     onError: (err, spec) => log.error({ err: err.message, kind: spec.kind, size: `${spec.width}x${spec.height}` }, 'cannot make the fill video (a slate falls back to black)'),
   });
   const sounds = new SoundLibrary({ dir: config.media.soundsDir, encodeClip: encodeAacClip, decodePcm });
-  const hooks: Hooks = config.hooks.url
-    ? new RestHooks({ url: config.hooks.url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) })
-    : NoHooks;
+  // One sender per backend app URL (WCS: the call's appKey picks the app); HOOK_URL for the other appKeys.
+  const hooksTo = (url: string) => new RestHooks({ url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) });
+  const defaultHooks: Hooks = config.hooks.url ? hooksTo(config.hooks.url) : NoHooks;
+  const hooks: Hooks = config.hooks.apps.size > 0
+    ? new RoutedHooks(new Map([...config.hooks.apps].map(([key, url]) => [key, hooksTo(url)])), defaultHooks)
+    : defaultHooks;
   const recordings = new FileRecordingStore({ dir: resolvePath(config.recordings.dir) });
   let recoverTimer: NodeJS.Timeout | undefined;
   const calls = new CallService({

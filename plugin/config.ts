@@ -3,6 +3,9 @@
  * Every value is checked once at start; a bad one stops the app with a message naming the variable.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseHookApps } from './hooks/routed.js';
+import { redactUrl } from './lib/redact.js';
 import { templateProblem } from './lib/file-template.js';
 import type { CodecPreference } from './sip/sdp.js';
 
@@ -27,7 +30,15 @@ export interface Config {
     apiToken: string;
   };
   /** WCS REST hooks: call, registration and stream events POSTed to this URL. Empty: off. */
-  hooks: { url: string; timeoutMs: number; queueMax: number };
+  hooks: {
+    url: string;
+    timeoutMs: number;
+    queueMax: number;
+    /** appKey → app URL (HOOK_APPS): that appKey's events go there instead of `url`. */
+    apps: Map<string, string>;
+    /** Names this server in every event (WCS `nodeId`). */
+    nodeId: string;
+  };
   /** The loopback SIP UAS that receives the media leg from Asterisk. */
   sipUas: { host: string; port: number };
   /** UDP ports for the media leg's RTP/RTCP (even = RTP, odd = RTCP). */
@@ -135,6 +146,8 @@ const SPEC = {
   HOOK_URL: { path: ['hooks', 'url'], kind: 'any', def: '' },
   HOOK_TIMEOUT_MS: { path: ['hooks', 'timeoutMs'], kind: 'int:100:60000', def: '5000' },
   HOOK_QUEUE_MAX: { path: ['hooks', 'queueMax'], kind: 'int:1:100000', def: '1000' },
+  HOOK_APPS: { path: ['hooks', 'apps'], kind: 'hookapps', def: '' },
+  NODE_ID: { path: ['hooks', 'nodeId'], kind: 'string', def: hostname() },
   SIP_UAS_HOST: { path: ['sipUas', 'host'], kind: 'string', def: '127.0.0.1' },
   SIP_UAS_PORT: { path: ['sipUas', 'port'], kind: 'port', def: '5090' },
   RTP_PORT_MIN: { path: ['rtp', 'portMin'], kind: 'port', def: '20000' },
@@ -236,7 +249,7 @@ function parseList(v: string): string[] {
   return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
 }
 
-function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] | CodecPreference[] {
+function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] | CodecPreference[] | Map<string, string> {
   const v = raw.trim();
   if (kind.startsWith('enum:')) {
     const options = kind.split(':').slice(1);
@@ -294,6 +307,12 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
     case 'prefix':
       if (!/^(\/[A-Za-z0-9._~-]+)*$/.test(v)) throw new ConfigError(`${name} must look like /rest-api (or be empty), got "${v}"`);
       return v;
+    case 'hookapps':
+      try {
+        return parseHookApps(v);
+      } catch (err) {
+        throw new ConfigError((err as Error).message);
+      }
     case 'template': {
       const problem = templateProblem(v);
       if (problem) throw new ConfigError(`${name} ${problem}`);
@@ -317,5 +336,11 @@ export function describeConfig(c: Config): Record<string, unknown> {
     ari: { ...c.ari, password: '[redacted]' },
     ami: { ...c.ami, password: c.ami.password ? '[redacted]' : '' },
     rest: { ...c.rest, apiToken: c.rest.apiToken ? '[redacted]' : '' },
+    // Hook URLs may carry user:pass@ and tokens in the query.
+    hooks: {
+      ...c.hooks,
+      url: c.hooks.url ? redactUrl(c.hooks.url) : '',
+      apps: Object.fromEntries([...c.hooks.apps].map(([key, url]) => [key, redactUrl(url)])),
+    },
   };
 }

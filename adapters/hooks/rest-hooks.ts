@@ -1,7 +1,7 @@
 /**
  * WCS-style REST hooks: call, registration and stream status events POSTed as JSON to the customer's
- * backend (`HOOK_URL`). Mirrors Flashphoner WCS, whose events carry a `method` naming the event
- * (`CallStatusEvent`, `RegistrationStatusEvent`, …).
+ * backend, as Flashphoner WCS does: to `<app URL>/<method>` (`…/CallStatusEvent`, `…/RegistrationStatusEvent`),
+ * the method also in the body. One RestHooks serves one app URL (plugin/hooks/routed.ts picks it by appKey).
  *
  * A slow or dead backend must never delay a call, so `post()` only serialises and enqueues; a single
  * background loop delivers the events **in order, one request at a time**. While the backend fails, the
@@ -129,6 +129,13 @@ export class RestHooks implements Hooks {
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
+  }
+
+  /** WCS posts each event to `<app URL>/<method name>` (…/apps/EchoApp/CallStatusEvent): backends route by it. */
+  private urlFor(method: string): string {
+    const u = new URL(this.endpoint);
+    u.pathname = `${u.pathname.replace(/\/+$/, '')}/${encodeURIComponent(method)}`;
+    return u.toString();
   }
 
   get stats(): HooksStats {
@@ -263,7 +270,7 @@ export class RestHooks implements Hooks {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (this.authorization) headers.authorization = this.authorization;
-      const res = await this.fetchFn(this.endpoint, {
+      const res = await this.fetchFn(this.urlFor(ev.method), {
         method: 'POST',
         headers,
         body: ev.json,

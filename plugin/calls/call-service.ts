@@ -102,7 +102,8 @@ export class CallService {
     this.ctx = {
       config, log, pbx,
       end: (call, o) => this.end(call, o),
-      hook: (method, body) => d.hooks?.post(method, body),
+      // WCS's nodeId on every event: which server of a fleet sent it.
+      hook: (method, body) => d.hooks?.post(method, { nodeId: config.hooks.nodeId, ...body }),
       changed: (call) => {
         this.limits.get(call)?.check(); // an output published or closed: its platform session limit with it
         this.changes.emit('changed', call);
@@ -177,10 +178,13 @@ export class CallService {
     call.maxDurationSec = durationLimit(call.req.maxDuration, this.d.config.calls.maxDurationSec);
     this.media.prepare(call);
     call.on('note', () => this.changes.emit('changed', call));
+    const statusEvent = () => this.ctx.hook('CallStatusEvent', { sessionId: call.key, ...call.hookView() });
     call.on('status', ({ status, info }) => {
       this.d.log.info({ callId: call.req.callId, status, info, incoming: call.incoming }, 'call status');
-      this.ctx.hook('CallStatusEvent', call.hookView());
+      statusEvent();
     });
+    // WCS's first event of a call: TRYING (the INVITE is on its way), before any status change.
+    statusEvent();
   }
 
   /**

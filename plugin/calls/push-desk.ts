@@ -35,7 +35,7 @@ export class PushDesk {
   primaryFor(req: StartupRequest): CallPush | undefined {
     if (!req.target) return undefined;
     const name = req.toStream || req.rtmpStream;
-    const cp = new CallPush(req.callId, name, req.rtmpUrl, req.target, {}, true, req.rtmpTransponderFullUrl ? name : this.prefix + req.rtmpStream);
+    const cp = new CallPush(req.callId, name, req.rtmpUrl, req.target, {}, true, req.rtmpTransponderFullUrl ? name : this.prefix + req.rtmpStream, !req.toStream);
     this.checkDestination(cp.target, 'rtmpStream');
     return cp;
   }
@@ -94,7 +94,7 @@ export class PushDesk {
     const call = this.liveCallByStream(req.streamName);
     const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
     const name = call.req.toStream || call.req.rtmpStream;
-    const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name);
+    const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name, !call.req.toStream);
     this.checkDestination(cp.target, 'rtmpUrl');
     await this.resolvable(cp.target.host);
     // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.

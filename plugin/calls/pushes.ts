@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isoOrNull } from '../lib/clock.js';
+import { maskSecret } from '../lib/redact.js';
 import type { OutputHealthView } from '../media/output/health.js';
 import { platformLimit, type Platform, type PlatformLimit } from '../media/output/platform-limits.js';
 import type { Push } from '../media/output/push.js';
@@ -64,6 +65,8 @@ export class CallPush {
      * given in full. WCS pages poll /push/find with it ("rtmp_" + stream); answers carry it as `streamName`.
      */
     readonly transponderName: string = streamName,
+    /** The name is the call's rtmpStream (no toStream): often a platform's stream key, so answers mask it. */
+    private readonly secretName = false,
   ) {
     this.limit = platformLimit(target.host);
   }
@@ -123,7 +126,7 @@ export class CallPush {
     return {
       mediaSessionId: this.id,
       callId: this.callId,
-      streamName: this.transponderName,
+      streamName: this.secretName ? maskSecret(this.transponderName) : this.transponderName,
       rtmpUrl: this.target.display,
       status: this.push?.state ?? 'PENDING',
       reason: this.push?.failureReason ?? null,

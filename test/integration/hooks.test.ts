@@ -43,7 +43,10 @@ test('a hook receiver gets registration, call status, stream status and DTMF eve
   const got: Hook[] = [];
   const { server, url } = await receiver((req, res, body) => {
     assert.equal(req.headers['content-type'], 'application/json');
-    got.push(JSON.parse(body) as Hook);
+    const hook = JSON.parse(body) as Hook;
+    // WCS's paths: <app URL>/<method>.
+    assert.equal(req.url, `/hook/${hook.method}`);
+    got.push(hook);
     res.writeHead(200).end();
   });
   const t = await startTestApp({ HOOK_URL: url });
@@ -63,7 +66,7 @@ test('a hook receiver gets registration, call status, stream status and DTMF eve
     console.log(`# dtmf call: ${of(callId).join(' ')}`);
     // Ringing (and 183) depend on the far end: left out of the comparison.
     assert.deepEqual(of(reg.callId).filter((l) => !/^StreamStatusEvent|:RING$|:SESSION_PROGRESS$/.test(l)), [
-      'RegistrationStatusEvent:REGISTERED', 'CallStatusEvent:ESTABLISHED', 'CallStatusEvent:FINISH', 'RegistrationStatusEvent:UNREGISTERED',
+      'CallStatusEvent:TRYING', 'RegistrationStatusEvent:REGISTERED', 'CallStatusEvent:ESTABLISHED', 'CallStatusEvent:FINISH', 'RegistrationStatusEvent:UNREGISTERED',
     ]);
     const calls = of(callId);
     assert.ok(calls.includes('CallStatusEvent:ESTABLISHED') && calls.includes('DtmfEvent:1') && calls.includes('StreamStatusEvent:PUBLISHING'), calls.join(' '));

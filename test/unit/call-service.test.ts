@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileRecordingStore } from '../../adapters/recording/store.js';
@@ -183,6 +183,9 @@ test('startup → RING → ESTABLISHED → the callee hangs up → FINISH, NORMA
     const call = h.svc.startup(startup({ sipLogin: 'alice', sipPassword: 'pw' }));
     call.on('status', ({ status }) => statuses.push(status));
     assert.equal(call.status, 'TRYING');
+    // WCS's first event of a call is TRYING, with its nodeId and sessionId.
+    const [first] = h.hooks.filter(([m]) => m === 'CallStatusEvent');
+    assert.deepEqual([first?.[1].status, first?.[1].callId, first?.[1].sessionId, first?.[1].nodeId], ['TRYING', call.req.callId, call.key, hostname()]);
     assert.equal(await reach(call, 'ESTABLISHED', 'FAILED'), 'ESTABLISHED', call.info);
     await call.mediaReady;
     await until(() => call.streamStatus === 'PUBLISHING', 'PUBLISHING');
@@ -504,7 +507,7 @@ test('MAX_CALL_DURATION: one warning hook LIMIT_WARNING_SEC before, then hung up
     assert.ok(call.resources.held.includes('limit timer'));
     await until(() => limitWarnings(h).length > 0, 'the warning hook', 3000);
     assert.equal(call.status, 'ESTABLISHED', 'warned before the end');
-    assert.deepEqual(limitWarnings(h), [{ callId: call.req.callId, limit: 'maxCallDuration', limitSec: 2, remainingSec: 1, endsAt: view.endsAt, appKey: '' }]);
+    assert.deepEqual(limitWarnings(h), [{ nodeId: hostname(), callId: call.req.callId, limit: 'maxCallDuration', limitSec: 2, remainingSec: 1, endsAt: view.endsAt, appKey: '' }]);
 
     await released(h, call);
     assert.equal(call.status, 'FINISH');

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { RestHooks, type MinimalLog } from '../../adapters/hooks/rest-hooks.js';
 import { NoHooks, type Hooks } from '../../plugin/hooks/hooks.js';
+import { parseHookApps, RoutedHooks } from '../../plugin/hooks/routed.js';
 import { createLogger } from '../../plugin/lib/log.js';
 
 interface Received {
@@ -357,4 +358,28 @@ test('NoHooks has the same surface and does nothing', async () => {
   h.post('CallStatusEvent', { status: 'RING' });
   assert.deepEqual(h.stats, { queued: 0, delivered: 0, retries: 0, dropped: 0, rejected: 0, inFlight: false });
   await h.close();
+});
+
+test('WCS paths: each event to <app URL>/<method>; HOOK_APPS sends an appKey\'s events to its own app, the rest to HOOK_URL', async () => {
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    req.resume();
+    req.on('end', () => res.writeHead(200).end('ok'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { log } = stubLog();
+  const make = (url: string) => new RestHooks({ url, timeoutMs: 1000, queueMax: 10, log, backoff: fast });
+  const hooks = new RoutedHooks(new Map([['clicktocall', make(`${base}/apps/ClickToCall/`)]]), make(`${base}/apps/Default?k=1`));
+  hooks.post('CallStatusEvent', { appKey: 'clicktocall', status: 'TRYING' });
+  hooks.post('CallStatusEvent', { appKey: 'other', status: 'TRYING' });
+  hooks.post('RegistrationStatusEvent', { status: 'REGISTERED' });
+  await waitFor('three delivered', () => hooks.stats.delivered === 3);
+  await hooks.close();
+  await new Promise((r) => server.close(r));
+  assert.deepEqual(paths.sort(), ['/apps/ClickToCall/CallStatusEvent', '/apps/Default/CallStatusEvent?k=1', '/apps/Default/RegistrationStatusEvent?k=1']);
+  assert.deepEqual(parseHookApps(' a=http://x/apps/A , b=https://y/B'), new Map([['a', 'http://x/apps/A'], ['b', 'https://y/B']]));
+  assert.throws(() => parseHookApps('a=ftp://x'), /HOOK_APPS entry "a=ftp:\/\/x" must be appKey=http/);
+  assert.throws(() => parseHookApps('=http://u:secret@x/'), (e: Error) => !e.message.includes('secret'));
 });
