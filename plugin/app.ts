@@ -35,6 +35,7 @@ import { RtmpSink } from '../adapters/rtmp/rtmp-sink.js';
 import { SrtSink } from '../adapters/srt/srt-sink.js';
 import { FileRecordingStore } from '../adapters/recording/store.js';
 import { RoutedHooks } from './hooks/routed.js';
+import { HttpApproval } from '../adapters/hooks/approval.js';
 
 export interface App {
   config: Config;
@@ -108,9 +109,13 @@ export function createApp(
       })),
   });
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
+  const approval = config.hooks.approve
+    ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId })
+    : undefined;
   const rest = buildRestServer({
     prefix: config.rest.prefix, streamPrefix: config.calls.streamPrefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken,
     onAnswered: (m, route, code, s) => metrics.observeRest(m, route, code, s),
+    ...(approval ? { approval } : {}),
   });
   const tokenRequired = config.rest.apiToken !== '';
   const feed = registerConsole(rest, { prefix: config.rest.prefix, calls, log: log.child({ component: 'console' }), tokenRequired, streamPrefix: config.calls.streamPrefix });

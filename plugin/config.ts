@@ -38,6 +38,8 @@ export interface Config {
     apps: Map<string, string>;
     /** Names this server in every event (WCS `nodeId`). */
     nodeId: string;
+    /** WCS's approval hook: /call/startup is POSTed to `<app URL>/call` first; non-2xx refuses it (403). */
+    approve: boolean;
   };
   /** The loopback SIP UAS that receives the media leg from Asterisk. */
   sipUas: { host: string; port: number };
@@ -148,6 +150,7 @@ const SPEC = {
   HOOK_QUEUE_MAX: { path: ['hooks', 'queueMax'], kind: 'int:1:100000', def: '1000' },
   HOOK_APPS: { path: ['hooks', 'apps'], kind: 'hookapps', def: '' },
   NODE_ID: { path: ['hooks', 'nodeId'], kind: 'string', def: hostname() },
+  HOOK_APPROVE: { path: ['hooks', 'approve'], kind: 'bool', def: 'false' },
   SIP_UAS_HOST: { path: ['sipUas', 'host'], kind: 'string', def: '127.0.0.1' },
   SIP_UAS_PORT: { path: ['sipUas', 'port'], kind: 'port', def: '5090' },
   RTP_PORT_MIN: { path: ['rtp', 'portMin'], kind: 'port', def: '20000' },

@@ -18,6 +18,11 @@ export class NotFoundError extends CallError {
   override readonly name = 'NotFoundError';
 }
 
+/** The customer's backend refused it (the approval hook answered non-2xx): WCS answers 403. */
+export class RefusedError extends CallError {
+  override readonly name = 'RefusedError';
+}
+
 /** It exists already, or is not in a state that allows this (not answered yet, a destination in use). */
 export class ConflictError extends CallError {
   override readonly name = 'ConflictError';

@@ -39,3 +39,12 @@ export const NoHooks: Hooks = Object.freeze({
     return { queued: 0, delivered: 0, retries: 0, dropped: 0, rejected: 0, inFlight: false };
   },
 });
+
+/**
+ * WCS's backend veto: before a method runs (`call` for /call/startup), the app's `<app URL>/<method>` is
+ * asked; a non-2xx answer refuses it. Resolves to allow; rejects with RefusedError (the backend's reason)
+ * or UnavailableError (the backend did not answer). adapters/hooks/approval.ts.
+ */
+export interface Approval {
+  approve(method: string, appKey: string, body: Record<string, unknown>): Promise<void>;
+}

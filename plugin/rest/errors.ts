@@ -1,8 +1,9 @@
 /** The one place where the core's errors (calls/errors.ts) become HTTP status codes. */
-import { ConflictError, InvalidError, NotFoundError, RateLimitedError, UnavailableError, UndecodableError, UnsupportedError, type CallError } from '../calls/errors.js';
+import { ConflictError, InvalidError, NotFoundError, RateLimitedError, RefusedError, UnavailableError, UndecodableError, UnsupportedError, type CallError } from '../calls/errors.js';
 
 const CODES: [new (...a: never[]) => CallError, number][] = [
   [InvalidError, 400],
+  [RefusedError, 403],
   [NotFoundError, 404],
   [ConflictError, 409],
   [UndecodableError, 422],

@@ -453,11 +453,13 @@ const POST_METHODS: PostMethod[] = [
       e(400, 'rtmpUrl must start with rtmp://, rtmps:// or srt://', 'rtmpUrl'),
       e(400, 'hasAudio and hasVideo are both false: nothing to relay', 'hasAudio'),
       e(400, `maxDuration must be a whole number of seconds 0-${MAX_DURATION_SEC} (0: no limit)`, 'maxDuration'),
+      e(403, 'refused by the backend\'s call hook (HTTP 403): callee 1000 is not on the allow list'),
       e(409, `callId ${CALL_ID} already exists (status ESTABLISHED)`, 'callId'),
       e(409, 'call other-call already publishes to this rtmpUrl and stream', 'rtmpStream'),
       RATE_LIMITED,
       e(503, 'Asterisk (ARI) is not connected; try again shortly'),
       e(503, 'at capacity (200 calls)'),
+      e(503, 'the backend\'s call hook did not answer (no answer in 5000 ms); try again'),
     ],
   },
   {

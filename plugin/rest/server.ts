@@ -9,6 +9,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { CallService } from '../calls/call-service.js';
 import { CallError } from '../calls/errors.js';
 import { asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
+import type { Approval } from '../hooks/hooks.js';
+import type { StartupRequest } from '../calls/types.js';
 import type { Logger } from '../lib/log.js';
 import { registerAccess } from './access.js';
 import { httpStatusOf } from './errors.js';
@@ -24,6 +26,8 @@ export interface RestOptions {
   apiToken?: string;
   /** Largest accepted request body (bytes). */
   bodyLimit?: number;
+  /** WCS's approval hook: /call/startup is offered to the backend first (HOOK_APPROVE). */
+  approval?: Approval;
   /** Told of every answered request (the REST latency metric); route is the matched pattern. */
   onAnswered?: (method: string, route: string, code: number, seconds: number) => void;
 }
@@ -71,7 +75,10 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   const p = o.prefix;
   const validation = { streamPrefix: o.streamPrefix ?? '' };
   app.post(`${p}/call/startup`, async (req, reply) => {
-    o.calls.startup(validateStartup(req.body, validation));
+    const call = validateStartup(req.body, validation);
+    // WCS's backend veto (HOOK_APPROVE): asked before anything reaches the PBX.
+    await o.approval?.approve('call', call.appKey, approvalBody(call));
+    o.calls.startup(call);
     return reply.code(200).send();
   });
 
@@ -171,6 +178,14 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   });
 
   return app;
+}
+
+/** What the backend is shown of a /call/startup: the WCS call fields, never the SIP password or a stream key. */
+function approvalBody(r: StartupRequest): Record<string, unknown> {
+  return {
+    callId: r.callId, callee: r.callee, caller: r.sipLogin, sipLogin: r.sipLogin, sipDomain: r.sipDomain, visibleName: r.visibleName,
+    hasAudio: r.hasAudio, hasVideo: r.hasVideo, toStream: r.toStream, rtmpUrl: r.target?.display ?? '', incoming: false,
+  };
 }
 
 function sendList(reply: FastifyReply, list: unknown[], what = 'calls') {

@@ -4,7 +4,9 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { HttpApproval } from '../../adapters/hooks/approval.js';
 import { RestHooks, type MinimalLog } from '../../adapters/hooks/rest-hooks.js';
+import { buildRestServer } from '../../plugin/rest/server.js';
 import { NoHooks, type Hooks } from '../../plugin/hooks/hooks.js';
 import { parseHookApps, RoutedHooks } from '../../plugin/hooks/routed.js';
 import { createLogger } from '../../plugin/lib/log.js';
@@ -382,4 +384,47 @@ test('WCS paths: each event to <app URL>/<method>; HOOK_APPS sends an appKey\'s 
   assert.deepEqual(parseHookApps(' a=http://x/apps/A , b=https://y/B'), new Map([['a', 'http://x/apps/A'], ['b', 'https://y/B']]));
   assert.throws(() => parseHookApps('a=ftp://x'), /HOOK_APPS entry "a=ftp:\/\/x" must be appKey=http/);
   assert.throws(() => parseHookApps('=http://u:secret@x/'), (e: Error) => !e.message.includes('secret'));
+});
+
+test('the approval hook: /call/startup is offered to <app URL>/call first; a refusal is a 403 with the backend\'s reason and no call; a dead backend a 503', async () => {
+  const seen: { path: string; body: Record<string, unknown> }[] = [];
+  let answer = { status: 200, body: '' };
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c: Buffer) => (text += c));
+    req.on('end', () => {
+      seen.push({ path: req.url ?? '', body: JSON.parse(text) as Record<string, unknown> });
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const started: string[] = [];
+  const calls = { startup: (r: { callId: string }) => void started.push(r.callId) };
+  const approval = new HttpApproval({ appUrl: (key) => (key === 'nobackend' ? undefined : `${base}/apps/${key || 'Default'}`), timeoutMs: 500, nodeId: 'node-1' });
+  const app = buildRestServer({ prefix: '/rest-api', log: createLogger({ level: 'silent' }), calls: calls as never, approval, streamPrefix: 'rtmp_' });
+  const post = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/rest-api/call/startup', payload: { callee: '1', sipDomain: 'h', rtmpUrl: 'rtmp://h/live', rtmpStream: 'secretkey123', sipPassword: 'pw-123', sipLogin: 'alice', ...body } });
+  try {
+    assert.equal((await post({ callId: 'ok-1', appKey: 'clicktocall' })).statusCode, 200);
+    assert.deepEqual(started, ['ok-1']);
+    assert.equal(seen[0]!.path, '/apps/clicktocall/call');
+    assert.deepEqual([seen[0]!.body.callId, seen[0]!.body.appKey, seen[0]!.body.nodeId, seen[0]!.body.method], ['ok-1', 'clicktocall', 'node-1', 'call']);
+    assert.ok(!JSON.stringify(seen).includes('pw-123') && !JSON.stringify(seen).includes('secretkey123'), 'no password or stream key to the backend');
+
+    answer = { status: 403, body: JSON.stringify({ reason: 'callee 1 is not on the allow list' }) };
+    const refused = await post({ callId: 'no-1' });
+    assert.equal(refused.statusCode, 403);
+    assert.deepEqual(JSON.parse(refused.body), { status: 403, error: 'refused by the backend\'s call hook (HTTP 403): callee 1 is not on the allow list' });
+    assert.deepEqual(started, ['ok-1'], 'a refused call is never placed');
+
+    assert.equal((await post({ callId: 'ok-2', appKey: 'nobackend' })).statusCode, 200, 'no app URL for it: nothing to ask');
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    const down = await post({ callId: 'down-1' });
+    assert.equal(down.statusCode, 503);
+    assert.match(JSON.parse(down.body).error, /did not answer/);
+    assert.deepEqual(started, ['ok-1', 'ok-2']);
+  } finally {
+    await app.close();
+  }
 });
