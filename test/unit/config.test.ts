@@ -8,7 +8,7 @@ import { ConfigError, describeConfig, loadConfig } from '../../plugin/config.js'
 test('defaults: WCS port 8081 and /rest-api, ARI on loopback', () => {
   const c = loadConfig({ ARI_PASSWORD: 's' });
   assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api', corsOrigins: [], apiToken: '' });
-  assert.deepEqual(c.hooks, { url: '', timeoutMs: 5000, queueMax: 1000, apps: new Map(), nodeId: hostname() });
+  assert.deepEqual(c.hooks, { url: '', timeoutMs: 5000, queueMax: 1000, apps: new Map(), nodeId: hostname(), approve: false });
   assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp' });
   assert.deepEqual(c.sipUas, { host: '127.0.0.1', port: 5090 });
   assert.deepEqual(c.rtp, { portMin: 20000, portMax: 20999 });
