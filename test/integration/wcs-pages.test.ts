@@ -70,7 +70,8 @@ test('sip-as-rtmp-4, unchanged: call, push start, mute, music, stop, hang up; ev
   await page.fill('#rtmpUrl', t.env.RTMP_URL!);
   await page.fill('#rtmpStream', stream);
   await page.click('#callBtn');
-  await page.waitForFunction(() => document.getElementById('callStatus')?.textContent === 'ESTABLISHED', undefined, { timeout: 30_000 });
+  // Strings: this file is compiled without the DOM's types.
+  await page.waitForFunction(`document.getElementById('callStatus')?.textContent === 'ESTABLISHED'`, undefined, { timeout: 30_000 });
   await shot(page, '4-established');
 
   // Start: /push/startup, then the page polls /push/find with "rtmp_" + stream.
@@ -93,7 +94,7 @@ test('sip-as-rtmp-4, unchanged: call, push start, mute, music, stop, hang up; ev
 
   const live = api.length;
   await page.click('#callBtn'); // Hangup
-  await page.waitForFunction(() => /call/i.test(document.getElementById('callBtn')?.textContent ?? ''), undefined, { timeout: 30_000 });
+  await page.waitForFunction(`/call/i.test(document.getElementById('callBtn')?.textContent ?? '')`, undefined, { timeout: 30_000 });
   await shot(page, '4-hung-up');
   const failures = api.slice(0, live).filter((a) => a.method !== 'OPTIONS' && (a.status < 200 || a.status >= 300));
   console.log(`# the page's API calls while live: ${api.slice(0, live).map((a) => `${a.url}:${a.status}`).join(' ')}`);
