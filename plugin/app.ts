@@ -13,6 +13,7 @@ import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
 import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
 import { ffmpegFillVideo } from '../adapters/ffmpeg/fill-video.js';
 import { ffmpegVideoTranscoder } from '../adapters/ffmpeg/video-transcoder.js';
+import { streamInjector } from '../adapters/ffmpeg/stream-injector.js';
 import { decodePcm } from '../adapters/ffmpeg/pcm-decode.js';
 import { NativeAacEncoder } from './media/encode/aac/audio-encoder.js';
 import { SoundLibrary } from './media/sounds.js';
@@ -96,6 +97,7 @@ export function createApp(
     encoderFactory: config.media.aacEncoder === 'ffmpeg' ? (o) => new FfmpegAacEncoder(o) : (o) => new NativeAacEncoder(o),
     fills,
     transcoder: ffmpegVideoTranscoder,
+    injector: streamInjector(),
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
     ...(opts.streamTimeOriginMs ? { streamTimeOriginMs: opts.streamTimeOriginMs } : {}),
     resolveHost,

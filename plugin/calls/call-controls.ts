@@ -3,11 +3,12 @@
  * unhold. All go through the media leg or the PBX; none touches the call's outputs.
  */
 import type { CallMedia } from '../media/call-media.js';
-import type { SoundSource } from '../media/ports.js';
+import type { InjectedStreamFactory, InjectedStreamOptions, SoundSource } from '../media/ports.js';
+import { redactUrl } from '../lib/redact.js';
 import type { Call } from './call.js';
 import { delay, type CallContext } from './context.js';
-import { ConflictError, NotFoundError, UnavailableError, UnsupportedError } from './errors.js';
-import { soundError } from './push-desk.js';
+import { ConflictError, InvalidError, NotFoundError, UnavailableError, UnsupportedError } from './errors.js';
+import { liveCallByStream, soundError } from './push-desk.js';
 
 /** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms). */
 const DTMF_DIGIT_MS = 200;
@@ -19,7 +20,7 @@ const MEDIA_WAIT_MS = 5000;
 export class CallControls {
   constructor(
     private readonly ctx: CallContext,
-    private readonly d: { sounds?: SoundSource | undefined },
+    private readonly d: { sounds?: SoundSource | undefined; injector?: InjectedStreamFactory | undefined },
   ) {}
 
   /** /call/send_dtmf: digits toward the SIP party, one request at a time per call. */
@@ -54,10 +55,93 @@ export class CallControls {
     try {
       pcm = await this.d.sounds.pcm(fileName, media.legClockRate);
     } catch (err) {
+      // WCS: "404 File not found".
+      if (err instanceof Error && err.name === 'SoundError' && (err as { reason?: string }).reason === 'missing') throw new NotFoundError(err.message, 'fileName');
       throw soundError(err, 'fileName');
     }
     call.note('SOUND', fileName);
     media.playToCaller(pcm).catch((err: Error) => this.ctx.log.warn({ callId, err: err.message }, 'inject_sound failed'));
+  }
+
+  /**
+   * /call/inject_stream/startup: another stream toward the SIP party, instead of silence (and, on a video
+   * leg, of generated video) until /terminate or its end; the call's own published stream is unchanged.
+   * `streamName`: another live call's stream (by its name, as /push takes it), an rtmp(s):// or http(s)://
+   * URL, or a file of the sound directory (played once, at its own pace). A new one replaces the last.
+   */
+  async injectStream(callId: string, streamName: string): Promise<void> {
+    const call = this.answeredCall(callId);
+    const injector = this.d.injector;
+    if (!injector) throw new UnsupportedError('stream injection is not available');
+    const media = await this.mediaOf(call);
+    let input: InjectedStreamOptions['input'];
+    let source: Call | undefined;
+    let shown = streamName;
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(streamName)) {
+      if (!/^(rtmps?|https?):\/\//i.test(streamName)) throw new InvalidError('streamName: a URL must be rtmp://, rtmps://, http:// or https://', 'streamName');
+      try {
+        new URL(streamName);
+      } catch {
+        throw new InvalidError('streamName is not a valid URL', 'streamName');
+      }
+      input = { url: streamName, realtime: /^https?:/i.test(streamName) };
+      shown = redactUrl(streamName);
+    } else if ((source = liveCallByStream(this.ctx, streamName))) {
+      if (source === call) throw new InvalidError('streamName is this call\'s own stream (the caller would hear itself)', 'streamName');
+      if (!source.media) throw new ConflictError(`the call publishing ${streamName} has no media yet`, 'streamName');
+      input = { frames: true };
+    } else {
+      if (!this.d.sounds) throw new NotFoundError(`no live stream named ${streamName}`, 'streamName');
+      let file: string;
+      try {
+        file = await this.d.sounds.resolve(streamName);
+      } catch (err) {
+        throw new NotFoundError(`no live stream or sound file named ${streamName} (${(err as Error).message})`, 'streamName');
+      }
+      input = { url: file, realtime: true };
+    }
+    if (call.ending) throw new NotFoundError(`no active call with callId ${callId}`, 'callId');
+
+    await call.injection?.stop();
+    const src = injector({ input, sampleRate: media.legClockRate, ...(media.injectVideoSize ? { video: media.injectVideoSize } : {}) });
+    const sourceMedia = source?.media;
+    if (sourceMedia && src.sink) sourceMedia.stream.addSink(src.sink);
+    media.injectToCaller(src);
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      if (call.injection === injection) call.injection = undefined;
+      if (sourceMedia && src.sink) sourceMedia.stream.removeSink(src.sink);
+      media.stopInjecting();
+      releaseStep();
+      unlinkSource?.();
+      await src.close();
+      this.ctx.changed(call);
+    };
+    const injection = { streamName: shown, startedAt: new Date(), stop };
+    call.injection = injection;
+    const releaseStep = call.resources.add('injected stream', stop);
+    // The injected call ending ends the injection (its stream stops).
+    const unlinkSource = source?.resources.add(`injected into ${call.req.callId}`, stop);
+    src.on('end', (err) => {
+      if (stopped) return;
+      call.note('INJECT_END', err ? `${shown}: ${err.message}` : shown);
+      if (err) this.ctx.log.warn({ callId, stream: shown, err: err.message }, 'injected stream failed');
+      void stop();
+    });
+    call.note('INJECT', shown);
+    this.ctx.log.info({ callId, stream: shown, kind: source ? 'call' : 'url' in input && /^\w+:\/\//.test(input.url) ? 'url' : 'file' }, 'injecting a stream toward the caller');
+    this.ctx.changed(call);
+  }
+
+  /** /call/inject_stream/terminate: back to silence (or generated video). Not found if nothing is injected. */
+  async stopInjectStream(callId: string): Promise<void> {
+    const call = this.ctx.get(callId);
+    if (!call || call.final) throw new NotFoundError(`no active call with callId ${callId}`, 'callId');
+    if (!call.injection) throw new NotFoundError(`call ${callId} has no injected stream`, 'callId');
+    call.note('INJECT_END', `${call.injection.streamName} (terminated)`);
+    await call.injection.stop();
   }
 
   /**

@@ -18,7 +18,7 @@ import type { Logger } from '../lib/log.js';
 import { TokenBucket } from '../lib/rate-limit.js';
 import type { OutputSink } from '../media/output/sink.js';
 import { parseOutputTarget, type OutputTarget } from '../media/output/target.js';
-import type { SoundSource } from '../media/ports.js';
+import type { InjectedStreamFactory, SoundSource } from '../media/ports.js';
 import { MediaTicker } from '../media/timeline/ticker.js';
 import { Call } from './call.js';
 import { CallControls } from './call-controls.js';
@@ -53,6 +53,8 @@ export interface CallServiceDeps extends Omit<MediaSetupDeps, 'ticker'> {
   openOutput: (target: OutputTarget) => OutputSink;
   /** Sound files (push mute/sound_on, inject_sound). */
   sounds?: SoundSource;
+  /** Decodes a stream played toward the SIP party (/call/inject_stream); without it, that is unavailable. */
+  injector?: InjectedStreamFactory;
   /** WCS REST hooks: call, registration and stream events to the customer's backend. */
   hooks?: Hooks;
   /** Rejects for a host name that does not resolve (checked before a push starts). */
@@ -315,6 +317,14 @@ export class CallService {
 
   injectSound(callId: string, fileName: string): Promise<void> {
     return this.controls.injectSound(callId, fileName);
+  }
+
+  injectStream(callId: string, streamName: string): Promise<void> {
+    return this.controls.injectStream(callId, streamName);
+  }
+
+  stopInjectStream(callId: string): Promise<void> {
+    return this.controls.stopInjectStream(callId);
   }
 
   hold(callId: string, on: boolean): Promise<void> {

@@ -35,6 +35,8 @@ export class Call extends EventEmitter<CallEvents> {
   maxDurationSec = 0;
   endedAt: Date | null = null;
   readonly events: CallEvent[] = [];
+  /** /call/inject_stream: what is played toward the SIP party now, and how to stop it. */
+  injection: { streamName: string; startedAt: Date; stop: () => Promise<void> } | undefined;
   readonly resources = new Disposer();
 
   /** ARI/PBX ids, all derived from the internal key (never from the user's callId). */

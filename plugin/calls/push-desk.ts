@@ -189,15 +189,10 @@ export class PushDesk {
     return this.ctx.config.calls.streamPrefix;
   }
 
-  /** By the call's stream name, or by WCS's transponder name for it (RTMP_STREAM_PREFIX + the name). */
   private liveCallByStream(streamName: string): Call {
-    const bare = this.prefix && streamName.startsWith(this.prefix) ? streamName.slice(this.prefix.length) : undefined;
-    for (const name of bare !== undefined ? [streamName, bare] : [streamName]) {
-      for (const c of this.ctx.calls()) {
-        if (!c.final && (c.req.toStream || c.req.rtmpStream) === name) return c;
-      }
-    }
-    throw new NotFoundError(`no active call with stream ${streamName} (the toStream of /call/startup)`, 'streamName');
+    const call = liveCallByStream(this.ctx, streamName);
+    if (!call) throw new NotFoundError(`no active call with stream ${streamName} (the toStream of /call/startup)`, 'streamName');
+    return call;
   }
 
   /** A host name that does not resolve is the client's mistake (WCS: "bad or unresolvable rtmpUrl"). */
@@ -230,6 +225,18 @@ export class PushDesk {
 }
 
 /** A sound the library refused (SoundError: invalid, outside the directory, missing) is the client's mistake. */
+/** A live call by its stream name, or by WCS's transponder name for it (RTMP_STREAM_PREFIX + the name). */
+export function liveCallByStream(ctx: CallContext, streamName: string): Call | undefined {
+  const prefix = ctx.config.calls.streamPrefix;
+  const bare = prefix && streamName.startsWith(prefix) ? streamName.slice(prefix.length) : undefined;
+  for (const name of bare !== undefined ? [streamName, bare] : [streamName]) {
+    for (const c of ctx.calls()) {
+      if (!c.final && (c.req.toStream || c.req.rtmpStream) === name) return c;
+    }
+  }
+  return undefined;
+}
+
 export function soundError(err: unknown, field: string): Error {
   if (err instanceof Error && err.name === 'SoundError') return new InvalidError(err.message, field);
   return new UndecodableError(`${field} could not be decoded: ${(err as Error).message}`, field);

@@ -230,6 +230,12 @@ export function validateInjectSound(raw: unknown): { callId: string; fileName: s
   return { callId: str(b, 'callId', { required: true, max: 128 }), fileName: str(b, 'fileName', { required: true, max: 256 }) };
 }
 
+/** /call/inject_stream/startup: streamName is another call's stream, an rtmp(s)/http(s) URL, or a sound file. */
+export function validateInjectStream(raw: unknown): { callId: string; streamName: string } {
+  const b = asBody(raw);
+  return { callId: str(b, 'callId', { required: true, max: 128 }), streamName: str(b, 'streamName', { required: true, max: 2048 }) };
+}
+
 export function validateCallId(raw: unknown): string {
   return str(asBody(raw), 'callId', { required: true, max: 128 });
 }

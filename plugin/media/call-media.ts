@@ -5,11 +5,14 @@
  * The shared ticker drives the output clock, so the stream never stops even when the caller sends nothing.
  */
 import type { RemoteInfo } from 'node:dgram';
-import type { AudioEncoder, AudioEncoderFactory, RtpSocketPair } from './ports.js';
+import type { AudioEncoder, AudioEncoderFactory, InjectedStream, RtpSocketPair } from './ports.js';
 import { monotonicNow } from '../lib/clock.js';
 import type { SdpFormat } from '../sip/sdp.js';
 import { AudioTimeline } from './timeline/audio-timeline.js';
 import { CallerFeed } from './to-caller/caller-feed.js';
+
+/** Video made toward the SIP party (an injected stream), frames a second: what phones expect. */
+const TO_CALLER_FPS = 25;
 import { alawToPcm, ulawToPcm } from './encode/g711.js';
 import { JitterBuffer } from './ingest/jitter-buffer.js';
 import { AudioLatency, type MsHistogram } from './timeline/latency.js';
@@ -53,6 +56,8 @@ export interface CallMediaOptions {
     output: VideoOutputOptions;
     /** Black video toward the SIP party (feedCaller, with a video leg). */
     toCaller?: GeneratedVideo;
+    /** What video toward the SIP party (an injected stream) is made at, until the caller's own size is known. */
+    toCallerSize?: { width: number; height: number; fps: number };
   };
 }
 
@@ -128,8 +133,8 @@ export class CallMedia {
         startMs: this.startMs,
         alwaysOn: opts.feedCaller === true,
         audio: { socket: sockets.rtp, target: opts.expectedSource, payloadType: opts.audio.payloadType, encoding: opts.audio.encoding, clockRate: opts.audio.clockRate },
-        ...(vc && v.toCaller
-          ? { video: { socket: vc.sockets.rtp, target: vc.source, payloadType: vc.payloadType, generated: v.toCaller, ssrc: videoSsrc } }
+        ...(vc
+          ? { video: { socket: vc.sockets.rtp, target: vc.source, payloadType: vc.payloadType, ssrc: videoSsrc, size: v.toCallerSize ?? { ...v.output.defaultSize, fps: TO_CALLER_FPS }, ...(v.toCaller ? { generated: v.toCaller } : {}) } }
           : {}),
       });
     }
@@ -165,6 +170,30 @@ export class CallMedia {
     const feed = this.feed;
     if (!feed?.canSendAudio) return Promise.reject(new Error(`cannot send ${this.opts.audio.encoding} toward the caller`));
     return new Promise((resolve) => feed.play(pcm, resolve));
+  }
+
+  /**
+   * /call/inject_stream: `src`'s audio (and video, on a video leg) toward the SIP party instead of silence
+   * or generated video, until stopInjecting(). A sound (inject_sound) still plays over it.
+   */
+  injectToCaller(src: InjectedStream): void {
+    const feed = this.feed;
+    if (!feed?.canSendAudio) throw new Error(`cannot send ${this.opts.audio.encoding} toward the caller`);
+    feed.startInject();
+    src.on('audio', (pcm) => feed.injectAudio(pcm));
+    src.on('video', (nalus, keyframe) => feed.injectVideo(nalus, keyframe));
+  }
+
+  stopInjecting(): void {
+    this.feed?.stopInject();
+  }
+
+  /** The size and rate video toward the SIP party is made at (the caller's own size once known); undefined without a video leg. */
+  get injectVideoSize(): { width: number; height: number; fps: number } | undefined {
+    const size = this.feed?.videoSize;
+    if (!size) return undefined;
+    const j = this.video?.toJSON() as { width?: number; height?: number } | undefined;
+    return j?.width && j.height ? { ...size, width: j.width, height: j.height } : size;
   }
 
   stopPlayingToCaller(): void {

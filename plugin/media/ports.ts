@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:dgram';
 import type { GeneratedVideo } from './timeline/generated-video.js';
+import type { FrameSink } from './frame.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // RTP sockets
@@ -86,6 +87,8 @@ export interface SoundSource {
   /** One raw AAC frame of silence in that format. */
   silence(format: AacClipFormat): Promise<Buffer>;
   pcm(name: string, sampleRate: number): Promise<Int16Array>;
+  /** The real path of a sound file by its name (refused outside the sound directory). */
+  resolve(name: string): Promise<string>;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -156,3 +159,35 @@ export interface FillVideoSpec {
 
 /** Encode one looped GOP of fill video (adapters/ffmpeg/fill-video.ts). */
 export type FillVideoEncoder = (spec: FillVideoSpec) => Promise<GeneratedVideo>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Injected stream (/call/inject_stream: another stream played toward the SIP party)
+
+export interface InjectedStreamEvents {
+  /** Decoded audio, mono, at the leg's rate, in whatever chunks it comes. */
+  audio: [pcm: Int16Array];
+  /** One access unit of H.264 (Constrained Baseline, the leg's size), its NAL units without start codes. */
+  video: [nalus: Buffer[], keyframe: boolean];
+  /** The input ended (a file played out, a stream unpublished) or failed: `error` says why. */
+  end: [error?: Error];
+}
+
+export interface InjectedStreamOptions {
+  /**
+   * What to play: a URL ffmpeg opens (rtmp, rtmps, http, https) or a local file (the sounds directory),
+   * paced at real time when `realtime`; or `frames`: a stream of ours (another call's), fed to `sink`.
+   */
+  input: { url: string; realtime: boolean } | { frames: true };
+  sampleRate: number;
+  /** Video toward a video leg: scaled and padded to this size, at this rate. */
+  video?: { width: number; height: number; fps: number };
+}
+
+export interface InjectedStream extends EventEmitter<InjectedStreamEvents> {
+  /** Where the frames of a `frames` input go (a FrameSink on the other call's LiveStream). */
+  readonly sink: FrameSink | undefined;
+  close(): Promise<void>;
+}
+
+/** adapters/ffmpeg/stream-injector.ts */
+export type InjectedStreamFactory = (o: InjectedStreamOptions) => InjectedStream;

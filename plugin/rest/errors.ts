@@ -17,3 +17,11 @@ export function httpStatusOf(err: unknown): number | undefined {
   for (const [type, code] of CODES) if (err instanceof type) return code;
   return undefined;
 }
+
+/**
+ * WCS documents only 404 and 500 for its call controls (send_dtmf, inject_sound, inject_stream): a backend
+ * written for WCS checks for those two, and its demo pages treat every error alike. On these routes "not in
+ * a state for this" (not answered yet) is a 404 and "cannot do it now" (media not up, not supported, an
+ * undecodable file) a 500; the message says which. 400 still names a malformed field.
+ */
+export const WCS_CALL_CONTROL_CODES: Readonly<Record<number, number>> = { 409: 404, 422: 500, 501: 500, 503: 500 };

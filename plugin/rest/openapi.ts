@@ -43,6 +43,8 @@ export const EXAMPLES: Record<string, Record<string, unknown>> = {
   '/call/unhold': byCallId,
   '/call/send_dtmf': { callId: CALL_ID, dtmf: '1234#', type: 'RFC2833' },
   '/call/inject_sound': { callId: CALL_ID, fileName: EXAMPLE_SOUND_FILE },
+  '/call/inject_stream/startup': { callId: CALL_ID, streamName: 'rtmp://127.0.0.1:1935/live/announcement' },
+  '/call/inject_stream/terminate': byCallId,
   '/call/find': byCallId,
   '/call/find_all': {},
   // Another app than the call's own output (rtmp://127.0.0.1:1935/live/rtmp_docs-example-1): the same
@@ -200,6 +202,10 @@ function schemas(): Record<string, Json> {
       callId: callIdField(),
       fileName: soundFileField('Sound to play to the SIP party.'),
     }, ['callId', 'fileName'], { example: EXAMPLES['/call/inject_sound'] }),
+    InjectStreamRequest: object({
+      callId: callIdField(),
+      streamName: str('What to play to the SIP party: another live call\'s stream by its name (its toStream, or rtmpStream; the RTMP_STREAM_PREFIX form too), an rtmp://, rtmps://, http:// or https:// URL (a live stream or a file ffmpeg reads), or a file in SOUNDS_DIR.', { maxLength: 2048 }),
+    }, ['callId', 'streamName'], { example: EXAMPLES['/call/inject_stream/startup'] }),
     FindRequest: object({
       callId: callIdField('Exact callId.'),
       callee: str('Exact callee (the user part, as stored).', { maxLength: 256 }),
@@ -265,7 +271,7 @@ function schemas(): Record<string, Json> {
     }, ['at', 'type']),
     Call: object({
       callId: str('As given in /call/startup (an inbound call\'s is the Asterisk channel id unless the dialplan names one).'),
-      status: str('TRYING → RING (180) / SESSION_PROGRESS (183) → ESTABLISHED (200) [↔ HOLD] → FINISH; or BUSY (486/600), or FAILED.', { enum: [...CALL_STATUSES] }),
+      status: str('TRYING → RING (180) / SESSION_PROGRESS (183) → ESTABLISHED (200) [↔ HOLD] → FINISH; or BUSY (486/600), or FAILED: the server-side statuses WCS documents (REST Hooks, Event statuses), each also sent as a CallStatusEvent. The WCS Web SDK\'s NEW and PENDING are its own client-side states (set before any request), never a server\'s; its RING_MEDIA is documented nowhere and not produced (a 183 with early media is SESSION_PROGRESS, as WCS says).', { enum: [...CALL_STATUSES] }),
       sipStatus: nullable(int('The last SIP response code.')),
       caller: str('sipLogin (inbound: the caller\'s number).'),
       callee: str('The SIP user called (inbound: the extension).'),
@@ -441,6 +447,9 @@ const soundMissing = (field: string) => e(400, `soundFile "missing.wav" does not
 const soundUndecodable = (field: string) => e(422, `${field} could not be decoded: Invalid data found when processing input`, field);
 /** Hold, DTMF, sound: only on an answered call. */
 const ANSWERED_ONLY = [NO_CALL, NOT_ESTABLISHED, MEDIA_NOT_UP];
+/** The same on the routes that answer with WCS's documented codes only, 404 and 500 (rest/errors.ts). */
+const ANSWERED_ONLY_WCS = [NO_CALL, { ...NOT_ESTABLISHED, status: 404 }, { ...MEDIA_NOT_UP, status: 500 }];
+const WCS_CODES_NOTE = 'Error codes as WCS documents them for this method: 404 (no such call, not answered yet, nothing to find) and 500 (cannot do it now); the message says which. 400 names a malformed field.';
 
 const POST_METHODS: PostMethod[] = [
   {
@@ -479,15 +488,27 @@ const POST_METHODS: PostMethod[] = [
   },
   {
     path: '/call/send_dtmf', id: 'callSendDtmf', tag: 'Calls', summary: 'Send DTMF digits to the SIP party',
-    description: 'Answers once the digits are sent. Requests of one call go out one after the other. Digits the SIP party sends show in the Call\'s `events` (type DTMF) and as a DtmfEvent hook.',
+    description: 'Answers once the digits are sent. Requests of one call go out one after the other. Digits the SIP party sends show in the Call\'s `events` (type DTMF) and as a DtmfEvent hook. ' + WCS_CODES_NOTE,
     body: 'SendDtmfRequest',
-    errors: [CALL_ID_REQUIRED, e(400, 'dtmf must be DTMF digits: 0-9, *, #, A-D', 'dtmf'), e(400, 'type must be RFC2833 or INFO', 'type'), ...ANSWERED_ONLY],
+    errors: [CALL_ID_REQUIRED, e(400, 'dtmf must be DTMF digits: 0-9, *, #, A-D', 'dtmf'), e(400, 'type must be RFC2833 or INFO', 'type'), ...ANSWERED_ONLY_WCS],
   },
   {
     path: '/call/inject_sound', id: 'callInjectSound', tag: 'Calls', summary: 'Play a sound file to the SIP party',
-    description: `The sound goes toward the SIP side. ${EXT} any format ffmpeg reads from SOUNDS_DIR (the file needs to be there, not on the Asterisk host); a new sound replaces one playing; 409 before the answer, 422 for an undecodable file. The example needs \`${EXAMPLE_SOUND_FILE}\` in SOUNDS_DIR.`,
+    description: `The sound goes toward the SIP side. ${EXT} any format ffmpeg reads from SOUNDS_DIR (the file needs to be there, not on the Asterisk host); a new sound replaces one playing. ${WCS_CODES_NOTE} The example needs \`${EXAMPLE_SOUND_FILE}\` in SOUNDS_DIR.`,
     body: 'InjectSoundRequest',
-    errors: [CALL_ID_REQUIRED, e(400, 'fileName is required', 'fileName'), soundMissing('fileName'), ...ANSWERED_ONLY, soundUndecodable('fileName')],
+    errors: [CALL_ID_REQUIRED, e(400, 'fileName is required', 'fileName'), { ...soundMissing('fileName'), status: 404 }, ...ANSWERED_ONLY_WCS, { ...soundUndecodable('fileName'), status: 500 }],
+  },
+  {
+    path: '/call/inject_stream/startup', id: 'callInjectStreamStartup', tag: 'Calls', summary: 'Play another stream to the SIP party',
+    description: `WCS injects a stream published on the server into the call. Here: another live call's stream by its name, an RTMP(S) or HTTP(S) URL, or a file in SOUNDS_DIR. Its audio (and, when the call's leg has video, its video, scaled to the caller's size) goes toward the SIP party instead of silence until /call/inject_stream/terminate, the stream's end, or the call's end; the call's own published stream stays the caller's. A new injection replaces the last. The Call object's media.toCaller.injected shows it (underruns, droppedMs), and its events INJECT and INJECT_END (with the reason when the stream failed: no such stream, no audio, refused connection). ${EXT} the URL and file forms; ${WCS_CODES_NOTE}`,
+    body: 'InjectStreamRequest',
+    errors: [CALL_ID_REQUIRED, e(400, 'streamName is required', 'streamName'), e(400, 'streamName: a URL must be rtmp://, rtmps://, http:// or https://', 'streamName'), e(400, 'streamName is this call\'s own stream (the caller would hear itself)', 'streamName'), e(404, 'no live stream or sound file named …', 'streamName'), ...ANSWERED_ONLY_WCS],
+  },
+  {
+    path: '/call/inject_stream/terminate', id: 'callInjectStreamTerminate', tag: 'Calls', summary: 'Stop playing the injected stream',
+    description: 'Back to silence (or the generated video) toward the SIP party.',
+    body: 'CallIdRequest',
+    errors: [CALL_ID_REQUIRED, NO_CALL, e(404, 'call … has no injected stream', 'callId')],
   },
   {
     path: '/call/find', id: 'callFind', tag: 'Calls', summary: 'Find calls',

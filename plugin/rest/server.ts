@@ -8,12 +8,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CallService } from '../calls/call-service.js';
 import { CallError } from '../calls/errors.js';
-import { asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
+import { asBody, str, validateCallId, validateInjectSound,
+  validateInjectStream, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Approval } from '../hooks/hooks.js';
 import type { StartupRequest } from '../calls/types.js';
 import type { Logger } from '../lib/log.js';
 import { registerAccess } from './access.js';
-import { httpStatusOf } from './errors.js';
+import { httpStatusOf, WCS_CALL_CONTROL_CODES } from './errors.js';
 
 export interface RestOptions {
   prefix: string;
@@ -60,8 +61,10 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     }
   });
 
-  app.setErrorHandler((err, _req, reply) => {
-    const code = httpStatusOf(err);
+  app.setErrorHandler((err, req, reply) => {
+    const core = httpStatusOf(err);
+    // Routes that answer with WCS's documented codes only (errors.ts: WCS_CALL_CONTROL_CODES).
+    const code = core === undefined ? undefined : ((req.routeOptions.config as { codes?: Record<number, number> } | undefined)?.codes?.[core] ?? core);
     if (code !== undefined) return sendError(reply, code, (err as CallError).message, (err as CallError).field);
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'request body too large');
@@ -73,6 +76,7 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such method ${req.method} ${req.url.split('?')[0]}`));
 
   const p = o.prefix;
+  const WCS_CODES = { config: { codes: WCS_CALL_CONTROL_CODES } };
   const validation = { streamPrefix: o.streamPrefix ?? '' };
   app.post(`${p}/call/startup`, async (req, reply) => {
     const call = validateStartup(req.body, validation);
@@ -95,15 +99,26 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     });
   }
 
-  app.post(`${p}/call/send_dtmf`, async (req, reply) => {
+  app.post(`${p}/call/send_dtmf`, WCS_CODES, async (req, reply) => {
     const r = validateSendDtmf(req.body);
     await o.calls.sendDtmf(r.callId, r.dtmf, r.mode);
     return reply.code(200).send();
   });
 
-  app.post(`${p}/call/inject_sound`, async (req, reply) => {
+  app.post(`${p}/call/inject_sound`, WCS_CODES, async (req, reply) => {
     const r = validateInjectSound(req.body);
     await o.calls.injectSound(r.callId, r.fileName);
+    return reply.code(200).send();
+  });
+
+  app.post(`${p}/call/inject_stream/startup`, WCS_CODES, async (req, reply) => {
+    const r = validateInjectStream(req.body);
+    await o.calls.injectStream(r.callId, r.streamName);
+    return reply.code(200).send();
+  });
+
+  app.post(`${p}/call/inject_stream/terminate`, WCS_CODES, async (req, reply) => {
+    await o.calls.stopInjectStream(validateCallId(req.body));
     return reply.code(200).send();
   });
 

@@ -4,11 +4,11 @@
  * sends (sipp's RFC 4733 pcap of the digit 1) shows up in the Call object's events.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
-import { decodePcm, dominantFrequency, rms } from '../helpers/audio-analysis.js';
+import { loudestHeardByBaresip } from '../helpers/baresip-dump.js';
 import { SANDBOX_RUN, uniqueId } from '../helpers/sandbox.js';
 
 let t: TestApp;
@@ -90,7 +90,7 @@ test('inject_sound: the far end hears the file (baresip records what it receives
     };
     assert.deepEqual(await bad({ callId }), [400, 'fileName']);
     assert.deepEqual(await bad({ callId, fileName: '../x.wav' }), [400, 'fileName']);
-    assert.deepEqual(await bad({ callId, fileName: 'missing.wav' }), [400, 'fileName']);
+    assert.deepEqual(await bad({ callId, fileName: 'missing.wav' }), [404, 'fileName'], 'WCS: 404 File not found');
     assert.deepEqual(await bad({ callId: 'nope', fileName: 'hello.wav' }), [404, 'callId']);
     await new Promise((r) => setTimeout(r, 500));
     const r = await app.post('/call/inject_sound', { callId, fileName: 'hello.wav' });
@@ -98,20 +98,8 @@ test('inject_sound: the far end hears the file (baresip records what it receives
     await new Promise((res) => setTimeout(res, 2500));
     assert.equal((await app.post('/call/terminate', { callId })).status, 200);
     await app.assertNoLeaks([key]);
-    // baresip's sndfile module writes what it heard to dump-<time>-dec.wav, finished when the call ends.
-    const dumps = join(SANDBOX_RUN, 'baresip', 'dump');
-    const wav = join(dumps, readdirSync(dumps).filter((f) => f.endsWith('-dec.wav')).sort().at(-1)!);
-    await waitFor(async () => { try { return (await decodePcm(wav, 8000)).length > 8000; } catch { return false; } }, 5000, 'baresip\'s recording');
-    const pcm = await decodePcm(wav, 8000);
-    // Find the loudest 1 s: the sound (the rest is silence: nothing else goes toward the callee).
-    let best = 0;
-    let at = 0;
-    for (let s = 0; s + 8000 <= pcm.length; s += 800) {
-      const e = rms(pcm, s, 8000);
-      if (e > best) [best, at] = [e, s];
-    }
-    const f = dominantFrequency(pcm, 8000, { start: at, seconds: 1 });
-    console.log(`# baresip received ${(pcm.length / 8000).toFixed(1)} s; loudest second at ${(at / 8000).toFixed(1)} s: ${f.freq.toFixed(0)} Hz (${(f.share * 100).toFixed(1)}%), rms ${best.toFixed(3)}`);
-    assert.ok(Math.abs(f.freq - 440) < 15 && f.share > 0.9 && best > 0.05, JSON.stringify({ f, best }));
+    const f = await loudestHeardByBaresip();
+    console.log(`# baresip received ${f.seconds.toFixed(1)} s; loudest second at ${f.at.toFixed(1)} s: ${f.freq.toFixed(0)} Hz (${(f.share * 100).toFixed(1)}%), rms ${f.rms.toFixed(3)}`);
+    assert.ok(Math.abs(f.freq - 440) < 15 && f.share > 0.9 && f.rms > 0.05, JSON.stringify(f));
   }
 });

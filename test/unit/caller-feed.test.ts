@@ -62,7 +62,7 @@ test('black video: the GOP at its frame rate on our SSRC, one timestamp per fram
     startMs: 0,
     alwaysOn: true,
     audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 0, encoding: 'PCMU', clockRate: 8000 },
-    video: { socket: v.socket, target: { address: '127.0.0.1', port: 4002 }, payloadType: 99, generated: black, ssrc: 0xabcdef },
+    video: { socket: v.socket, target: { address: '127.0.0.1', port: 4002 }, payloadType: 99, generated: black, ssrc: 0xabcdef, size: { width: 640, height: 360, fps: 25 } },
   });
   for (let t = 0; t < 2000; t += 20) feed.tick(t);
   assert.equal(feed.stats.videoFrames, 20, '10 fps for 2 s');
@@ -97,4 +97,46 @@ test('on demand: nothing until asked; keepAudioUntil sends silence for a while; 
   feed.play(new Int16Array(8000), () => done++);
   feed.stopSound();
   assert.equal(done, 2, 'a stopped sound is done too');
+});
+
+test('an injected stream: held until 60 ms are there, sent in order, silence on underrun; over a second behind, the oldest goes; video from a keyframe', () => {
+  const a = capture();
+  const v = capture();
+  const feed = new CallerFeed({
+    startMs: 0, alwaysOn: false,
+    audio: { socket: a.socket, target: { address: '127.0.0.1', port: 4000 }, payloadType: 11, encoding: 'L16', clockRate: 8000 },
+    video: { socket: v.socket, target: { address: '127.0.0.1', port: 4002 }, payloadType: 99, ssrc: 7, size: { width: 320, height: 180, fps: 10 } },
+  });
+  feed.tick(100);
+  assert.equal(a.sent.length, 0, 'nothing before the injection (not alwaysOn)');
+  feed.startInject();
+  const ramp = (from: number, n: number) => Int16Array.from({ length: n }, (_, i) => from + i);
+  feed.injectAudio(ramp(0, 400)); // 50 ms: below the prebuffer
+  feed.tick(140);
+  assert.ok(a.sent.length > 0 && a.sent.every((s) => s.packet.payload.every((b) => b === 0)), 'silence while buffering');
+  const silent = a.sent.length;
+  feed.injectAudio(ramp(400, 800)); // 150 ms in all
+  feed.tick(200);
+  const samples = a.sent.slice(silent).flatMap((s) => Array.from({ length: s.packet.payload.length / 2 }, (_, i) => s.packet.payload.readInt16BE(i * 2)));
+  assert.deepEqual(samples, Array.from({ length: samples.length }, (_, i) => i), 'in order, from the first sample');
+  feed.tick(400); // runs dry
+  assert.ok(feed.stats.injected!.underruns >= 1);
+  feed.injectAudio(ramp(0, 8000 * 2)); // 2 s at once: a second too many
+  assert.equal(feed.stats.injected!.droppedMs, 1010, 'the 10 ms left from before, then the new chunk\'s first second');
+  assert.equal(feed.stats.injected!.queuedMs, 1000);
+
+  // Video: P-frames before the first keyframe are not sent; frames go out at the next tick, on our clock.
+  const nal = (type: number) => Buffer.from([type, 1, 2, 3]);
+  feed.injectVideo([nal(1)], false);
+  feed.tick(420);
+  assert.equal(v.sent.length, 0);
+  feed.injectVideo([nal(7), nal(8), nal(5)], true);
+  feed.injectVideo([nal(1)], false);
+  feed.tick(440);
+  assert.equal(v.sent.length, 4);
+  assert.equal(v.sent.at(-1)!.packet.timestamp - v.sent[0]!.packet.timestamp, 0, 'one tick, one timestamp');
+  feed.stopInject();
+  feed.tick(1000);
+  assert.equal(v.sent.length, 4, 'nothing after the injection (no generated video on this leg)');
+  assert.equal(feed.stats.injected, undefined);
 });

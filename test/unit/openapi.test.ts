@@ -6,7 +6,7 @@ import { buildOpenApi, EXAMPLES } from '../../plugin/rest/openapi.js';
 import { buildRestServer } from '../../plugin/rest/server.js';
 import { CALL_REASONS, CALL_STATUSES, PUSH_STATES, STREAM_STATUSES } from '../../plugin/calls/states.js';
 import {
-  asBody, str, validateCallId, validateInjectSound, validateMediaSessionId, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSendDtmf, validateSoundOn,
+  asBody, str, validateCallId, validateInjectSound, validateInjectStream, validateMediaSessionId, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSendDtmf, validateSoundOn,
   validateStartup, ValidationError,
 } from '../../plugin/calls/validate.js';
 
@@ -75,6 +75,8 @@ const VALIDATORS: Record<string, (body: unknown) => unknown> = {
   '/recorder/terminate': validateRecorderTerminate,
   '/stream/stopRecording': validateRecorderTerminate,
   '/recorder/find_all': asBody,
+  '/call/inject_stream/startup': validateInjectStream,
+  '/call/inject_stream/terminate': validateCallId,
 };
 
 test('every example passes its validator and is the one in the document', () => {
@@ -217,4 +219,37 @@ test('every status, state and reason enum is the one declared in calls/states.ts
   assert.deepEqual(enumOf('Call', 'reason'), [...CALL_REASONS]);
   assert.deepEqual(enumOf('Push', 'status'), [...PUSH_STATES]);
   assert.deepEqual(PUSH_STATES, ['PENDING', 'CONNECTING', 'PUBLISHING', 'RECONNECTING', 'FAILED', 'CLOSED']);
+});
+
+test('the WCS call controls answer only WCS\'s documented codes, 404 and 500, with our message; hold (ours) keeps 409 and 503', async () => {
+  const { ConflictError, UnavailableError, UnsupportedError, UndecodableError } = await import('../../plugin/calls/errors.js');
+  let next: Error = new Error('unset');
+  const fail = async () => {
+    throw next;
+  };
+  const calls = { sendDtmf: fail, injectSound: fail, injectStream: fail, stopInjectStream: fail, hold: fail } as never;
+  const app = buildRestServer({ prefix: PREFIX, log: createLogger({ level: 'silent' }), calls });
+  const post = async (path: string, body: unknown) => {
+    const r = await app.inject({ method: 'POST', url: PREFIX + path, payload: body as object });
+    return [r.statusCode, (JSON.parse(r.body) as { error: string }).error];
+  };
+  const cases: [Error, number, number][] = [
+    [new ConflictError('call c1 is not established (status RING)', 'callId'), 404, 409],
+    [new UnavailableError('call c1: media not up', 'callId'), 500, 503],
+    [new UnsupportedError('this PBX adapter cannot send DTMF'), 500, 501],
+    [new UndecodableError('fileName could not be decoded', 'fileName'), 500, 422],
+  ];
+  for (const [err, wcs, ours] of cases) {
+    next = err;
+    for (const [path, body] of [
+      ['/call/send_dtmf', { callId: 'c1', dtmf: '1' }],
+      ['/call/inject_sound', { callId: 'c1', fileName: 'a.wav' }],
+      ['/call/inject_stream/startup', { callId: 'c1', streamName: 's' }],
+      ['/call/inject_stream/terminate', { callId: 'c1' }],
+    ] as const) {
+      assert.deepEqual(await post(path, body), [wcs, err.message], `${path}: ${err.name}`);
+    }
+    assert.deepEqual(await post('/call/hold', { callId: 'c1' }), [ours, err.message], `hold: ${err.name}`);
+  }
+  await app.close();
 });

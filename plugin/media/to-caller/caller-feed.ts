@@ -24,7 +24,11 @@ export interface FeedTarget {
 
 export interface CallerFeedOptions {
   audio: { socket: Socket; target: FeedTarget; payloadType: number; encoding: string; clockRate: number };
-  video?: { socket: Socket; target: FeedTarget; payloadType: number; generated: GeneratedVideo; ssrc: number };
+  /**
+   * A video leg: `generated` is sent all the time with alwaysOn; an injected stream's frames replace it
+   * (or, without it, are the only video sent), made at `size`.
+   */
+  video?: { socket: Socket; target: FeedTarget; payloadType: number; generated?: GeneratedVideo; ssrc: number; size: { width: number; height: number; fps: number } };
   /** Call time zero, on the clock `tick` is given. */
   startMs: number;
   /** Send all the time (generate_av_for_ua); otherwise only on demand. */
@@ -32,6 +36,26 @@ export interface CallerFeedOptions {
 }
 
 const PTIME_MS = 20;
+/** Injected audio: held until this much is there, and at most this much (the oldest goes). */
+const INJECT_PREBUFFER_MS = 60;
+const INJECT_MAX_QUEUE_MS = 1000;
+/** Injected video frames waiting for a tick beyond this: start again from a keyframe. */
+const INJECT_MAX_FRAMES = 50;
+
+interface Injected {
+  /** Chunks as decoded; `head`: samples of the first already sent; `queued`: samples in all chunks. */
+  pcm: Int16Array[];
+  head: number;
+  queued: number;
+  /** Past the prebuffer (false again after an underrun). */
+  playing: boolean;
+  frames: H264Payload[][];
+  /** The injected video has begun (it replaces the generated video from then on). */
+  keyframeSeen: boolean;
+  needKeyframe: boolean;
+  underruns: number;
+  droppedMs: number;
+}
 const MAX_CATCH_UP_MS = 1000;
 const VIDEO_CLOCK = 90_000;
 
@@ -87,6 +111,9 @@ export class CallerFeed {
   private readonly frames: H264Payload[][] = [];
   private readonly frameMs: number;
   private framesSent = 0;
+  /** Where the generated GOP is read from (framesSent - gopStart): it restarts at its keyframe after an injected stream. */
+  private gopStart = 0;
+  private injected: Injected | undefined;
 
   constructor(private readonly opts: CallerFeedOptions) {
     const a = opts.audio;
@@ -95,11 +122,16 @@ export class CallerFeed {
     this.silence = this.encode?.(new Int16Array(this.samplesPerPacket));
     if (this.encode) this.audio = new RtpStream(a.socket, a.target, a.payloadType, random32());
     const v = opts.video;
-    this.frameMs = v ? 1000 / v.generated.fps : Infinity;
+    this.frameMs = v ? 1000 / (v.generated?.fps ?? v.size.fps) : Infinity;
     if (v) {
       this.video = new RtpStream(v.socket, v.target, v.payloadType, v.ssrc);
-      for (const f of v.generated.frames) this.frames.push(packetizeH264(splitAvcc(f.avcc)));
+      for (const f of v.generated?.frames ?? []) this.frames.push(packetizeH264(splitAvcc(f.avcc)));
     }
+  }
+
+  /** The size and rate injected video is made at, on a video leg. */
+  get videoSize(): { width: number; height: number; fps: number } | undefined {
+    return this.opts.video?.size;
   }
 
   /** Can it send audio at all (a codec it encodes)? */
@@ -118,6 +150,62 @@ export class CallerFeed {
     this.sound = { pcm, at: 0, done };
   }
 
+  /**
+   * /call/inject_stream: a live stream's audio (and, on a video leg, its video) instead of silence and
+   * generated video, until stopInject(). Its decoder hands chunks over as they come: audio is held until
+   * INJECT_PREBUFFER_MS is there (then after every underrun) so a bursty pipe does not stutter.
+   */
+  startInject(): void {
+    this.injected = { pcm: [], head: 0, queued: 0, playing: false, frames: [], keyframeSeen: false, needKeyframe: true, underruns: 0, droppedMs: 0 };
+  }
+
+  injectAudio(pcm: Int16Array): void {
+    const j = this.injected;
+    if (!j) return;
+    j.pcm.push(pcm);
+    j.queued += pcm.length;
+    // Behind by more than a second (the decoder burst, or we stalled): the oldest goes.
+    const rate = this.opts.audio.clockRate;
+    let excess = j.queued - j.head - (rate * INJECT_MAX_QUEUE_MS) / 1000;
+    while (excess > 0) {
+      const first = j.pcm[0]!;
+      const take = Math.min(first.length - j.head, excess);
+      j.head += take;
+      excess -= take;
+      j.droppedMs += (take * 1000) / rate;
+      if (j.head === first.length) {
+        j.pcm.shift();
+        j.queued -= first.length;
+        j.head = 0;
+      }
+    }
+  }
+
+  injectVideo(nalus: Buffer[], keyframe: boolean): void {
+    const j = this.injected;
+    if (!j || !this.video) return;
+    // Far behind (no tick for a while): start again at the next keyframe.
+    if (j.frames.length >= INJECT_MAX_FRAMES) {
+      j.frames.length = 0;
+      j.needKeyframe = true;
+    }
+    // A phone can't decode from a P-frame: from a keyframe on.
+    if (!keyframe && j.needKeyframe) return;
+    j.needKeyframe = false;
+    j.keyframeSeen = true;
+    j.frames.push(packetizeH264(nalus));
+  }
+
+  stopInject(): void {
+    if (!this.injected) return;
+    this.injected = undefined;
+    this.gopStart = this.framesSent; // the generated video (if any) resumes at its keyframe
+  }
+
+  get injecting(): boolean {
+    return this.injected !== undefined;
+  }
+
   stopSound(): void {
     const s = this.sound;
     this.sound = undefined;
@@ -130,7 +218,7 @@ export class CallerFeed {
     if (elapsed < 0) return;
     if (this.audio) {
       const due = Math.floor(elapsed / PTIME_MS);
-      const on = this.opts.alwaysOn || now < this.keepUntil || this.sound !== undefined;
+      const on = this.opts.alwaysOn || now < this.keepUntil || this.sound !== undefined || this.injected !== undefined;
       if (!on || (due - this.audioSent) * PTIME_MS > MAX_CATCH_UP_MS) this.audioSent = Math.max(this.audioSent, due - (on ? 1 : 0));
       for (; this.audioSent < due; this.audioSent++) {
         // The first packet after a pause starts a talkspurt: marker bit.
@@ -139,19 +227,57 @@ export class CallerFeed {
       }
       if (!on) this.audioOn = false;
     }
-    if (this.video && this.opts.alwaysOn) {
+    const j = this.injected;
+    if (this.video && j?.keyframeSeen) {
+      // The injected stream's frames as they came, stamped with our clock (same RTP stream as the generated video).
+      const ticks = Math.round((elapsed * VIDEO_CLOCK) / 1000);
+      for (const f of j.frames) for (const p of f) this.video.send(p.payload, ticks, p.marker);
+      j.frames.length = 0;
+      this.framesSent = Math.floor(elapsed / this.frameMs) + 1;
+    } else if (this.video && this.opts.alwaysOn && this.frames.length > 0) {
       const due = Math.floor(elapsed / this.frameMs) + 1;
       if ((due - this.framesSent) * this.frameMs > MAX_CATCH_UP_MS) this.framesSent = due - 1;
       for (; this.framesSent < due; this.framesSent++) {
         const ticks = Math.round((this.framesSent * this.frameMs * VIDEO_CLOCK) / 1000);
-        for (const p of this.frames[this.framesSent % this.frames.length]!) this.video.send(p.payload, ticks, p.marker);
+        for (const p of this.frames[(this.framesSent - this.gopStart) % this.frames.length]!) this.video.send(p.payload, ticks, p.marker);
       }
     }
   }
 
+  /** The next packet's worth of the injected audio, or silence while it is buffering. */
+  private injectedAudio(j: Injected, n: number): Int16Array | undefined {
+    const prebuffer = (this.opts.audio.clockRate * INJECT_PREBUFFER_MS) / 1000;
+    if (!j.playing && j.queued - j.head < prebuffer) return undefined;
+    if (j.queued - j.head < n) {
+      if (j.playing) j.underruns++;
+      j.playing = false;
+      return undefined;
+    }
+    j.playing = true;
+    const out = new Int16Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const first = j.pcm[0]!;
+      const take = Math.min(n - filled, first.length - j.head);
+      out.set(first.subarray(j.head, j.head + take), filled);
+      filled += take;
+      j.head += take;
+      if (j.head === first.length) {
+        j.pcm.shift();
+        j.queued -= first.length;
+        j.head = 0;
+      }
+    }
+    return out;
+  }
+
   private nextAudio(): Buffer {
     const s = this.sound;
-    if (!s) return this.silence!;
+    if (!s) {
+      // A sound (inject_sound) plays over an injected stream; the stream goes on under it.
+      const pcm = this.injected ? this.injectedAudio(this.injected, this.samplesPerPacket) : undefined;
+      return pcm ? this.encode!(pcm) : this.silence!;
+    }
     const n = this.samplesPerPacket;
     const chunk = new Int16Array(n); // zero-padded past the end of the sound
     chunk.set(s.pcm.subarray(s.at, Math.min(s.pcm.length, s.at + n)));
@@ -163,7 +289,11 @@ export class CallerFeed {
     return this.encode!(chunk);
   }
 
-  get stats(): { audioPackets: number; videoPackets: number; videoFrames: number } {
-    return { audioPackets: this.audio?.packets ?? 0, videoPackets: this.video?.packets ?? 0, videoFrames: this.framesSent };
+  get stats(): { audioPackets: number; videoPackets: number; videoFrames: number; injected?: { underruns: number; droppedMs: number; queuedMs: number } } {
+    const j = this.injected;
+    return {
+      audioPackets: this.audio?.packets ?? 0, videoPackets: this.video?.packets ?? 0, videoFrames: this.framesSent,
+      ...(j ? { injected: { underruns: j.underruns, droppedMs: Math.round(j.droppedMs), queuedMs: Math.round(((j.queued - j.head) * 1000) / this.opts.audio.clockRate) } } : {}),
+    };
   }
 }
