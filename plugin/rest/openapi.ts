@@ -45,6 +45,7 @@ export const EXAMPLES: Record<string, Record<string, unknown>> = {
   '/call/inject_sound': { callId: CALL_ID, fileName: EXAMPLE_SOUND_FILE },
   '/call/inject_stream/startup': { callId: CALL_ID, streamName: 'rtmp://127.0.0.1:1935/live/announcement' },
   '/call/inject_stream/terminate': byCallId,
+  '/call/inject_stream': { callId: CALL_ID, streamName: 'rtmp://127.0.0.1:1935/live/announcement' },
   '/call/find': byCallId,
   '/call/find_all': {},
   // Another app than the call's own output (rtmp://127.0.0.1:1935/live/rtmp_docs-example-1): the same
@@ -503,6 +504,12 @@ const POST_METHODS: PostMethod[] = [
     description: `WCS injects a stream published on the server into the call. Here: another live call's stream by its name, an RTMP(S) or HTTP(S) URL, or a file in SOUNDS_DIR. Its audio (and, when the call's leg has video, its video, scaled to the caller's size) goes toward the SIP party instead of silence until /call/inject_stream/terminate, the stream's end, or the call's end; the call's own published stream stays the caller's. A new injection replaces the last. The Call object's media.toCaller.injected shows it (underruns, droppedMs), and its events INJECT and INJECT_END (with the reason when the stream failed: no such stream, no audio, refused connection). ${EXT} the URL and file forms; ${WCS_CODES_NOTE}`,
     body: 'InjectStreamRequest',
     errors: [CALL_ID_REQUIRED, e(400, 'streamName is required', 'streamName'), e(400, 'streamName: a URL must be rtmp://, rtmps://, http:// or https://', 'streamName'), e(400, 'streamName is this call\'s own stream (the caller would hear itself)', 'streamName'), e(404, 'no live stream or sound file named …', 'streamName'), ...ANSWERED_ONLY_WCS],
+  },
+  {
+    path: '/call/inject_stream', id: 'callInjectStream', tag: 'Calls', summary: 'Play another stream to the SIP party (WCS 5.0 name)',
+    description: 'The same as /call/inject_stream/startup, under the name WCS 5.0 gave it, which WCS\'s sip-as-rtmp-4 demo page still posts.',
+    body: 'InjectStreamRequest',
+    errors: [CALL_ID_REQUIRED, e(400, 'streamName is required', 'streamName'), e(404, 'no live stream or sound file named …', 'streamName'), ...ANSWERED_ONLY_WCS],
   },
   {
     path: '/call/inject_stream/terminate', id: 'callInjectStreamTerminate', tag: 'Calls', summary: 'Stop playing the injected stream',

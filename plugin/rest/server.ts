@@ -111,11 +111,14 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     return reply.code(200).send();
   });
 
-  app.post(`${p}/call/inject_stream/startup`, WCS_CODES, async (req, reply) => {
-    const r = validateInjectStream(req.body);
-    await o.calls.injectStream(r.callId, r.streamName);
-    return reply.code(200).send();
-  });
+  // /call/inject_stream alone is WCS 5.0's name for it, which the sip-as-rtmp-4 demo page still posts.
+  for (const path of ['inject_stream/startup', 'inject_stream']) {
+    app.post(`${p}/call/${path}`, WCS_CODES, async (req, reply) => {
+      const r = validateInjectStream(req.body);
+      await o.calls.injectStream(r.callId, r.streamName);
+      return reply.code(200).send();
+    });
+  }
 
   app.post(`${p}/call/inject_stream/terminate`, WCS_CODES, async (req, reply) => {
     await o.calls.stopInjectStream(validateCallId(req.body));

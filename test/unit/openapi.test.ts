@@ -77,6 +77,7 @@ const VALIDATORS: Record<string, (body: unknown) => unknown> = {
   '/recorder/find_all': asBody,
   '/call/inject_stream/startup': validateInjectStream,
   '/call/inject_stream/terminate': validateCallId,
+  '/call/inject_stream': validateInjectStream,
 };
 
 test('every example passes its validator and is the one in the document', () => {
@@ -245,6 +246,7 @@ test('the WCS call controls answer only WCS\'s documented codes, 404 and 500, wi
       ['/call/send_dtmf', { callId: 'c1', dtmf: '1' }],
       ['/call/inject_sound', { callId: 'c1', fileName: 'a.wav' }],
       ['/call/inject_stream/startup', { callId: 'c1', streamName: 's' }],
+      ['/call/inject_stream', { callId: 'c1', streamName: 's' }],
       ['/call/inject_stream/terminate', { callId: 'c1' }],
     ] as const) {
       assert.deepEqual(await post(path, body), [wcs, err.message], `${path}: ${err.name}`);
