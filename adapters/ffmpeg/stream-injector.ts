@@ -32,6 +32,12 @@ export function injectorArgs(o: InjectedStreamOptions): string[] {
   const input = 'frames' in o.input
     ? ['-probesize', '32768', '-analyzeduration', '500000', '-f', 'flv', '-i', 'pipe:0']
     : [
+        // Probing a live input takes ffmpeg's default 5 s of it (measured: first audio after 3.8 s from nginx);
+        // 1 s finds a stream's tracks (an RTMP server sends its metadata and sequence headers first): 1.35 s.
+        '-analyzeduration', '1000000',
+        // From an RTMP server: the tracks as its onMetaData declares them, so an audio track whose first
+        // packets come after the probe is not missed (then "no audio").
+        ...(/^rtmps?:/i.test(o.input.url) ? ['-flv_metadata', '1'] : []),
         ...(o.input.realtime ? ['-re'] : []),
         ...(/^(rtmps?|https?):/i.test(o.input.url)
           ? ['-protocol_whitelist', 'rtmp,rtmps,http,https,tcp,tls,crypto', '-rw_timeout', '10000000']
@@ -39,14 +45,14 @@ export function injectorArgs(o: InjectedStreamOptions): string[] {
         '-i', /^(rtmps?|https?):/i.test(o.input.url) ? o.input.url : `file:${o.input.url}`,
       ];
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'error', ...input,
-    '-map', '0:a:0', '-ac', '1', '-ar', String(o.sampleRate), '-c:a', 'pcm_s16le', '-f', 's16le', 'pipe:1'];
+    '-map', '0:a:0', '-ac', '1', '-ar', String(o.sampleRate), '-c:a', 'pcm_s16le', '-flush_packets', '1', '-f', 's16le', 'pipe:1'];
   const v = o.video;
   if (v) {
     args.push('-map', '0:v:0?',
       '-vf', `scale=${v.width}:${v.height}:force_original_aspect_ratio=decrease,pad=${v.width}:${v.height}:(ow-iw)/2:(oh-ih)/2,fps=${v.fps},format=yuv420p`,
       '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-level:v', '3.1',
       '-g', String(v.fps * 2), '-bf', '0', '-x264-params', 'aud=1:repeat-headers=1',
-      '-f', 'h264', 'pipe:3');
+      '-flush_packets', '1', '-f', 'h264', 'pipe:3');
   }
   return args;
 }

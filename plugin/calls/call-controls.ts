@@ -123,7 +123,10 @@ export class CallControls {
     call.injection = injection;
     const releaseStep = call.resources.add('injected stream', stop);
     // The injected call ending ends the injection (its stream stops).
-    const unlinkSource = source?.resources.add(`injected into ${call.req.callId}`, stop);
+    const unlinkSource = source?.resources.add(`injected into ${call.req.callId}`, () => {
+      if (!stopped) call.note('INJECT_END', `${shown}: that call ended`);
+      return stop();
+    });
     src.on('end', (err) => {
       if (stopped) return;
       call.note('INJECT_END', err ? `${shown}: ${err.message}` : shown);

@@ -99,7 +99,7 @@ test('on demand: nothing until asked; keepAudioUntil sends silence for a while; 
   assert.equal(done, 2, 'a stopped sound is done too');
 });
 
-test('an injected stream: held until 60 ms are there, sent in order, silence on underrun; over a second behind, the oldest goes; video from a keyframe', () => {
+test('an injected stream: held until 60 ms are there, sent in order, silence on underrun; more than 250 ms behind, the oldest goes; video from a keyframe', () => {
   const a = capture();
   const v = capture();
   const feed = new CallerFeed({
@@ -121,9 +121,9 @@ test('an injected stream: held until 60 ms are there, sent in order, silence on 
   assert.deepEqual(samples, Array.from({ length: samples.length }, (_, i) => i), 'in order, from the first sample');
   feed.tick(400); // runs dry
   assert.ok(feed.stats.injected!.underruns >= 1);
-  feed.injectAudio(ramp(0, 8000 * 2)); // 2 s at once: a second too many
-  assert.equal(feed.stats.injected!.droppedMs, 1010, 'the 10 ms left from before, then the new chunk\'s first second');
-  assert.equal(feed.stats.injected!.queuedMs, 1000);
+  feed.injectAudio(ramp(0, 8000 * 2)); // 2 s at once (a live server's first burst)
+  assert.equal(feed.stats.injected!.droppedMs, 1760, 'the 10 ms left from before, then all but the new chunk\'s last 250 ms');
+  assert.equal(feed.stats.injected!.queuedMs, 250);
 
   // Video: P-frames before the first keyframe are not sent; frames go out at the next tick, on our clock.
   const nal = (type: number) => Buffer.from([type, 1, 2, 3]);
@@ -133,6 +133,8 @@ test('an injected stream: held until 60 ms are there, sent in order, silence on 
   feed.injectVideo([nal(7), nal(8), nal(5)], true);
   feed.injectVideo([nal(1)], false);
   feed.tick(440);
+  assert.equal(v.sent.length, 0, 'held while the audio that came with it (~230 ms) is queued: lip sync');
+  feed.tick(700);
   assert.equal(v.sent.length, 4);
   assert.equal(v.sent.at(-1)!.packet.timestamp - v.sent[0]!.packet.timestamp, 0, 'one tick, one timestamp');
   feed.stopInject();

@@ -36,9 +36,13 @@ export interface CallerFeedOptions {
 }
 
 const PTIME_MS = 20;
-/** Injected audio: held until this much is there, and at most this much (the oldest goes). */
+/**
+ * Injected audio: held until this much is there, and at most this much (the oldest goes). A live input
+ * comes at real time after a first burst (an RTMP server sends what it buffered: ~1 s from nginx), so
+ * whatever is queued beyond the cap would be delay for the rest of the call.
+ */
 const INJECT_PREBUFFER_MS = 60;
-const INJECT_MAX_QUEUE_MS = 1000;
+const INJECT_MAX_QUEUE_MS = 250;
 /** Injected video frames waiting for a tick beyond this: start again from a keyframe. */
 const INJECT_MAX_FRAMES = 50;
 
@@ -49,7 +53,8 @@ interface Injected {
   queued: number;
   /** Past the prebuffer (false again after an underrun). */
   playing: boolean;
-  frames: H264Payload[][];
+  /** Frames as they came (`at`: the tick they came after), sent once the audio queued with them has played. */
+  frames: { packets: H264Payload[]; at: number }[];
   /** The injected video has begun (it replaces the generated video from then on). */
   keyframeSeen: boolean;
   needKeyframe: boolean;
@@ -114,6 +119,7 @@ export class CallerFeed {
   /** Where the generated GOP is read from (framesSent - gopStart): it restarts at its keyframe after an injected stream. */
   private gopStart = 0;
   private injected: Injected | undefined;
+  private lastTick = -Infinity;
 
   constructor(private readonly opts: CallerFeedOptions) {
     const a = opts.audio;
@@ -193,7 +199,7 @@ export class CallerFeed {
     if (!keyframe && j.needKeyframe) return;
     j.needKeyframe = false;
     j.keyframeSeen = true;
-    j.frames.push(packetizeH264(nalus));
+    j.frames.push({ packets: packetizeH264(nalus), at: this.lastTick });
   }
 
   stopInject(): void {
@@ -214,6 +220,7 @@ export class CallerFeed {
 
   /** Send what is due at `now`. */
   tick(now: number): void {
+    this.lastTick = now;
     const elapsed = now - this.opts.startMs;
     if (elapsed < 0) return;
     if (this.audio) {
@@ -229,10 +236,17 @@ export class CallerFeed {
     }
     const j = this.injected;
     if (this.video && j?.keyframeSeen) {
-      // The injected stream's frames as they came, stamped with our clock (same RTP stream as the generated video).
+      // The injected stream's frames, held as long as the audio that came with them waits in its queue
+      // (lip sync toward the phone), stamped with our clock (the same RTP stream as the generated video).
+      const audioDelayMs = ((j.queued - j.head) * 1000) / this.opts.audio.clockRate;
       const ticks = Math.round((elapsed * VIDEO_CLOCK) / 1000);
-      for (const f of j.frames) for (const p of f) this.video.send(p.payload, ticks, p.marker);
-      j.frames.length = 0;
+      let sent = 0;
+      for (const f of j.frames) {
+        if (f.at + audioDelayMs > now) break;
+        for (const p of f.packets) this.video.send(p.payload, ticks, p.marker);
+        sent++;
+      }
+      j.frames.splice(0, sent);
       this.framesSent = Math.floor(elapsed / this.frameMs) + 1;
     } else if (this.video && this.opts.alwaysOn && this.frames.length > 0) {
       const due = Math.floor(elapsed / this.frameMs) + 1;
