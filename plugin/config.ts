@@ -177,7 +177,7 @@ const SPEC = {
   RTP_TIMEOUT_SEC: { path: ['calls', 'rtpTimeoutSec'], kind: 'int:0:3600', def: '30' },
   MAX_CALL_DURATION: { path: ['calls', 'maxDurationSec'], kind: 'int:0:604800', def: '0' },
   LIMIT_WARNING_SEC: { path: ['calls', 'limitWarningSec'], kind: 'int:0:86400', def: '300' },
-  ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '30' },
+  ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '10' },
   MAX_CALLS: { path: ['calls', 'maxCalls'], kind: 'int:1:10000', def: '200' },
   STARTUP_RATE_PER_SEC: { path: ['calls', 'startupRatePerSec'], kind: 'int:1:10000', def: '20' },
   RTMP_TLS_CA_FILE: { path: ['rtmp', 'tlsCaFile'], kind: 'any', def: '' },

@@ -519,7 +519,7 @@ const POST_METHODS: PostMethod[] = [
   },
   {
     path: '/call/find', id: 'callFind', tag: 'Calls', summary: 'Find calls',
-    description: 'Live calls, and ended ones for ENDED_CALL_TTL_SEC (30 s by default) with their final status and reason; then 404 (the WCS demo pages stop polling on an error answer).',
+    description: 'Live calls, and ended ones for ENDED_CALL_TTL_SEC (10 s by default: a poller every 3-5 s, as the WCS pages, sees the final status, and the pages reset on the 404 soon after a hang-up) with their final status and reason; then 404 (the WCS demo pages stop polling on an error answer).',
     body: 'FindRequest', ok: listOk('Call', [CALL_EXAMPLE], 'Call objects'),
     errors: [e(400, 'callId or callee, rtmpUrl or status is required to find calls (find_all lists them all)', 'callId'), e(404, 'no calls found')],
   },
@@ -722,7 +722,7 @@ pages among them) work unchanged.
 - Every method is \`POST\` with a JSON body (\`Content-Type: application/json\`); an empty body counts as \`{}\`.
 - Booleans may be sent as \`"true"\`/\`"false"\` and ports as strings (\`"5060"\`), as WCS clients do; ids may be numbers. Unknown fields are ignored.
 - Methods that do something answer \`200\` with an **empty body**: the WCS demo pages read \`response[0].status\` from any JSON they get, so even \`{}\` breaks them.
-- \`find\` answers an array, or \`404\` when there is none. An ended call keeps its final status (FINISH, FAILED or BUSY, with \`reason\`) for ENDED_CALL_TTL_SEC (30 s by default), then \`find\` answers \`404\`: the demo pages stop polling on an error answer.
+- \`find\` answers an array, or \`404\` when there is none. An ended call keeps its final status (FINISH, FAILED or BUSY, with \`reason\`) for ENDED_CALL_TTL_SEC (10 s by default), then \`find\` answers \`404\`: the demo pages stop polling on an error answer.
 - The stream is published as \`rtmpUrl/rtmp_<rtmpStream>\` (RTMP_STREAM_PREFIX), as WCS does; \`rtmpTransponderFullUrl: true\` publishes to \`rtmpUrl\` as given (a YouTube key at its end).
 - Errors are JSON \`{"status":400,"error":"callee is required","field":"callee"}\`. **Extension**: \`field\`, and a readable reason.
 - Descriptions marked **Extension** are ours, not WCS's: /call/hold, /call/unhold, the live feed, the preview, /metrics, and fields such as \`info\`, \`reason\`, \`events\`, \`media\`.
