@@ -65,7 +65,7 @@ export class PushDesk {
       // A platform's session starts at the first publish (changed() then re-reads the call's limits).
       if (state === 'PUBLISHING') cp.publishedAtMs ??= monotonicNow();
       this.ctx.changed(call);
-      this.ctx.hook('StreamStatusEvent', { ...cp.view(), stats: undefined });
+      this.ctx.hook('StreamStatusEvent', { ...cp.view(), stats: undefined, appKey: call.req.appKey });
       if (!cp.primary || call.ending) return;
       if (state === 'PUBLISHING' || state === 'RECONNECTING') call.setStreamStatus(state, reason);
       else if (state === 'FAILED') {

@@ -96,7 +96,7 @@ export class RecorderDesk {
     const observe = (state: string, reason?: string) => {
       this.ctx.log.info({ ...log, state, reason, file: cr.view().fileName }, 'recording state');
       if (state === 'FAILED') this.totals.failed++;
-      this.ctx.hook('RecordingStatusEvent', { ...cr.view() });
+      this.ctx.hook('RecordingStatusEvent', { ...cr.view(), appKey: call.req.appKey });
       this.ctx.changed(call);
     };
     recording.on('state', ({ state, reason }) => observe(state, reason));

@@ -104,3 +104,51 @@ test('a hook receiver that never answers does not slow calls down', { timeout: 6
     server.close();
   }
 });
+
+test('WCS apps: an appKey in HOOK_APPS gets its calls\' events at its own URL; the approval hook vetoes a startup with 403 and its reason before anything reaches the PBX', { timeout: 60_000 }, async () => {
+  const byApp: Record<string, { path: string; hook: Hook }[]> = { default: [], second: [] };
+  const mk = (app: 'default' | 'second') => receiver((req, res, body) => {
+    const hook = JSON.parse(body) as Hook;
+    byApp[app]!.push({ path: req.url ?? '', hook });
+    // The default app's backend refuses calls to "forbidden" (WCS: the `call` method answered 403).
+    if (req.url?.endsWith('/call') && (hook as { callee?: string }).callee === 'forbidden') {
+      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'this number is not allowed for your account' }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  const one = await mk('default');
+  const two = await mk('second');
+  const t = await startTestApp({ HOOK_URL: one.url, HOOK_APPS: `second=${two.url.replace(/\/hook$/, '/second')}`, HOOK_APPROVE: 'true' });
+  try {
+    // Refused: 403 with the backend's reason; never a call, never a channel.
+    const refusedId = uniqueId('veto');
+    const r = await t.post('/call/startup', { callId: refusedId, callee: 'forbidden', sipDomain: '127.0.0.1', sipPort: t.env.BARESIP_PORT, hasAudio: 'true', rtmpUrl: t.env.RTMP_URL, rtmpStream: refusedId });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.text, /this number is not allowed for your account/);
+    assert.equal((await t.post('/call/find', { callId: refusedId })).status, 404);
+    await t.assertNoLeaks([]);
+
+    // Accepted, for the second app: its approval and its events at its URL, none at the default app's.
+    const callId = uniqueId('app2');
+    await callAndHangUp(t, { callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: t.env.BARESIP_PORT, appKey: 'second' }, 200);
+    await waitFor(async () => byApp.second!.some((h) => h.hook.method === 'CallStatusEvent' && h.hook.status === 'FINISH'), 5000, 'FINISH at the second app');
+    const second = byApp.second!.filter((h) => h.hook.callId === callId);
+    console.log(`# second app: ${second.map((h) => `${h.path}:${String(h.hook.status ?? '')}`).join(' ')}`);
+    assert.equal(second[0]!.path, '/second/call', 'the approval first');
+    const statuses = second.filter((h) => h.path === '/second/CallStatusEvent').map((h) => String(h.hook.status));
+    assert.equal(statuses[0], 'TRYING');
+    assert.deepEqual(statuses.filter((s) => s === 'ESTABLISHED' || s === 'FINISH'), ['ESTABLISHED', 'FINISH']);
+    // WCS's CallStatusEvent fields.
+    const est = second.find((h) => h.path === '/second/CallStatusEvent' && h.hook.status === 'ESTABLISHED')!.hook;
+    for (const field of ['nodeId', 'appKey', 'sessionId', 'callId', 'status', 'sipStatus', 'caller', 'callee', 'incoming']) assert.ok(field in est, `CallStatusEvent has ${field}`);
+    assert.equal(est.appKey, 'second');
+    assert.equal(est.sipStatus, 200);
+    assert.equal(byApp.default!.filter((h) => h.hook.callId === callId).length, 0, 'nothing of it at the default app');
+    assert.ok(byApp.default!.some((h) => h.path === '/hook/call' && h.hook.callId === refusedId), 'the refused call was asked of the default app');
+  } finally {
+    await t.stop();
+    one.server.close();
+    two.server.close();
+  }
+});
