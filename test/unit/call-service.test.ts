@@ -253,6 +253,18 @@ test('terminate before the answer → FINISH "Terminated before answer"; the rin
   });
 });
 
+test('visibleName reaches the dial as an escaped quoted display name (a trailing backslash keeps the quote closed)', async () => {
+  await withHarness(async (h) => {
+    h.pbx.onDial = (ch) => h.pbx.far.ring(ch.id);
+    const call = h.svc.startup(startup({ visibleName: 'Desk "7" \\', sipLogin: 'desk7' }));
+    await reach(call, 'RING');
+    const [dial] = h.pbx.callsTo('dial') as [{ callerId?: string }][];
+    assert.equal(dial?.[0].callerId, '"Desk \\"7\\" \\\\" <desk7>');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  });
+});
+
 test('terminate after the answer releases the account, both channels, the bridge, ports and the output', async () => {
   await withHarness(async (h) => {
     const call = await establishedCall(h, { sipLogin: 'carol', sipPassword: 'pw' });
