@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -582,6 +583,25 @@ test('MAX_OUTPUTS: live outputs across calls; a push or a /call/startup with rtm
     for (const call of [a, b, c]) h.svc.terminate(call.req.callId);
     for (const call of [a, b, c]) await released(h, call);
   }, { MAX_OUTPUTS: '3' });
+});
+
+test('log lines name outputs by their redacted form: no URL credentials, query or stream key, inbound ones included', async () => {
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => { lines.push(c.toString()); cb(); } }) });
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { rtmpUrl: 'rtmp://pubuser:pubpass77@127.0.0.1:1935/live?auth=qtok9911', rtmpStream: 'stream-key-4d2f91', toStream: 'room-9' });
+    h.outputs.refuse = refusal('NetStream.Publish.BadName', 'bad key');
+    await pushTo(h, 'room-9', 1).then((v) => until(() => h.svc.pushFind({}).some((p) => p.mediaSessionId === v.mediaSessionId && p.status === 'FAILED'), 'FAILED'));
+    // An inbound call whose dialplan gives a URL ending with its key, refused (no capacity for its output).
+    h.pbx.far.call({ exten: '7200', fields: { rtmpUrl: 'rtmp://127.0.0.1:1935/live/inbound-key-88e1c3', rtmpTransponderFullUrl: 'true', hasAudio: 'false', hasVideo: 'false' } });
+    await h.pbx.waitCall('hangup');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  }, {}, { log });
+  const text = lines.join('');
+  assert.match(text, /push state/);
+  assert.match(text, /inbound call refused/);
+  for (const secret of ['pubpass77', 'qtok9911', 'stream-key-4d2f91', 'inbound-key-88e1c3']) assert.ok(!text.includes(secret), `${secret} in the log`);
 });
 
 test('errors by meaning: NotFoundError for an unknown callId, mediaSessionId or stream', async () => {
