@@ -107,6 +107,10 @@ export interface Config {
     maxCalls: number;
     /** /call/startup and /push/startup accepted per second (bursts of twice that); more get 429. */
     startupRatePerSec: number;
+    /** Live outputs one call may have, its primary (rtmpUrl) included; /push/startup beyond it gets 429. FAILED/closed ones don't count. */
+    maxPushesPerCall: number;
+    /** Live outputs across all calls; a push or a /call/startup with rtmpUrl beyond it gets 503. */
+    maxOutputs: number;
   };
   rtmp: {
     /** Extra CA certificate (PEM file) trusted for rtmps://, e.g. a self-signed test server's. */
@@ -180,6 +184,8 @@ const SPEC = {
   ENDED_CALL_TTL_SEC: { path: ['calls', 'endedTtlSec'], kind: 'int:0:86400', def: '10' },
   MAX_CALLS: { path: ['calls', 'maxCalls'], kind: 'int:1:10000', def: '200' },
   STARTUP_RATE_PER_SEC: { path: ['calls', 'startupRatePerSec'], kind: 'int:1:10000', def: '20' },
+  MAX_PUSHES_PER_CALL: { path: ['calls', 'maxPushesPerCall'], kind: 'int:1:1000', def: '10' },
+  MAX_OUTPUTS: { path: ['calls', 'maxOutputs'], kind: 'int:1:100000', def: '1000' },
   RTMP_TLS_CA_FILE: { path: ['rtmp', 'tlsCaFile'], kind: 'any', def: '' },
   RTMP_TLS_INSECURE: { path: ['rtmp', 'tlsInsecure'], kind: 'bool', def: 'false' },
   RTMP_ALLOWED_HOSTS: { path: ['rtmp', 'allowedHosts'], kind: 'list', def: '' },

@@ -4,11 +4,12 @@
  */
 import type { CallMedia } from '../media/call-media.js';
 import type { InjectedStreamFactory, InjectedStreamOptions, SoundSource } from '../media/ports.js';
-import { redactUrl } from '../lib/redact.js';
+import { maskSecret, redactUrl } from '../lib/redact.js';
 import type { Call } from './call.js';
 import { delay, type CallContext } from './context.js';
 import { ConflictError, InvalidError, NotFoundError, UnavailableError, UnsupportedError } from './errors.js';
 import { liveCallByStream, soundError } from './push-desk.js';
+import { streamNameIsKey } from './types.js';
 
 /** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms). */
 const DTMF_DIGIT_MS = 200;
@@ -87,6 +88,8 @@ export class CallControls {
       input = { url: streamName, realtime: /^https?:/i.test(streamName) };
       shown = redactUrl(streamName);
     } else if ((source = liveCallByStream(this.ctx, streamName))) {
+      // Another call's stream key: the call's history and the log show it masked, as its answers do.
+      if (streamNameIsKey(source.req)) shown = maskSecret(streamName);
       if (source === call) throw new InvalidError('streamName is this call\'s own stream (the caller would hear itself)', 'streamName');
       if (!source.media) throw new ConflictError(`the call publishing ${streamName} has no media yet`, 'streamName');
       input = { frames: true };

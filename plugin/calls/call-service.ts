@@ -117,7 +117,7 @@ export class CallService {
     // Default period: one AAC frame (1024 samples), so frames leave as soon as they are complete.
     const ticker = new MediaTicker(config.media.tickMs || (1024 * 1000) / config.media.aacSampleRate);
     this.media = new MediaSetup(this.ctx, { ...d, ticker });
-    this.desk = new PushDesk(this.ctx, d);
+    this.desk = new PushDesk(this.ctx, { ...d, pushClosed: (cp) => this.changes.emit('pushClosed', cp) });
     this.recorder = new RecorderDesk(this.ctx, {
       ...(d.recordings ? { store: d.recordings } : {}),
       pushById: (id) => this.desk.lookup(id),

@@ -10,7 +10,7 @@ import type { CallMedia } from '../media/call-media.js';
 import type { Outcome } from './causes.js';
 import type { CallPush } from './pushes.js';
 import type { CallRecording } from './recordings.js';
-import { FINAL_STATUSES, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
+import { FINAL_STATUSES, streamNameIsKey, type CallEvent, type CallReason, type CallStatus, type CallView, type StartupRequest, type StreamStatus } from './types.js';
 
 export interface CallEvents {
   status: [{ call: Call; status: CallStatus; info: string }];
@@ -150,7 +150,8 @@ export class Call extends EventEmitter<CallEvents> {
       rtmpUrl: this.safeRtmpUrl,
       // The stream name is often a platform's stream key: a secret.
       rtmpStream: r.rtmpStream ? maskSecret(r.rtmpStream) : '',
-      streamName: r.toStream,
+      // An inbound call's stream name is its key (streamNameIsKey); an outbound toStream is a name of the client's.
+      streamName: r.toStream && streamNameIsKey(r) ? maskSecret(r.toStream) : r.toStream,
       rtmpStreamStatus: this.streamStatus,
       hasAudio: r.hasAudio,
       hasVideo: r.hasVideo,

@@ -2,6 +2,7 @@
  * Placing an outbound call: the per-call SIP account (and its registration, when asked for), then the
  * INVITE to the callee. Every step registers its own release on the call, so any ending undoes it.
  */
+import { quotedDisplayName } from '../sip/message.js';
 import type { Call } from './call.js';
 import { CallFailure, type CallContext } from './context.js';
 
@@ -21,7 +22,7 @@ export async function placeCall(ctx: CallContext, call: Call): Promise<void> {
     target: `sip:${r.callee}@${host}`,
     video: r.hasVideo,
     timeoutSec: ctx.config.calls.answerTimeoutSec,
-    ...(r.visibleName ? { callerId: `"${r.visibleName.replace(/"/g, '')}" <${r.sipLogin || 'sip-as-rtmp'}>` } : {}),
+    ...(r.visibleName ? { callerId: `${quotedDisplayName(r.visibleName)} <${r.sipLogin || 'sip-as-rtmp'}>` } : {}),
   });
   call.info = 'INVITE sent';
   call.note('INVITE');

@@ -33,7 +33,7 @@ interface Limit {
 export class CallLimits {
   private timer: NodeJS.Timeout | undefined;
   /** Each limit is warned of once (the call's own: under the call). */
-  private readonly warned = new Set<Call | CallPush>();
+  private readonly warned = new WeakSet<Call | CallPush>();
   /** When the timer fires next (monotonic ms); undefined: not set. */
   wakeAtMs: number | undefined;
 

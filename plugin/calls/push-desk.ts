@@ -11,9 +11,9 @@ import type { OutputTarget } from '../media/output/target.js';
 import type { AacClip, AacClipFormat, SoundSource } from '../media/ports.js';
 import type { Call } from './call.js';
 import type { CallContext } from './context.js';
-import { ConflictError, InvalidError, NotFoundError, UndecodableError, UnsupportedError } from './errors.js';
+import { ConflictError, InvalidError, NotFoundError, RateLimitedError, UnavailableError, UndecodableError, UnsupportedError } from './errors.js';
 import { CallPush, type PushView } from './pushes.js';
-import type { StartupRequest } from './types.js';
+import { streamNameIsKey, type StartupRequest } from './types.js';
 import type { PushStartupRequest } from './validate.js';
 
 export interface PushDeskDeps {
@@ -23,11 +23,21 @@ export interface PushDeskDeps {
   sounds?: SoundSource;
   /** Rejects (with the resolver's reason) for a host name that does not resolve (adapters/net/resolve.ts). */
   resolveHost?: (host: string) => Promise<void>;
+  /** An output left a live call (terminated, or an old FAILED one dropped): observers retire its counters. */
+  pushClosed?: (cp: CallPush) => void;
 }
+
+/**
+ * Ended (FAILED) outputs a call keeps listed for /push/find, newest first: a client polling after a failure
+ * still sees why, while a client retrying a bad URL all day doesn't pile them up until the call ends.
+ */
+export const KEPT_ENDED_PUSHES = 5;
 
 export class PushDesk {
   /** Every call's outputs by mediaSessionId. */
   private readonly pushes = new Map<string, CallPush>();
+  /** Each held output's release step in its call's Disposer, dropped when the output goes before the call. */
+  private readonly releases = new WeakMap<CallPush, () => void>();
 
   constructor(private readonly ctx: CallContext, private readonly d: PushDeskDeps) {}
 
@@ -35,19 +45,58 @@ export class PushDesk {
   primaryFor(req: StartupRequest): CallPush | undefined {
     if (!req.target) return undefined;
     const name = req.toStream || req.rtmpStream;
-    const cp = new CallPush(req.callId, name, req.rtmpUrl, req.target, {}, true, req.rtmpTransponderFullUrl ? name : this.prefix + req.rtmpStream, !req.toStream);
+    const cp = new CallPush(req.callId, name, req.rtmpUrl, req.target, {}, true, req.rtmpTransponderFullUrl ? name : this.prefix + req.rtmpStream, streamNameIsKey(req));
     this.checkDestination(cp.target, 'rtmpStream');
+    this.checkOutputs();
     return cp;
   }
 
-  /** The call holds it from now on: released (closed) when the call ends. */
+  /** The call holds it from now on: released (closed) when the call ends, or when it goes before (remove()). */
   add(call: Call, cp: CallPush): void {
     call.pushes.push(cp);
     this.pushes.set(cp.id, cp);
-    call.resources.add(`push ${cp.id}`, async () => {
+    this.releases.set(cp, call.resources.add(`push ${cp.id}`, async () => {
       this.pushes.delete(cp.id);
       await cp.push?.close();
-    });
+    }));
+  }
+
+  /** An output goes before its call ends: unlisted, its release step dropped, its connection closed. */
+  private async remove(cp: CallPush, call: Call | undefined): Promise<void> {
+    this.pushes.delete(cp.id);
+    this.releases.get(cp)?.();
+    this.releases.delete(cp);
+    if (call) {
+      const i = call.pushes.indexOf(cp);
+      if (i >= 0) call.pushes.splice(i, 1);
+    }
+    await cp.push?.close();
+  }
+
+  /** Keep only the newest KEPT_ENDED_PUSHES ended outputs of a live call; older ones are released. */
+  private pruneEnded(call: Call): void {
+    const ended = call.pushes.filter((cp) => !cp.live);
+    for (const cp of ended.slice(0, Math.max(0, ended.length - KEPT_ENDED_PUSHES))) {
+      void this.remove(cp, call);
+      this.d.pushClosed?.(cp);
+    }
+  }
+
+  /**
+   * MAX_OUTPUTS across all calls (503, like MAX_CALLS: capacity) and MAX_PUSHES_PER_CALL (429, like the feed's
+   * and preview's listener caps: too many of one thing). Ended outputs hold no connection and don't count.
+   */
+  private checkOutputs(call?: Call): void {
+    const c = this.ctx.config.calls;
+    if (call) {
+      const mine = call.pushes.filter((cp) => cp.live).length;
+      if (mine >= c.maxPushesPerCall) {
+        throw new RateLimitedError(`call ${call.req.callId} already has ${mine} live outputs (MAX_PUSHES_PER_CALL=${c.maxPushesPerCall}); terminate one first`, undefined, 'streamName');
+      }
+    }
+    let all = 0;
+    for (const cp of this.pushes.values()) if (cp.live) all++;
+    if (all >= c.maxOutputs) throw new UnavailableError(`at capacity (${all} live outputs, MAX_OUTPUTS=${c.maxOutputs})`);
   }
 
   /** Start publishing one output of the call. The primary one's refusal fails the call; others just show FAILED. */
@@ -60,6 +109,10 @@ export class PushDesk {
     cp.attach(push);
     const log = { callId: call.req.callId, mediaSessionId: cp.id, rtmpUrl: cp.target.display };
     if (cp.primary) call.setStreamStatus('CONNECTING', call.safeRtmpUrl);
+    // First, so that observers told of this failure (below) see the list already pruned.
+    push.on('state', ({ state }) => {
+      if (state === 'FAILED' && !call.ending) this.pruneEnded(call);
+    });
     push.on('state', ({ state, reason }) => {
       this.ctx.log.info({ ...log, state, reason }, 'push state');
       // A platform's session starts at the first publish (changed() then re-reads the call's limits).
@@ -76,6 +129,7 @@ export class PushDesk {
         }
       }
     });
+
     try {
       await push.start();
     } catch (err) {
@@ -94,13 +148,16 @@ export class PushDesk {
     const call = this.liveCallByStream(req.streamName);
     const options = { ...(req.action ? { action: req.action } : {}), ...(req.soundFile ? { soundFile: req.soundFile } : {}) };
     const name = call.req.toStream || call.req.rtmpStream;
-    const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name, !call.req.toStream);
+    const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name, streamNameIsKey(call.req));
     this.checkDestination(cp.target, 'rtmpUrl');
+    this.checkOutputs(call);
     await this.resolvable(cp.target.host);
     // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
     if (req.action === 'mute') cp.mute(await this.silentFrame());
     if (req.action === 'sound_on') cp.playSound(req.soundFile, (await this.soundClip(req.soundFile)).frames, req.loop);
     if (call.ending) throw new NotFoundError(`call ${call.req.callId} has ended`, 'streamName');
+    // Again: other startups may have been accepted while this one was resolving its host.
+    this.checkOutputs(call);
     this.add(call, cp);
     if (call.media) void this.attach(call, call.media, cp);
     this.ctx.changed(call);
@@ -121,13 +178,8 @@ export class PushDesk {
   async terminate(id: string): Promise<{ cp: CallPush; call: Call | undefined }> {
     const cp = this.byId(id);
     const call = this.ctx.get(cp.callId);
-    this.pushes.delete(id);
-    if (call) {
-      const i = call.pushes.indexOf(cp);
-      if (i >= 0) call.pushes.splice(i, 1);
-      if (cp.primary && !call.ending) call.setStreamStatus('UNPUBLISHED', 'push terminated');
-    }
-    await cp.push?.close();
+    if (call && cp.primary && !call.ending) call.setStreamStatus('UNPUBLISHED', 'push terminated');
+    await this.remove(cp, call);
     return { cp, call };
   }
 

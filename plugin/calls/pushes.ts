@@ -65,7 +65,7 @@ export class CallPush {
      * given in full. WCS pages poll /push/find with it ("rtmp_" + stream); answers carry it as `streamName`.
      */
     readonly transponderName: string = streamName,
-    /** The name is the call's rtmpStream (no toStream): often a platform's stream key, so answers mask it. */
+    /** The name is the call's stream key (streamNameIsKey: its rtmpStream, an inbound call's stream), so answers mask it. */
     private readonly secretName = false,
   ) {
     this.limit = platformLimit(target.host);

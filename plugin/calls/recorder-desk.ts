@@ -15,6 +15,7 @@ import { Recording, RECORDING_STATES, describeFileError, type RecordingState, ty
 import type { CallPush } from './pushes.js';
 import { compactUtc, renderFileName } from '../lib/file-template.js';
 import { CallRecording, type RecordingView } from './recordings.js';
+import { streamNameIsKey } from './types.js';
 
 export interface RecorderDeskDeps {
   /** Where files go (adapters/recording/store.ts); without one, recording is not available. */
@@ -67,7 +68,7 @@ export class RecorderDesk {
     const values = {
       // The stream name the API knows the call by; never rtmpStream, which is often a platform's key (an
       // inbound call's toStream is its rtmpStream: the callId then).
-      streamName: call.req.toStream && call.req.toStream !== call.req.rtmpStream ? call.req.toStream : call.req.callId,
+      streamName: streamNameIsKey(call.req) ? call.req.callId : call.req.toStream,
       callId: call.req.callId,
       mediaSessionId: sessionId,
       startTime: String(now.getTime()),

@@ -34,6 +34,15 @@ export interface StartupRequest {
   record: boolean;
 }
 
+/**
+ * Is the call's stream name its stream key? It is without a toStream (the name is then rtmpStream), and when
+ * toStream is rtmpStream, as for an inbound call (the dialplan's stream argument is both). Answers, hooks,
+ * logs and the live feed then mask it, as they mask rtmpStream; finding by it still takes the real name.
+ */
+export function streamNameIsKey(r: Pick<StartupRequest, 'toStream' | 'rtmpStream'>): boolean {
+  return !r.toStream || r.toStream === r.rtmpStream;
+}
+
 /** One entry of a call's recent history, as shown in the Call object. */
 export interface CallEvent {
   at: string;

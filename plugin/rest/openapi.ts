@@ -388,8 +388,8 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Request body too large (64 KiB by default).',
   415: 'Content-Type is not application/json.',
   422: 'The sound file exists but could not be decoded.',
-  429: 'Too many startups: STARTUP_RATE_PER_SEC (calls and pushes together). Retry later.',
-  503: 'Unavailable: Asterisk not connected, at MAX_CALLS, or the call\'s media not up within 5 s.',
+  429: 'Too many startups: STARTUP_RATE_PER_SEC (calls and pushes together), or a call at MAX_PUSHES_PER_CALL live outputs. Retry later.',
+  503: 'Unavailable: Asterisk not connected, at MAX_CALLS or MAX_OUTPUTS, or the call\'s media not up within 5 s.',
 };
 
 interface ErrorDoc {
@@ -469,6 +469,7 @@ const POST_METHODS: PostMethod[] = [
       RATE_LIMITED,
       e(503, 'Asterisk (ARI) is not connected; try again shortly'),
       e(503, 'at capacity (200 calls)'),
+      e(503, 'at capacity (1000 live outputs, MAX_OUTPUTS=1000)'),
       e(503, 'the backend\'s call hook did not answer (no answer in 5000 ms); try again'),
     ],
   },
@@ -543,6 +544,8 @@ const POST_METHODS: PostMethod[] = [
       e(409, `stream ${STREAM} is already pushed to this rtmpUrl (mediaSessionId ${MEDIA_SESSION_ID})`, 'rtmpUrl'),
       soundUndecodable('soundFile'),
       RATE_LIMITED,
+      e(429, `call ${CALL_ID} already has 10 live outputs (MAX_PUSHES_PER_CALL=10); terminate one first`, 'streamName'),
+      e(503, 'at capacity (1000 live outputs, MAX_OUTPUTS=1000)'),
     ],
   },
   {
@@ -734,7 +737,7 @@ and URLs are shown without credentials or query string.
 ### Access
 - Token: with API_TOKEN set, every request needs \`X-Api-Token: <token>\` or \`Authorization: Bearer <token>\`, else \`401\`. It is **off on loopback without API_TOKEN** (the default, REST_HOST 127.0.0.1); API_TOKEN is required when REST_HOST is not loopback. ${o.tokenRequired ? 'This server requires it.' : 'This server does not require it.'}
 - CORS: browser pages on another origin need it in CORS_ORIGINS. Preflights (\`OPTIONS\`) from those get \`204\` with the Access-Control headers (others \`403\`), and every answer to them, errors included, carries \`Access-Control-Allow-Origin\`.
-- STARTUP_RATE_PER_SEC limits call and push startups (\`429\`).`;
+- STARTUP_RATE_PER_SEC limits call and push startups (\`429\`); MAX_PUSHES_PER_CALL the live outputs of one call (\`429\`), MAX_OUTPUTS those of all calls (\`503\`). Of a call's FAILED outputs, /push/find keeps the newest 5.`;
 }
 
 export function buildOpenApi(o: OpenApiOptions): Record<string, unknown> {

@@ -144,7 +144,16 @@ interface ReaderStream {
 export interface ChunkReaderOptions {
   /** Refuse messages declared larger than this (the peer can't make us allocate 16 MiB per chunk stream). */
   maxMessageSize?: number;
+  /**
+   * Refuse to hold more than this in partial messages across all chunk streams (bytes allocated). Default:
+   * 8 MiB, or twice maxMessageSize if that is more (a real server interleaves an audio and a video message,
+   * not thousands). Without it, a peer could start a large message on each of 65 000 chunk streams.
+   */
+  maxBufferedBytes?: number;
 }
+
+/** The default cap on partial messages held across chunk streams (at least twice the largest message). */
+export const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
 
 /**
  * Reassembles messages from interleaved chunk streams. Feed it socket data in any slicing; it keeps at most
@@ -162,10 +171,19 @@ export class ChunkReader {
   private currentCsid = 0;
   private chunkLeft = 0;
   private readonly maxMessageSize: number;
+  private readonly maxBuffered: number;
+  /** Bytes allocated to partial messages, all chunk streams together. */
+  private held = 0;
   readonly stats = { bytes: 0, chunks: 0, messages: 0, aborted: 0 };
 
   constructor(opts: ChunkReaderOptions = {}) {
     this.maxMessageSize = opts.maxMessageSize ?? 0xffffff;
+    this.maxBuffered = opts.maxBufferedBytes ?? Math.max(DEFAULT_MAX_BUFFERED, 2 * this.maxMessageSize);
+  }
+
+  /** Bytes held in partly received messages, across chunk streams (never above maxBufferedBytes). */
+  get bufferedBytes(): number {
+    return this.held;
   }
 
   get chunkSize(): number {
@@ -181,11 +199,17 @@ export class ChunkReader {
   abort(csid: number): void {
     const st = this.streams.get(csid);
     if (st?.payload) {
-      st.payload = undefined;
-      st.received = 0;
-      this.stats.aborted++;
+      this.drop(st);
       if (this.current === st) this.current = undefined;
     }
+  }
+
+  /** Forget a stream's partial message (aborted, or replaced by a new message header). */
+  private drop(st: ReaderStream): void {
+    this.held -= st.payload?.length ?? 0;
+    st.payload = undefined;
+    st.received = 0;
+    this.stats.aborted++;
   }
 
   /** Consume socket bytes; returns the messages they complete, in order. Throws ChunkError on violations. */
@@ -256,12 +280,8 @@ export class ChunkReader {
     this.streams.set(csid, st);
     this.stats.chunks++;
 
-    if (fmt !== 3 && st.payload) {
-      // A new message header in the middle of a message: the sender gave up on the old one.
-      st.payload = undefined;
-      st.received = 0;
-      this.stats.aborted++;
-    }
+    // A new message header in the middle of a message: the sender gave up on the old one.
+    if (fmt !== 3 && st.payload) this.drop(st);
     if (!st.payload) {
       // A new message starts here.
       if (fmt === 0) {
@@ -297,8 +317,13 @@ export class ChunkReader {
     if (st.received + n > payload.length) {
       // Grow to what has arrived, at least doubling (amortised linear copying), at most the declared length
       // (so the complete message's buffer is exactly its length): memory stays within 2x the bytes received.
-      const grown = Buffer.allocUnsafe(Math.min(st.length, Math.max(st.received + n, 2 * payload.length)));
+      const size = Math.min(st.length, Math.max(st.received + n, 2 * payload.length));
+      if (this.held - payload.length + size > this.maxBuffered) {
+        throw new ChunkError(`partial messages would hold ${this.held - payload.length + size} bytes across ${this.partialCount()} chunk streams, over the ${this.maxBuffered}-byte limit`);
+      }
+      const grown = Buffer.allocUnsafe(size);
       payload.copy(grown, 0, 0, st.received);
+      this.held += size - payload.length;
       st.payload = payload = grown;
     }
     buf.copy(payload, st.received, off, off + n);
@@ -308,11 +333,18 @@ export class ChunkReader {
     return off + n;
   }
 
+  private partialCount(): number {
+    let n = 0;
+    for (const st of this.streams.values()) if (st.payload) n++;
+    return n;
+  }
+
   private finishChunk(out: ChunkMessage[]): void {
     const st = this.current!;
     this.current = undefined;
     if (st.received < st.length) return;
     const msg: ChunkMessage = { csid: this.currentCsid, timestamp: st.timestamp, typeId: st.typeId, streamId: st.streamId, payload: st.payload! };
+    this.held -= msg.payload.length;
     st.payload = undefined;
     st.received = 0;
     this.stats.messages++;

@@ -132,6 +132,15 @@ function contentLength(head: string): RegExpExecArray | null {
 }
 
 /** The user part of a SIP URI: sip:USER@host;params → USER. */
+/**
+ * A display name as an RFC 3261 quoted-string: `"` and `\` backslash-escaped (so a trailing backslash can't
+ * escape the closing quote), control characters (CR, LF, tab...) dropped, since they would end the header.
+ * Asterisk unescapes it when it parses a caller id and escapes it again for the From header.
+ */
+export function quotedDisplayName(name: string): string {
+  return `"${name.replace(/[\u0000-\u001f\u007f]/g, '').replace(/["\\]/g, '\\$&')}"`;
+}
+
 export function uriUser(uri: string): string | undefined {
   const m = /^sips?:([^@;>]+)@/i.exec(uri.trim().replace(/^<|>$/g, ''));
   if (!m) return undefined;

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import { FileRecordingStore } from '../../adapters/recording/store.js';
 import { RtpPortPool } from '../../adapters/rtp/port-pool.js';
 import type { Call } from '../../plugin/calls/call.js';
 import { CallService, type CallServiceDeps } from '../../plugin/calls/call-service.js';
-import { ConflictError, NotFoundError, UnavailableError } from '../../plugin/calls/errors.js';
+import { ConflictError, NotFoundError, RateLimitedError, UnavailableError } from '../../plugin/calls/errors.js';
+import { KEPT_ENDED_PUSHES } from '../../plugin/calls/push-desk.js';
 import type { CallStatus } from '../../plugin/calls/types.js';
 import { validatePushStartup, validateStartup } from '../../plugin/calls/validate.js';
 import { loadConfig } from '../../plugin/config.js';
@@ -252,6 +254,18 @@ test('terminate before the answer → FINISH "Terminated before answer"; the rin
   });
 });
 
+test('visibleName reaches the dial as an escaped quoted display name (a trailing backslash keeps the quote closed)', async () => {
+  await withHarness(async (h) => {
+    h.pbx.onDial = (ch) => h.pbx.far.ring(ch.id);
+    const call = h.svc.startup(startup({ visibleName: 'Desk "7" \\', sipLogin: 'desk7' }));
+    await reach(call, 'RING');
+    const [dial] = h.pbx.callsTo('dial') as [{ callerId?: string }][];
+    assert.equal(dial?.[0].callerId, '"Desk \\"7\\" \\\\" <desk7>');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  });
+});
+
 test('terminate after the answer releases the account, both channels, the bridge, ports and the output', async () => {
   await withHarness(async (h) => {
     const call = await establishedCall(h, { sipLogin: 'carol', sipPassword: 'pw' });
@@ -395,6 +409,17 @@ test('an inbound call with good fields is answered, relayed and listed incoming=
     assert.equal(view?.callee, '7100');
     assert.equal(view?.visibleName, 'Alice');
     assert.equal(h.outputs.sinks[0]?.target.key, '127.0.0.1:1935/recorded/inbound-7100');
+    // The dialplan's stream name is a stream key: masked wherever it is shown, as rtmpStream is...
+    assert.equal(view?.streamName, 'inbo***');
+    assert.equal(view?.rtmpStream, 'inbo***');
+    const status = h.hooks.filter(([m]) => m === 'CallStatusEvent').map(([, b]) => b);
+    assert.ok(status.length > 0 && status.every((b) => b.streamName === 'inbo***'), JSON.stringify(status.map((b) => b.streamName)));
+    const streamHooks = h.hooks.filter(([m]) => m === 'StreamStatusEvent').map(([, b]) => b);
+    assert.ok(streamHooks.length > 0 && streamHooks.every((b) => b.streamName === 'inbo***'));
+    // ...while /push/find still finds the call's outputs by the real name, and shows it masked.
+    const pushes = h.svc.pushFind({ streamName: 'inbound-7100' });
+    assert.deepEqual(pushes.map((p) => [p.streamName, p.primary]), [['inbo***', true]]);
+    assert.ok(!JSON.stringify([h.svc.find({}), pushes, h.hooks]).includes('inbound-7100'), 'the key appears nowhere');
 
     h.pbx.far.hangup(channelId);
     await released(h, call);
@@ -478,6 +503,105 @@ test('/push/startup on a live call by its toStream: found, publishing, then term
     h.svc.terminate(call.req.callId);
     await released(h, call);
   });
+});
+
+/** A /push/startup of the call's stream to a destination of its own (one output per destination). */
+const pushTo = (h: Harness, stream: string, i: number) =>
+  h.svc.pushStartup(validatePushStartup({ streamName: stream, rtmpUrl: `rtmp://127.0.0.1:1935/out${i}` }, { streamPrefix: 'rtmp_' }));
+
+/** What the service holds for a call's outputs: listed pushes, the call's own list, release steps. */
+function heldOutputs(h: Harness, call: Call): { listed: number; onCall: number; steps: number } {
+  return {
+    listed: h.svc.pushFind({}).filter((p) => p.callId === call.req.callId).length,
+    onCall: call.pushes.length,
+    steps: call.resources.held.filter((n) => n.startsWith('push ')).length,
+  };
+}
+
+test('MAX_PUSHES_PER_CALL: 1,000 /push/startup on one call → the first 9 (10 with its primary) accepted, the rest 429 naming the limit; room again once one ends', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { toStream: 'many' });
+    let accepted = 0;
+    const refusals = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      try {
+        await pushTo(h, 'many', i);
+        accepted++;
+      } catch (err) {
+        assert.ok(err instanceof RateLimitedError && err.field === 'streamName', String(err));
+        refusals.add(err.message);
+      }
+    }
+    assert.equal(accepted, 9, 'the primary counts');
+    assert.deepEqual([...refusals], [`call ${call.req.callId} already has 10 live outputs (MAX_PUSHES_PER_CALL=10); terminate one first`]);
+    assert.deepEqual(heldOutputs(h, call), { listed: 10, onCall: 10, steps: 10 });
+    assert.equal(h.outputs.sinks.length, 10, 'no connection for a refused push');
+    // One ends: room for one more.
+    await h.svc.pushTerminate(h.svc.pushFind({}).find((p) => !p.primary)!.mediaSessionId);
+    await pushTo(h, 'many', 1000);
+    await assert.rejects(pushTo(h, 'many', 1001), RateLimitedError);
+    assert.deepEqual(heldOutputs(h, call), { listed: 10, onCall: 10, steps: 10 }, 'the terminated push is released, its release step too');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  }, { STARTUP_RATE_PER_SEC: '10000' });
+});
+
+test('FAILED pushes don\'t count and don\'t pile up: 1,000 refused pushes on one call keep only the newest few listed, the rest released', async () => {
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { rtmpUrl: undefined, rtmpStream: undefined, toStream: 'retry' });
+    h.outputs.refuse = refusal('NetStream.Publish.BadName', 'wrong key');
+    for (let i = 0; i < 1000; i++) {
+      await pushTo(h, 'retry', i);
+      // The refusal is settled by then (promises only): the push is FAILED before the next one.
+      await new Promise((r) => setImmediate(r));
+    }
+    const listed = h.svc.pushFind({ streamName: 'retry' });
+    assert.equal(listed.length, KEPT_ENDED_PUSHES);
+    assert.ok(listed.every((p) => p.status === 'FAILED' && p.reason?.includes('wrong key')));
+    // The newest ones are kept (a client polling its last attempt still sees why).
+    assert.deepEqual(listed.map((p) => p.rtmpUrl), [995, 996, 997, 998, 999].map((i) => `rtmp://127.0.0.1:1935/out${i}/rtmp***`));
+    assert.deepEqual(heldOutputs(h, call), { listed: KEPT_ENDED_PUSHES, onCall: KEPT_ENDED_PUSHES, steps: KEPT_ENDED_PUSHES });
+    assert.ok(h.outputs.sinks.every((s) => s.closed), 'every refused connection closed');
+    assert.equal(call.status, 'ESTABLISHED');
+    // A live one still goes in beside them.
+    h.outputs.refuse = undefined;
+    await pushTo(h, 'retry', 1000);
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  }, { STARTUP_RATE_PER_SEC: '10000' });
+});
+
+test('MAX_OUTPUTS: live outputs across calls; a push or a /call/startup with rtmpUrl beyond it is UnavailableError (503); a call without an output still starts', async () => {
+  await withHarness(async (h) => {
+    const a = await establishedCall(h);
+    const b = await establishedCall(h, { rtmpUrl: undefined, rtmpStream: undefined, toStream: 'b-stream' });
+    await pushTo(h, 'b-stream', 1);
+    await pushTo(h, 'b-stream', 2);
+    await assert.rejects(pushTo(h, 'b-stream', 3), (e: unknown) => e instanceof UnavailableError && /3 live outputs, MAX_OUTPUTS=3/.test(e.message));
+    assert.throws(() => h.svc.startup(startup()), (e: unknown) => e instanceof UnavailableError && /MAX_OUTPUTS=3/.test(e.message));
+    const c = h.svc.startup(startup({ rtmpUrl: undefined, rtmpStream: undefined, toStream: 'c-stream' }));
+    for (const call of [a, b, c]) h.svc.terminate(call.req.callId);
+    for (const call of [a, b, c]) await released(h, call);
+  }, { MAX_OUTPUTS: '3' });
+});
+
+test('log lines name outputs by their redacted form: no URL credentials, query or stream key, inbound ones included', async () => {
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => { lines.push(c.toString()); cb(); } }) });
+  await withHarness(async (h) => {
+    const call = await establishedCall(h, { rtmpUrl: 'rtmp://pubuser:pubpass77@127.0.0.1:1935/live?auth=qtok9911', rtmpStream: 'stream-key-4d2f91', toStream: 'room-9' });
+    h.outputs.refuse = refusal('NetStream.Publish.BadName', 'bad key');
+    await pushTo(h, 'room-9', 1).then((v) => until(() => h.svc.pushFind({}).some((p) => p.mediaSessionId === v.mediaSessionId && p.status === 'FAILED'), 'FAILED'));
+    // An inbound call whose dialplan gives a URL ending with its key, refused (no capacity for its output).
+    h.pbx.far.call({ exten: '7200', fields: { rtmpUrl: 'rtmp://127.0.0.1:1935/live/inbound-key-88e1c3', rtmpTransponderFullUrl: 'true', hasAudio: 'false', hasVideo: 'false' } });
+    await h.pbx.waitCall('hangup');
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  }, {}, { log });
+  const text = lines.join('');
+  assert.match(text, /push state/);
+  assert.match(text, /inbound call refused/);
+  for (const secret of ['pubpass77', 'qtok9911', 'stream-key-4d2f91', 'inbound-key-88e1c3']) assert.ok(!text.includes(secret), `${secret} in the log`);
 });
 
 test('errors by meaning: NotFoundError for an unknown callId, mediaSessionId or stream', async () => {

@@ -83,3 +83,13 @@ test('MAX_CALL_DURATION (0: no limit, the default) and LIMIT_WARNING_SEC (300; 0
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_CALL_DURATION: '604801' }), /MAX_CALL_DURATION/);
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', LIMIT_WARNING_SEC: '1.5' }), /LIMIT_WARNING_SEC must be a whole number 0-86400/);
 });
+
+test('MAX_PUSHES_PER_CALL (10) and MAX_OUTPUTS (1000): whole numbers, at least 1', () => {
+  const d = loadConfig({ ARI_PASSWORD: 's' });
+  assert.equal(d.calls.maxPushesPerCall, 10);
+  assert.equal(d.calls.maxOutputs, 1000);
+  const c = loadConfig({ ARI_PASSWORD: 's', MAX_PUSHES_PER_CALL: '3', MAX_OUTPUTS: '50' });
+  assert.deepEqual([c.calls.maxPushesPerCall, c.calls.maxOutputs], [3, 50]);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_PUSHES_PER_CALL: '0' }), /MAX_PUSHES_PER_CALL must be a whole number 1-1000, got "0"/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_OUTPUTS: 'lots' }), /MAX_OUTPUTS must be a whole number 1-100000/);
+});

@@ -9,6 +9,7 @@ import { ChunkError, ChunkReader, ChunkWriter, type ChunkMessage } from '../../p
 import { ClientHandshake, HandshakeError } from '../../plugin/rtmp/handshake.js';
 import { buildCommand, buildConnect, buildSetPeerBandwidth, buildUserControl, MessageType, parseMessage, statusInfo } from '../../plugin/rtmp/messages.js';
 import { decodeAmf0 } from '../../plugin/rtmp/amf0.js';
+import { chunkFlood } from '../helpers/rtmp-flood.js';
 
 const payload = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
 
@@ -353,4 +354,58 @@ test('a 3 s A/V stream crossing 2^24 ms (and 2^32), multi-chunk messages, a reco
     const [msg] = readAll(Buffer.concat(wires[1]!), cs).slice(-1);
     assert.deepEqual(msg!.payload, sent.at(-1)!.body);
   }
+});
+
+test('a 50 MB flood of never-finished messages over many chunk streams: ChunkError at the total cap, never holding more', () => {
+  const cap = 8 * 1024 * 1024;
+  const r = new ChunkReader({ maxMessageSize: 1 << 20 }); // as the publisher's session makes it (default cap: 8 MiB)
+  const rss0 = process.memoryUsage().rss;
+  let fed = 0;
+  let maxHeld = 0;
+  let error: unknown;
+  for (const piece of chunkFlood({ totalBytes: 50 * 1024 * 1024 })) {
+    // In socket-sized reads, as a connection delivers them.
+    for (let off = 0; off < piece.length && !error; off += 16 * 1024) {
+      try {
+        r.push(piece.subarray(off, off + 16 * 1024));
+      } catch (err) {
+        error = err;
+      }
+      maxHeld = Math.max(maxHeld, r.bufferedBytes);
+    }
+    if (error) break;
+    fed += piece.length;
+  }
+  assert.ok(error instanceof ChunkError, String(error));
+  assert.match(error.message, /partial messages would hold \d+ bytes across \d+ chunk streams, over the 8388608-byte limit/);
+  assert.ok(maxHeld <= cap, `held ${maxHeld}`);
+  assert.ok(maxHeld > cap / 2, 'the cap, not something else, stopped it');
+  assert.ok(fed < 9 * 1024 * 1024, `stopped near the cap, after ${fed} bytes`);
+  console.log(`# refused after ${(fed / 1048576).toFixed(1)} MiB of the flood; held at most ${(maxHeld / 1048576).toFixed(2)} MiB; RSS delta ${((process.memoryUsage().rss - rss0) / 1048576).toFixed(1)} MiB`);
+});
+
+test('the total cap: legitimate interleaved large messages fit; maxBufferedBytes sets it; completed and aborted messages free their share', () => {
+  const w = new ChunkWriter();
+  w.chunkSize = 1000;
+  const r = new ChunkReader({ maxBufferedBytes: 5000 });
+  r.setChunkSize(1000);
+  // Two 2000-byte messages interleaved (audio and video): 4000 held at most, both complete.
+  const a = splitChunks(w.encode(4, 8, 1, 0, payload(2000)), 12, 1, 1000, 2000);
+  const v = splitChunks(w.encode(6, 9, 1, 0, payload(2000, 3)), 12, 1, 1000, 2000);
+  assert.deepEqual(r.push(Buffer.concat([a[0]!, v[0]!])), []);
+  assert.equal(r.bufferedBytes, 2000);
+  assert.deepEqual(r.push(Buffer.concat([a[1]!, v[1]!])).map((m) => m.payload.length), [2000, 2000]);
+  assert.equal(r.bufferedBytes, 0);
+  // An aborted partial message gives its bytes back.
+  const part = splitChunks(w.encode(5, 9, 1, 0, payload(3000)), 12, 1, 1000, 3000);
+  r.push(part[0]!);
+  assert.equal(r.bufferedBytes, 1000);
+  r.abort(5);
+  assert.equal(r.bufferedBytes, 0);
+  // Three partial 3000-byte messages: the third's growth would pass 5000.
+  const third = [7, 8, 9].map((c) => splitChunks(w.encode(c, 9, 1, 0, payload(3000)), 12, 1, 1000, 3000));
+  r.push(Buffer.concat([third[0]![0]!, third[1]![0]!, third[2]![0]!, third[0]![1]!, third[1]![1]!]));
+  assert.equal(r.bufferedBytes, 5000, 'up to the cap');
+  assert.throws(() => r.push(third[2]![1]!), /partial messages would hold 6000 bytes across 3 chunk streams, over the 5000-byte limit/);
+  assert.equal(r.bufferedBytes, 5000, 'never above it');
 });

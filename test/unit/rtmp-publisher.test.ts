@@ -13,6 +13,7 @@ import { buildCommand, buildSetChunkSize, buildSetPeerBandwidth, buildUserContro
 import { RtmpError, RtmpPublisher, type RtmpPublisherOptions } from '../../adapters/rtmp/publisher.js';
 import { parseRtmpUrl } from '../../plugin/rtmp/url.js';
 import type { Amf0Value } from '../../plugin/rtmp/amf0.js';
+import { chunkFlood } from '../helpers/rtmp-flood.js';
 
 type Command = Extract<RtmpMessage, { kind: 'command' }>;
 
@@ -369,6 +370,34 @@ test('connect timeout covers a silent server; no timer or socket survives', asyn
   await once(dead, 'close');
   const refused = await rejection(new RtmpPublisher({ target: parseRtmpUrl(`rtmp://127.0.0.1:${deadPort}/live/${STREAM}`) }).start());
   assert.deepEqual([refused.stage, refused.code], ['tcp', 'ECONNREFUSED']);
+});
+
+test('a server flooding 50 MB of never-finished messages over many chunk streams: refused at the reader\'s 8 MiB cap (EPROTO, the reason named), connection closed', async () => {
+  let sent = 0;
+  let flood: Promise<void> | undefined;
+  useScript(nginxLike({
+    // Instead of answering connect: the flood, written as fast as the client reads it, until it hangs up.
+    connect: (c) => {
+      flood = (async () => {
+        for (const piece of chunkFlood({ totalBytes: 50 * 1024 * 1024 })) {
+          if (c.socket.destroyed || c.socket.writableEnded) return;
+          sent += piece.length;
+          // (Not events.once: it rejects on the reset the client's hang-up causes.)
+          if (!c.socket.write(piece)) await new Promise((r) => c.socket.once('drain', r).once('close', r));
+        }
+      })();
+    },
+  }));
+  const baseline = resources();
+  const rss0 = process.memoryUsage().rss;
+  const { p, sockets } = publisher();
+  const e = await rejection(p.start());
+  assert.deepEqual([e.stage, e.code], ['connect', 'EPROTO']);
+  assert.match(e.message, /protocol error from the server: partial messages would hold \d+ bytes across \d+ chunk streams, over the 8388608-byte limit/);
+  await flood;
+  assert.ok(sent < 50 * 1024 * 1024, `the flood stopped when the client hung up (${sent} bytes sent)`);
+  console.log(`# refused after the server had sent ${(sent / 1048576).toFixed(1)} MiB; RSS delta ${((process.memoryUsage().rss - rss0) / 1048576).toFixed(1)} MiB`);
+  await assertReleased(baseline, sockets);
 });
 
 test('close() during start rejects start with ECANCELED and releases everything', async () => {

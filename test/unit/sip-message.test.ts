@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildResponse, headerTag, MAX_MESSAGE, parseSipMessage, SipParseError, SipStreamFramer, uriUser, type SipRequest } from '../../plugin/sip/message.js';
+import { buildResponse, headerTag, MAX_MESSAGE, parseSipMessage, quotedDisplayName, SipParseError, SipStreamFramer, uriUser, type SipRequest } from '../../plugin/sip/message.js';
 
 const INVITE = [
   'INVITE sip:sar-abc-leg@127.0.0.1:5090;transport=tcp SIP/2.0',
@@ -59,4 +59,21 @@ test('uriUser', () => {
   assert.equal(uriUser('sip:sar-1-leg@127.0.0.1:5090;transport=tcp'), 'sar-1-leg');
   assert.equal(uriUser('<sips:bob@example.com>'), 'bob');
   assert.equal(uriUser('sip:127.0.0.1'), undefined);
+});
+
+test('quotedDisplayName: an RFC 3261 quoted-string; quotes and backslashes escaped, control characters dropped', () => {
+  assert.equal(quotedDisplayName('Alice'), '"Alice"');
+  assert.equal(quotedDisplayName('Bob "the builder"'), '"Bob \\"the builder\\""');
+  // A trailing backslash can't escape the closing quote.
+  assert.equal(quotedDisplayName('C:\\'), '"C:\\\\"');
+  assert.equal(quotedDisplayName('a\\"b'), '"a\\\\\\"b"');
+  assert.equal(quotedDisplayName('evil\r\nX-Injected: 1\t\u0000\u007f'), '"evilX-Injected: 1"');
+  assert.equal(quotedDisplayName(''), '""');
+  // Read back as RFC 3261 does (quoted-pair: "\\" then any character): the name comes back, quote balanced.
+  for (const name of ['x\\', '\\"', '"\\"\\', 'Ünïcødé "ok"']) {
+    const q = quotedDisplayName(name);
+    const m = /^"((?:[^"\\]|\\.)*)"$/.exec(q);
+    assert.ok(m, q);
+    assert.equal(m[1]!.replace(/\\(.)/g, '$1'), name);
+  }
 });

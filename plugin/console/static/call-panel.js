@@ -42,7 +42,8 @@ export function renderSelected() {
     renderPushes(call);
     renderRecordings(call);
     renderStats();
-    if (call && pushStreamFor !== call.callId && call.streamName) {
+    // Not a masked stream key (an inbound call's: masked like its rtmpStream): /push/startup needs the real name.
+    if (call && pushStreamFor !== call.callId && call.streamName && call.streamName !== call.rtmpStream) {
       el.pushStream.value = call.streamName;
       pushStreamFor = call.callId;
     }
