@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { HttpApproval } from '../../adapters/hooks/approval.js';
 import { RestHooks, type MinimalLog } from '../../adapters/hooks/rest-hooks.js';
 import { buildRestServer } from '../../plugin/rest/server.js';
@@ -19,6 +19,10 @@ interface Received {
 }
 
 /** A local backend; `handle` answers (or holds) each request. Tracks the largest number of concurrent requests. */
+/** Every backend still listening: closed after the last test, so a failed one cannot hold the file open (it once hung CI). */
+const listening = new Set<() => Promise<void>>();
+after(() => Promise.all([...listening].map((close) => close())));
+
 async function backend(handle: (res: ServerResponse, r: Received) => void) {
   const received: Received[] = [];
   let active = 0;
@@ -44,6 +48,12 @@ async function backend(handle: (res: ServerResponse, r: Received) => void) {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const close = (): Promise<void> => {
+    if (!listening.delete(close)) return Promise.resolve();
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  listening.add(close);
   return {
     port,
     url: `http://127.0.0.1:${port}/hook`,
@@ -51,11 +61,7 @@ async function backend(handle: (res: ServerResponse, r: Received) => void) {
     get maxActive() {
       return maxActive;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 
