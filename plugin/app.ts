@@ -26,6 +26,8 @@ import { LoopbackSipUas } from '../adapters/sip/uas.js';
 import { CallService, type CallServiceDeps } from './calls/call-service.js';
 import { parseSize, type Config } from './config.js';
 import { createLogger, type Logger } from './lib/log.js';
+import { descendants, procStat } from './lib/proc.js';
+import type { Held } from './lib/shutdown.js';
 import { buildRestServer } from './rest/server.js';
 import { registerOperations } from './rest/operations.js';
 import { registerConsole } from './console/routes.js';
@@ -53,6 +55,8 @@ export interface App {
   restUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** What is not released yet, by kind: for the shutdown report (plugin/lib/shutdown.ts). */
+  held(): Held;
 }
 
 export function createApp(
@@ -110,6 +114,9 @@ export function createApp(
         tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
       })),
   });
+  // A call counts as held from its start until its release steps have all run.
+  const released = new WeakSet<object>();
+  calls.changes.on('released', (call) => released.add(call));
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
   const approval = config.hooks.approve
     ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId })
@@ -170,7 +177,24 @@ export function createApp(
       events.close();
       ami?.close();
       await uas.close();
+      await ari.close();
+    },
+    held() {
+      return {
+        calls: calls.list().filter((c) => !released.has(c)).length,
+        ...ari.ledger.counts(),
+        children: liveChildren(),
+      };
     },
   };
   return app;
+}
+
+/** Child processes (ffmpeg encoders, SRT sinks...) still running; exited ones awaiting their reaping don't count. */
+function liveChildren(): number {
+  try {
+    return descendants(process.pid).filter((pid) => { const st = procStat(pid); return st !== undefined && st.state !== 'Z'; }).length;
+  } catch {
+    return 0; // no /proc (not Linux)
+  }
 }

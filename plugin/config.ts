@@ -17,7 +17,18 @@ export const LEG_CODECS: Record<string, CodecPreference> = {
 };
 
 export interface Config {
-  ari: { url: string; user: string; password: string; app: string };
+  ari: {
+    url: string;
+    user: string;
+    password: string;
+    app: string;
+    /**
+     * Most HTTP connections to Asterisk at once (requests beyond wait for one). Asterisk's HTTP server
+     * closes every connection past http.conf's `sessionlimit` (we ship 200) at once, and the event WebSocket
+     * and any other ARI/AMI-over-HTTP user count against that limit too, hence well below it.
+     */
+    maxConnections: number;
+  };
   /** AMI, only for registration results (sipRegisterRequired). Empty url: not used. */
   ami: { url: string; user: string; password: string };
   rest: {
@@ -133,6 +144,8 @@ export interface Config {
     fileTemplate: string;
   };
   logLevel: string;
+  /** SIGTERM/SIGINT: how long ending every call and releasing everything may take before the app exits anyway (non-zero). */
+  shutdownTimeoutMs: number;
 }
 
 /** Name of each setting in the environment and in the JSON file (same names, file keys in camelCase). */
@@ -141,6 +154,9 @@ const SPEC = {
   ARI_USER: { path: ['ari', 'user'], kind: 'string', def: 'sip-as-rtmp' },
   ARI_PASSWORD: { path: ['ari', 'password'], kind: 'string', def: undefined },
   ARI_APP: { path: ['ari', 'app'], kind: 'string', def: 'sip-as-rtmp' },
+  // 32: four apps sharing one Asterisk (32 + 1 event WebSocket each) still fit under the shipped
+  // sessionlimit of 200 with room for other HTTP users; requests beyond 32 wait in line, they do not fail.
+  ARI_MAX_CONNECTIONS: { path: ['ari', 'maxConnections'], kind: 'int:1:1000', def: '32' },
   AMI_URL: { path: ['ami', 'url'], kind: 'any', def: '' },
   AMI_USER: { path: ['ami', 'user'], kind: 'string', def: 'sip-as-rtmp' },
   AMI_PASSWORD: { path: ['ami', 'password'], kind: 'any', def: '' },
@@ -195,6 +211,7 @@ const SPEC = {
   RECORDINGS_DIR: { path: ['recordings', 'dir'], kind: 'string', def: 'recordings' },
   RECORD_FILE_TEMPLATE: { path: ['recordings', 'fileTemplate'], kind: 'template', def: '{streamName}-{date}' },
   LOG_LEVEL: { path: ['logLevel'], kind: 'level', def: 'info' },
+  SHUTDOWN_TIMEOUT_MS: { path: ['shutdownTimeoutMs'], kind: 'int:1000:600000', def: '10000' },
 } as const satisfies Record<string, { path: readonly string[]; kind: string; def: string | undefined }>;
 
 export type SettingName = keyof typeof SPEC;

@@ -1,9 +1,11 @@
 /**
  * npm start: the plugin alone, against the Asterisk named by the configuration (environment or CONFIG_FILE).
- * SIGINT/SIGTERM end every call cleanly (calls FINISH, streams unpublished) before exiting.
+ * SIGINT/SIGTERM end every call cleanly (calls FINISH, streams unpublished) before exiting, within
+ * SHUTDOWN_TIMEOUT_MS; a second signal exits at once (plugin/lib/shutdown.ts).
  */
 import { createApp } from './app.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
+import { shutdownOnSignal } from './lib/shutdown.js';
 
 let config;
 try {
@@ -21,15 +23,14 @@ app.log.info({ config: describeConfig(config) }, 'configuration');
 process.on('unhandledRejection', (reason) => {
   app.log.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled rejection (a bug: please report it)');
 });
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal: sig }, 'stopping');
-    void app.stop().then(() => process.exit(0));
-  });
-}
+const onSignal = shutdownOnSignal({
+  stop: () => app.stop(),
+  timeoutMs: config.shutdownTimeoutMs,
+  held: () => app.held(),
+  log: app.log,
+  exit: (code) => process.exit(code),
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => onSignal(sig));
 try {
   await app.start();
 } catch (err) {

@@ -31,13 +31,17 @@ export class AriError extends Error {
 
 export class AriConnectionError extends Error {
   override readonly name = 'AriConnectionError';
+  /** How many times the request was tried (idempotent ones are retried on transient socket errors). */
+  readonly attempts: number;
   constructor(
     readonly method: string,
     readonly path: string,
     readonly reason: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; attempts?: number },
   ) {
-    super(`ARI ${method} ${path} unreachable: ${reason}`, options);
+    const attempts = options?.attempts ?? 1;
+    super(`ARI ${method} ${path} unreachable: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, options);
+    this.attempts = attempts;
   }
 }
 

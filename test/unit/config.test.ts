@@ -9,7 +9,8 @@ test('defaults: WCS port 8081 and /rest-api, ARI on loopback', () => {
   const c = loadConfig({ ARI_PASSWORD: 's' });
   assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api', corsOrigins: [], apiToken: '' });
   assert.deepEqual(c.hooks, { url: '', timeoutMs: 5000, queueMax: 1000, apps: new Map(), nodeId: hostname(), approve: false });
-  assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp' });
+  assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp', maxConnections: 32 });
+  assert.equal(c.shutdownTimeoutMs, 10_000);
   assert.deepEqual(c.sipUas, { host: '127.0.0.1', port: 5090 });
   assert.deepEqual(c.rtp, { portMin: 20000, portMax: 20999 });
 });
@@ -26,6 +27,8 @@ test('bad values name the variable', () => {
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_PREFIX: 'rest api' }), /REST_PREFIX/);
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', RTP_PORT_MIN: '3000', RTP_PORT_MAX: '2000' }), /RTP_PORT_MIN/);
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', LOG_LEVEL: 'loud' }), /LOG_LEVEL/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', ARI_MAX_CONNECTIONS: '0' }), /ARI_MAX_CONNECTIONS must be a whole number 1-1000/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', SHUTDOWN_TIMEOUT_MS: '500' }), /SHUTDOWN_TIMEOUT_MS must be a whole number 1000-600000/);
 });
 
 test('a JSON file sets values; the environment wins over it', () => {
