@@ -310,3 +310,11 @@ test('HTTPS (REST_PORT=off): the same API, console and feed over TLS; the Host c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the console page works under https: no absolute http:// or ws:// URL in its files (all relative to its origin)', () => {
+  const dir = join(import.meta.dirname, '../../../plugin/console/static');
+  for (const f of ['index.html', 'api.js', 'feed.js', 'preview.js', 'console.js', 'call-form.js', 'call-panel.js', 'calls-table.js', 'pushes.js', 'recordings.js', 'state.js', 'dom.js']) {
+    const text = readFileSync(join(dir, f), 'utf8').replace(/^\s*(\/\/|\*|\/\*).*$/gm, '');
+    assert.doesNotMatch(text, /['"`](https?|wss?):\/\/(?!\$\{)/, f);
+  }
+});
