@@ -28,7 +28,8 @@ import { parseSize, type Config } from './config.js';
 import { createLogger, type Logger } from './lib/log.js';
 import { descendants, procStat } from './lib/proc.js';
 import type { Held } from './lib/shutdown.js';
-import { buildRestServer } from './rest/server.js';
+import { buildRestServer, nodeHttpOptions } from './rest/server.js';
+import { HttpsListener } from '../adapters/net/https-listener.js';
 import { registerOperations } from './rest/operations.js';
 import { registerConsole } from './console/routes.js';
 import type { LiveFeed } from './console/live-feed.js';
@@ -40,19 +41,15 @@ import { FileRecordingStore } from '../adapters/recording/store.js';
 import { RoutedHooks } from './hooks/routed.js';
 import { HttpApproval } from '../adapters/hooks/approval.js';
 
-export interface App {
+export interface App extends Pick<WebFront, 'rest' | 'feed' | 'restUrl' | 'httpsUrl'> {
   config: Config;
   hooks: Hooks;
   log: Logger;
   calls: CallService;
   uas: LoopbackSipUas;
   ports: RtpPortPool;
-  rest: FastifyInstance;
   events: AriEventSocket;
   metrics: AppMetrics;
-  feed: LiveFeed;
-  /** The REST base URL once started, e.g. http://127.0.0.1:8081/rest-api */
-  restUrl: string;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** What is not released yet, by kind: for the shutdown report (plugin/lib/shutdown.ts). */
@@ -121,14 +118,8 @@ export function createApp(
   const approval = config.hooks.approve
     ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId })
     : undefined;
-  const rest = buildRestServer({
-    prefix: config.rest.prefix, streamPrefix: config.calls.streamPrefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken,
-    onAnswered: (m, route, code, s) => metrics.observeRest(m, route, code, s),
-    ...(approval ? { approval } : {}),
-  });
-  const tokenRequired = config.rest.apiToken !== '';
-  const feed = registerConsole(rest, { prefix: config.rest.prefix, calls, log: log.child({ component: 'console' }), tokenRequired, streamPrefix: config.calls.streamPrefix });
-  registerOperations(rest, { prefix: config.rest.prefix, apiToken: config.rest.apiToken, metrics });
+  const web = createWebFront(config, { log, calls, metrics, ...(approval ? { approval } : {}) });
+  const { rest, feed } = web;
 
   events.on('close', ({ code, retryInMs }) => log.warn({ code, retryInMs }, 'ARI event socket closed'));
   events.on('open', ({ reconnect }) => log.info({ reconnect }, 'ARI event socket open'));
@@ -137,6 +128,7 @@ export function createApp(
   const app: App = {
     config, log, calls, uas, ports, rest, events, hooks, metrics, feed,
     restUrl: '',
+    httpsUrl: '',
     async start() {
       await uas.listen();
       // The default picture, ready before the first call can come: every call's video starts with it at
@@ -162,17 +154,15 @@ export function createApp(
           }
         });
       }, 3000).unref();
-      await rest.listen({ host: config.rest.host, port: config.rest.port });
-      const addr = rest.server.address();
-      const port = addr && typeof addr === 'object' ? addr.port : config.rest.port;
-      app.restUrl = `http://${config.rest.host}:${port}${config.rest.prefix}`;
-      log.info({ rest: app.restUrl, sipUas: uas.uriFor('media') }, 'sip-as-rtmp started');
+      await web.listen();
+      app.restUrl = web.restUrl;
+      app.httpsUrl = web.httpsUrl;
+      log.info({ rest: app.restUrl, https: app.httpsUrl || undefined, sipUas: uas.uriFor('media') }, 'sip-as-rtmp started');
     },
     async stop() {
       clearTimeout(recoverTimer);
       await calls.close();
-      feed.close();
-      await rest.close();
+      await web.close();
       await hooks.close();
       events.close();
       ami?.close();
@@ -197,4 +187,61 @@ function liveChildren(): number {
   } catch {
     return 0; // no /proc (not Linux)
   }
+}
+
+/** The HTTP side: the REST API, console, docs, live feed, preview and /metrics, on HTTP and/or HTTPS. */
+export interface WebFront {
+  rest: FastifyInstance;
+  feed: LiveFeed;
+  /** The REST base URL once listening, e.g. http://127.0.0.1:8081/rest-api (the HTTPS one when REST_PORT=off). */
+  restUrl: string;
+  /** The HTTPS base URL once listening (HTTPS_PORT), e.g. https://127.0.0.1:8444/rest-api; '' without it. */
+  httpsUrl: string;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Built apart from the calls' adapters so the hostile-client tests run the very same server. */
+export function createWebFront(config: Config, d: { log: Logger; calls: CallService; metrics: AppMetrics; approval?: HttpApproval }): WebFront {
+  const { log, calls, metrics } = d;
+  const onAuthFailure = () => metrics.countAuthFailure();
+  const rest = buildRestServer({
+    prefix: config.rest.prefix, streamPrefix: config.calls.streamPrefix, log, calls, corsOrigins: config.rest.corsOrigins, apiToken: config.rest.apiToken,
+    hostnames: [config.rest.host, ...config.rest.hostnames], limits: config.http, onAuthFailure,
+    onAnswered: (m, route, code, s) => metrics.observeRest(m, route, code, s),
+    ...(d.approval ? { approval: d.approval } : {}),
+  });
+  // HTTPS_PORT: the same app over TLS; the listener hands its requests to the app's server.
+  const https = config.rest.httpsPort !== null
+    ? new HttpsListener({
+      host: config.rest.host, port: config.rest.httpsPort, certFile: config.rest.tlsCertFile, keyFile: config.rest.tlsKeyFile,
+      serverOptions: nodeHttpOptions(config.http), maxConnections: config.http.maxConnections, app: rest.server,
+    })
+    : undefined;
+  const feed = registerConsole(rest, { prefix: config.rest.prefix, calls, log: log.child({ component: 'console' }), tokenRequired: config.rest.apiToken !== '', streamPrefix: config.calls.streamPrefix });
+  registerOperations(rest, { prefix: config.rest.prefix, apiToken: config.rest.apiToken, metrics, tokenFailure: { onAuthFailure } });
+  const hostInUrl = config.rest.host.includes(':') ? `[${config.rest.host}]` : config.rest.host;
+  const web: WebFront = {
+    rest, feed, restUrl: '', httpsUrl: '',
+    async listen() {
+      if (config.rest.port !== null) {
+        await rest.listen({ host: config.rest.host, port: config.rest.port });
+        const addr = rest.server.address();
+        const port = addr && typeof addr === 'object' ? addr.port : config.rest.port;
+        web.restUrl = `http://${hostInUrl}:${port}${config.rest.prefix}`;
+      }
+      if (https) {
+        // The routes must be ready before the first request reaches them (listen() does this for HTTP).
+        await rest.ready();
+        web.httpsUrl = `https://${hostInUrl}:${await https.listen()}${config.rest.prefix}`;
+        web.restUrl ||= web.httpsUrl;
+      }
+    },
+    async close() {
+      feed.close();
+      await https?.close();
+      await rest.close();
+    },
+  };
+  return web;
 }

@@ -33,12 +33,34 @@ export interface Config {
   ami: { url: string; user: string; password: string };
   rest: {
     host: string;
-    port: number;
+    /** Plain HTTP port (0: any free port, tests); null: no plain HTTP listener (REST_PORT=off, HTTPS only). */
+    port: number | null;
     prefix: string;
+    /**
+     * Host names (lower case, no port) the API answers to besides loopback and REST_HOST when no API_TOKEN
+     * is set: any other Host header is refused (DNS rebinding).
+     */
+    hostnames: string[];
     /** Origins allowed to call the API from a browser (CORS); "*" for any; empty: none. */
     corsOrigins: string[];
     /** Required in the X-Api-Token header (or Authorization: Bearer) when set; must be set beyond loopback. */
     apiToken: string;
+    /** The same app over TLS on this port (WCS uses 8444); null: none (HTTPS_PORT=off, the default); 0: any free port (tests). */
+    httpsPort: number | null;
+    /** PEM certificate chain and key for HTTPS_PORT (paths; read at start). */
+    tlsCertFile: string;
+    tlsKeyFile: string;
+  };
+  /** Both listeners: slow or idle clients may not hold sockets (slowloris), and the sockets are capped. */
+  http: {
+    /** The request line and headers must arrive within this (ms). */
+    headersTimeoutMs: number;
+    /** The whole request (headers and body) must arrive within this (ms); responses may last longer. */
+    requestTimeoutMs: number;
+    /** An idle keep-alive connection is closed after this (ms). */
+    keepAliveTimeoutMs: number;
+    /** Open connections per listener; more are closed at once. */
+    maxConnections: number;
   };
   /** WCS REST hooks: call, registration and stream events POSTed to this URL. Empty: off. */
   hooks: {
@@ -161,10 +183,18 @@ const SPEC = {
   AMI_USER: { path: ['ami', 'user'], kind: 'string', def: 'sip-as-rtmp' },
   AMI_PASSWORD: { path: ['ami', 'password'], kind: 'any', def: '' },
   REST_HOST: { path: ['rest', 'host'], kind: 'string', def: '127.0.0.1' },
-  REST_PORT: { path: ['rest', 'port'], kind: 'port0', def: '8081' },
+  REST_PORT: { path: ['rest', 'port'], kind: 'portoff', def: '8081' },
   REST_PREFIX: { path: ['rest', 'prefix'], kind: 'prefix', def: '/rest-api' },
+  REST_HOSTNAMES: { path: ['rest', 'hostnames'], kind: 'hostnames', def: '' },
   CORS_ORIGINS: { path: ['rest', 'corsOrigins'], kind: 'list', def: '' },
   API_TOKEN: { path: ['rest', 'apiToken'], kind: 'any', def: '' },
+  HTTPS_PORT: { path: ['rest', 'httpsPort'], kind: 'portoff', def: 'off' },
+  TLS_CERT_FILE: { path: ['rest', 'tlsCertFile'], kind: 'any', def: '' },
+  TLS_KEY_FILE: { path: ['rest', 'tlsKeyFile'], kind: 'any', def: '' },
+  HTTP_HEADERS_TIMEOUT_MS: { path: ['http', 'headersTimeoutMs'], kind: 'int:500:600000', def: '10000' },
+  HTTP_REQUEST_TIMEOUT_MS: { path: ['http', 'requestTimeoutMs'], kind: 'int:500:600000', def: '30000' },
+  HTTP_KEEPALIVE_TIMEOUT_MS: { path: ['http', 'keepAliveTimeoutMs'], kind: 'int:100:600000', def: '5000' },
+  HTTP_MAX_CONNECTIONS: { path: ['http', 'maxConnections'], kind: 'int:1:1000000', def: '1000' },
   HOOK_URL: { path: ['hooks', 'url'], kind: 'any', def: '' },
   HOOK_TIMEOUT_MS: { path: ['hooks', 'timeoutMs'], kind: 'int:100:60000', def: '5000' },
   HOOK_QUEUE_MAX: { path: ['hooks', 'queueMax'], kind: 'int:1:100000', def: '1000' },
@@ -237,7 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, recordings: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, http: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, recordings: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -252,9 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.ami.url && !/^tcp:\/\/[^:/]+:\d+$/.test(config.ami.url)) {
     throw new ConfigError(`AMI_URL must look like tcp://127.0.0.1:5038, got "${config.ami.url}"`);
   }
-  if (!config.rest.apiToken && !['127.0.0.1', '::1', 'localhost'].includes(config.rest.host)) {
-    throw new ConfigError(`API_TOKEN is required when REST_HOST (${config.rest.host}) is not loopback`);
-  }
+  checkRest(config);
   if (config.hooks.url && !/^https?:\/\/[^\s]+$/.test(config.hooks.url)) {
     throw new ConfigError(`HOOK_URL must be an http:// or https:// URL, got "${config.hooks.url}"`);
   }
@@ -262,6 +290,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`RTP_PORT_MIN (${config.rtp.portMin}) must be below RTP_PORT_MAX (${config.rtp.portMax})`);
   }
   return config;
+}
+
+/** Shortest API_TOKEN: guessing one of 16 random characters at the answer rate a 401 allows takes ages. */
+export const MIN_API_TOKEN_LENGTH = 16;
+
+function checkRest(config: Config): void {
+  const { rest, http } = config;
+  // The token's value is never part of a message (it would land in logs and terminals).
+  if (rest.apiToken && rest.apiToken.length < MIN_API_TOKEN_LENGTH) {
+    throw new ConfigError(`API_TOKEN must be at least ${MIN_API_TOKEN_LENGTH} characters long (it has ${rest.apiToken.length})`);
+  }
+  if (!rest.apiToken && !['127.0.0.1', '::1', 'localhost'].includes(rest.host)) {
+    throw new ConfigError(`API_TOKEN is required when REST_HOST (${rest.host}) is not loopback`);
+  }
+  // Any origin may then call the API from any visitor's browser: only a token stops it.
+  if (!rest.apiToken && rest.corsOrigins.includes('*')) {
+    throw new ConfigError('CORS_ORIGINS=* requires API_TOKEN (any web page could otherwise call the API from a visitor\'s browser)');
+  }
+  if (rest.port === null && rest.httpsPort === null) throw new ConfigError('REST_PORT=off needs HTTPS_PORT (no listener at all otherwise)');
+  if (rest.httpsPort !== null || rest.tlsCertFile || rest.tlsKeyFile) {
+    for (const [name, file] of [['TLS_CERT_FILE', rest.tlsCertFile], ['TLS_KEY_FILE', rest.tlsKeyFile]] as const) {
+      if (!file) throw new ConfigError(`${name} is required with HTTPS_PORT`);
+      try {
+        readFileSync(file);
+      } catch (err) {
+        throw new ConfigError(`${name} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (cannot be read)`);
+      }
+    }
+    if (rest.httpsPort === null) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE are used only with HTTPS_PORT: set it (WCS uses 8444)');
+  }
+  // Node refuses a headers timeout longer than the request timeout.
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${http.headersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`);
+  }
 }
 
 /** A checked size setting ("640x360", see the 'size' kind) as numbers. */
@@ -275,7 +337,7 @@ function parseList(v: string): string[] {
   return v.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
 }
 
-function parseValue(name: string, kind: string, raw: string): string | number | boolean | string[] | CodecPreference[] | Map<string, string> {
+function parseValue(name: string, kind: string, raw: string): string | number | boolean | null | string[] | CodecPreference[] | Map<string, string> {
   const v = raw.trim();
   if (kind.startsWith('enum:')) {
     const options = kind.split(':').slice(1);
@@ -311,6 +373,16 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
     case 'aacrate':
       if (v !== '44100' && v !== '48000') throw new ConfigError(`${name} must be 44100 or 48000 (what YouTube and Facebook take), got "${v}"`);
       return Number(v);
+    case 'portoff':
+      if (v === 'off') return null;
+      return parseValue(name, 'port0', v);
+    case 'hostnames': {
+      const list = parseList(v);
+      // Names only: a port or scheme here would never match a Host header's name.
+      const bad = list.find((h) => !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$|^\[[0-9a-f:.]+\]$/.test(h));
+      if (bad !== undefined) throw new ConfigError(`${name} must be host names or addresses without port or scheme (e.g. pbx.example.com,10.0.0.5,[fd00::5]), got "${bad}"`);
+      return list;
+    }
     case 'port':
     case 'port0': {
       // port0: 0 means "any free port" (tests).

@@ -2,7 +2,8 @@
  * The console's live feed: Server-Sent Events, so a page sees a call's status the moment it changes
  * instead of polling find. Every connection starts with a `snapshot` of all calls; then `call` (a call
  * changed or appeared), `stats` (once a second, live calls only), `removed` (it left the list).
- * A client that can't keep up (over MAX_QUEUED bytes unsent) is dropped: it reconnects and gets a fresh
+ * A client that can't keep up (over MAX_QUEUED bytes unsent) is dropped: its socket destroyed at once, not
+ * ended (an end() would wait behind the megabyte it does not read); it reconnects and gets a fresh
  * snapshot, and the calls never wait for it. The stats timer runs only while someone listens.
  */
 import type { Call } from '../calls/call.js';
@@ -17,7 +18,10 @@ export type ConsoleCall = CallView & { pushes: PushView[]; previewUrl: string | 
 export interface FeedClient {
   write(chunk: string): boolean;
   readonly writableLength: number;
+  /** Graceful end (shutdown): what is queued still goes. */
   end(): void;
+  /** Drop now (a slow client): the queue and the socket are freed at once. */
+  destroy(): void;
 }
 
 const MAX_QUEUED = 1024 * 1024;
@@ -126,7 +130,7 @@ export class LiveFeed {
   private write(c: FeedClient, frame: string): void {
     if (c.writableLength > MAX_QUEUED) {
       this.detach(c);
-      c.end();
+      c.destroy();
       return;
     }
     c.write(frame);

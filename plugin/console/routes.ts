@@ -99,7 +99,7 @@ export function registerConsole(app: FastifyInstance, o: ConsoleOptions): LiveFe
       // nginx and friends buffer responses by default: this one must flow.
       'x-accel-buffering': 'no',
     });
-    const client = { write: (s: string) => res.write(s), get writableLength() { return res.writableLength; }, end: () => res.end() };
+    const client = { write: (s: string) => res.write(s), get writableLength() { return res.writableLength; }, end: () => res.end(), destroy: () => res.destroy() };
     req.raw.on('close', () => feed.detach(client));
     feed.attach(client);
   });

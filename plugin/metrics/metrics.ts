@@ -29,6 +29,7 @@ export class AppMetrics {
   private readonly encoderCpu = new ChildCpu();
   private readonly transcoderCpu = new ChildCpu();
   private readonly restLatency: Histogram<'method' | 'route' | 'code'>;
+  private readonly authFailures: Counter;
   /** The live calls and their health, read once at the start of a scrape. */
   private scraping: { calls: Call[]; health: Map<Call, MediaHealth | undefined> } | undefined;
 
@@ -147,6 +148,7 @@ export class AppMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [r],
     });
+    this.authFailures = new Counter({ name: `${P}rest_auth_failures_total`, help: 'Requests refused for a missing or wrong API token (401; API, live feed, preview and /metrics)', registers: [r] });
   }
 
   /**
@@ -173,6 +175,11 @@ export class AppMetrics {
 
   observeRest(method: string, route: string, code: number, seconds: number): void {
     this.restLatency.observe({ method, route, code: String(code) }, seconds);
+  }
+
+  /** A 401: a missing or wrong API token (rest/access.ts). */
+  countAuthFailure(): void {
+    this.authFailures.inc();
   }
 
   private retire(call: Call): void {

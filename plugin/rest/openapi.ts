@@ -382,7 +382,7 @@ function schemas(): Record<string, Json> {
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad request: a field is missing or invalid; `field` names it.',
-  401: 'Missing or wrong API token (only when API_TOKEN is set). Carries `WWW-Authenticate: Bearer`.',
+  401: 'Missing or wrong API token (only when API_TOKEN is set), answered after 300 ms. Carries `WWW-Authenticate: Bearer`.',
   404: 'Not found.',
   409: 'Conflict.',
   413: 'Request body too large (64 KiB by default).',
@@ -737,6 +737,9 @@ and URLs are shown without credentials or query string.
 ### Access
 - Token: with API_TOKEN set, every request needs \`X-Api-Token: <token>\` or \`Authorization: Bearer <token>\`, else \`401\`. It is **off on loopback without API_TOKEN** (the default, REST_HOST 127.0.0.1); API_TOKEN is required when REST_HOST is not loopback. ${o.tokenRequired ? 'This server requires it.' : 'This server does not require it.'}
 - CORS: browser pages on another origin need it in CORS_ORIGINS. Preflights (\`OPTIONS\`) from those get \`204\` with the Access-Control headers (others \`403\`), and every answer to them, errors included, carries \`Access-Control-Allow-Origin\`.
+- Host: without API_TOKEN, only requests addressed to loopback (127.0.0.1, localhost, [::1]), REST_HOST or a REST_HOSTNAMES name are served, any port; others get \`403\` (DNS rebinding).
+- Origin: a POST carrying an \`Origin\` that is neither in CORS_ORIGINS nor the server's own gets \`403\` before anything runs, token or not. Requests without \`Origin\` (curl, backends) are not affected.
+- A wrong or missing token is answered \`401\` after 300 ms. A body with \`__proto__\` or \`constructor.prototype\` keys is \`400\` (\`field\`: \`body\`).
 - STARTUP_RATE_PER_SEC limits call and push startups (\`429\`); MAX_PUSHES_PER_CALL the live outputs of one call (\`429\`), MAX_OUTPUTS those of all calls (\`503\`). Of a call's FAILED outputs, /push/find keeps the newest 5.`;
 }
 

@@ -7,11 +7,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import type { AppMetrics } from '../metrics/metrics.js';
-import { requireToken } from './access.js';
+import { requireToken, type TokenFailureOptions } from './access.js';
 import { buildOpenApi } from './openapi.js';
 
-export function registerOperations(app: FastifyInstance, o: { prefix: string; apiToken: string; metrics: AppMetrics }): void {
-  app.get('/metrics', { onRequest: requireToken(o.apiToken) }, async (_req, reply) => {
+export function registerOperations(app: FastifyInstance, o: { prefix: string; apiToken: string; metrics: AppMetrics; tokenFailure?: TokenFailureOptions }): void {
+  app.get('/metrics', { onRequest: requireToken(o.apiToken, o.tokenFailure) }, async (_req, reply) => {
     const body = await o.metrics.scrape();
     return reply.type(o.metrics.registry.contentType).send(body);
   });

@@ -12,11 +12,39 @@ import { asBody, str, validateCallId, validateInjectSound,
   validateInjectStream, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Approval } from '../hooks/hooks.js';
 import type { StartupRequest } from '../calls/types.js';
+import secureJson from 'secure-json-parse';
 import type { Logger } from '../lib/log.js';
-import { registerAccess } from './access.js';
+import { registerAccess, type TokenFailureOptions } from './access.js';
 import { httpStatusOf, WCS_CALL_CONTROL_CODES } from './errors.js';
 
-export interface RestOptions {
+/** What slow or idle clients may hold (config.ts `http`): the same on the HTTP and the HTTPS listener. */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+}
+
+/**
+ * Node's server options for the limits (http.createServer and https.createServer take the same ones).
+ * Node enforces the headers and request timeouts only when it checks its connections, every
+ * connectionsCheckingInterval (30 s by default): checked often enough that a slowloris socket goes within
+ * the headers timeout plus a tenth of it (a second at most; a check only walks the connections). Both
+ * timeouts end when the request is in: a response (the live feed, the preview, a recording) may last as
+ * long as it likes, and no idle timeout is set on it.
+ */
+export function nodeHttpOptions(l: HttpLimits) {
+  return {
+    headersTimeout: l.headersTimeoutMs,
+    requestTimeout: l.requestTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(l.headersTimeoutMs / 10))),
+  };
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, maxConnections: 1000 };
+
+export interface RestOptions extends TokenFailureOptions {
   prefix: string;
   log: Logger;
   calls: CallService;
@@ -25,6 +53,10 @@ export interface RestOptions {
   /** Browser origins allowed (CORS) and the API token, if any (plugin/rest/access.ts). */
   corsOrigins?: string[];
   apiToken?: string;
+  /** Host names served without a token besides loopback (REST_HOST, REST_HOSTNAMES). */
+  hostnames?: string[];
+  /** Timeouts and connection cap of the listener (config.ts `http`). */
+  limits?: HttpLimits;
   /** Largest accepted request body (bytes). */
   bodyLimit?: number;
   /** WCS's approval hook: /call/startup is offered to the backend first (HOOK_APPROVE). */
@@ -37,27 +69,40 @@ export interface RestOptions {
 const PUBLIC_PAGES = ['/', '/console', '/docs'];
 
 export function buildRestServer(o: RestOptions): FastifyInstance {
+  const limits = o.limits ?? DEFAULT_HTTP_LIMITS;
+  const http = nodeHttpOptions(limits);
   const app = Fastify({
     // Per-request logging off (warn and up only): a busy WCS page polls find every few seconds.
     loggerInstance: o.log.child({ component: 'rest' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? 64 * 1024,
+    // fastify sets these two on its server after creating it: given here too, or its defaults win.
+    requestTimeout: http.requestTimeout,
+    keepAliveTimeout: http.keepAliveTimeout,
+    http,
   });
-  registerAccess(app, { prefix: o.prefix, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '', publicPages: PUBLIC_PAGES });
+  app.server.maxConnections = limits.maxConnections;
+  registerAccess(app, {
+    prefix: o.prefix, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '', hostnames: o.hostnames ?? [], publicPages: PUBLIC_PAGES,
+    ...(o.authFailureDelayMs !== undefined ? { authFailureDelayMs: o.authFailureDelayMs } : {}),
+    ...(o.onAuthFailure ? { onAuthFailure: o.onAuthFailure } : {}),
+  });
   const onAnswered = o.onAnswered;
   if (onAnswered) {
     // The matched pattern, never the raw URL: ids in paths would make a label per call.
     app.addHook('onResponse', async (req, reply) => onAnswered(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000));
   }
 
-  // WCS clients post JSON; an empty body (find_all) is an empty object, not an error.
+  // WCS clients post JSON; an empty body (find_all) is an empty object, not an error. __proto__ and
+  // constructor.prototype keys are refused (prototype poisoning), as fastify's own parser does.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body).trim();
     if (!text) return done(null, {});
     try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new ValidationError('body', 'is not valid JSON'), undefined);
+      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const poisoned = /forbidden prototype/.test((err as Error).message);
+      done(new ValidationError('body', poisoned ? 'must not contain __proto__ or constructor.prototype keys' : 'is not valid JSON'), undefined);
     }
   });
 

@@ -7,7 +7,8 @@ import { ConfigError, describeConfig, loadConfig } from '../../plugin/config.js'
 
 test('defaults: WCS port 8081 and /rest-api, ARI on loopback', () => {
   const c = loadConfig({ ARI_PASSWORD: 's' });
-  assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api', corsOrigins: [], apiToken: '' });
+  assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api', hostnames: [], corsOrigins: [], apiToken: '', httpsPort: null, tlsCertFile: '', tlsKeyFile: '' });
+  assert.deepEqual(c.http, { headersTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000, maxConnections: 1000 });
   assert.deepEqual(c.hooks, { url: '', timeoutMs: 5000, queueMax: 1000, apps: new Map(), nodeId: hostname(), approve: false });
   assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp', maxConnections: 32 });
   assert.equal(c.shutdownTimeoutMs, 10_000);
@@ -34,7 +35,7 @@ test('bad values name the variable', () => {
 test('a JSON file sets values; the environment wins over it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   const f = join(dir, 'c.json');
-  writeFileSync(f, JSON.stringify({ ARI_PASSWORD: 'from-file', REST_PORT: 9000, REST_HOST: '0.0.0.0', API_TOKEN: 't0ken' }));
+  writeFileSync(f, JSON.stringify({ ARI_PASSWORD: 'from-file', REST_PORT: 9000, REST_HOST: '0.0.0.0', API_TOKEN: 't0ken-0123456789abcdef' }));
   const c = loadConfig({ CONFIG_FILE: f, REST_PORT: '9100' });
   assert.equal(c.ari.password, 'from-file');
   assert.equal(c.rest.port, 9100);
@@ -50,8 +51,8 @@ test('beyond loopback an API token is required; HOOK_URL must be http(s); CORS_O
   assert.equal(loadConfig({ ARI_PASSWORD: 's', REST_HOST: '::1' }).rest.host, '::1');
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HOOK_URL: 'ftp://x/y' }), /HOOK_URL must be an http/);
   assert.equal(loadConfig({ ARI_PASSWORD: 's', HOOK_URL: 'http://127.0.0.1:9/hook' }).hooks.url, 'http://127.0.0.1:9/hook');
-  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', CORS_ORIGINS: 'https://A.example, *' }).rest.corsOrigins, ['https://a.example', '*']);
-  assert.ok(!JSON.stringify(describeConfig(loadConfig({ ARI_PASSWORD: 's', API_TOKEN: 'sekrit-tok' }))).includes('sekrit-tok'));
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', CORS_ORIGINS: 'https://A.example, *', API_TOKEN: TOKEN }).rest.corsOrigins, ['https://a.example', '*']);
+  assert.ok(!JSON.stringify(describeConfig(loadConfig({ ARI_PASSWORD: 's', API_TOKEN: 'sekrit-tok-0123456789' }))).includes('sekrit-tok'));
 });
 
 test('describeConfig hides the ARI password', () => {
@@ -95,4 +96,52 @@ test('MAX_PUSHES_PER_CALL (10) and MAX_OUTPUTS (1000): whole numbers, at least 1
   assert.deepEqual([c.calls.maxPushesPerCall, c.calls.maxOutputs], [3, 50]);
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_PUSHES_PER_CALL: '0' }), /MAX_PUSHES_PER_CALL must be a whole number 1-1000, got "0"/);
   assert.throws(() => loadConfig({ ARI_PASSWORD: 's', MAX_OUTPUTS: 'lots' }), /MAX_OUTPUTS must be a whole number 1-100000/);
+});
+
+const TOKEN = 'a-token-of-16+chars';
+
+test('API_TOKEN: at least 16 characters, and the message never shows it', () => {
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', API_TOKEN: 'short-secret' }), (e: unknown) =>
+    e instanceof ConfigError && /API_TOKEN must be at least 16 characters long \(it has 12\)/.test(e.message) && !e.message.includes('short-secret'));
+  assert.equal(loadConfig({ ARI_PASSWORD: 's', API_TOKEN: TOKEN }).rest.apiToken, TOKEN);
+});
+
+test('CORS_ORIGINS=* requires API_TOKEN; a list of origins does not', () => {
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', CORS_ORIGINS: '*' }), (e: unknown) => e instanceof ConfigError && /CORS_ORIGINS=\* requires API_TOKEN/.test(e.message));
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', CORS_ORIGINS: '*', API_TOKEN: TOKEN }).rest.corsOrigins, ['*']);
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', CORS_ORIGINS: 'https://a.example' }).rest.corsOrigins, ['https://a.example']);
+});
+
+test('REST_HOSTNAMES: names or addresses without port, lower-cased; IPv6 in brackets', () => {
+  assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', REST_HOSTNAMES: 'PBX.example.com, 10.0.0.5,[fd00::5]' }).rest.hostnames, ['pbx.example.com', '10.0.0.5', '[fd00::5]']);
+  for (const bad of ['pbx.example.com:8081', 'http://pbx', 'a b', '*.example.com', 'fd00::5']) {
+    assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_HOSTNAMES: bad }), /REST_HOSTNAMES must be host names or addresses without port or scheme/, bad);
+  }
+});
+
+test('HTTP limits: settings, ranges, headers timeout within the request timeout', () => {
+  const c = loadConfig({ ARI_PASSWORD: 's', HTTP_HEADERS_TIMEOUT_MS: '1500', HTTP_REQUEST_TIMEOUT_MS: '2000', HTTP_KEEPALIVE_TIMEOUT_MS: '1000', HTTP_MAX_CONNECTIONS: '10' });
+  assert.deepEqual(c.http, { headersTimeoutMs: 1500, requestTimeoutMs: 2000, keepAliveTimeoutMs: 1000, maxConnections: 10 });
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTP_HEADERS_TIMEOUT_MS: '40000' }), /HTTP_HEADERS_TIMEOUT_MS \(40000\) must not exceed HTTP_REQUEST_TIMEOUT_MS \(30000\)/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTP_MAX_CONNECTIONS: '0' }), /HTTP_MAX_CONNECTIONS must be a whole number/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTP_HEADERS_TIMEOUT_MS: '0' }), /HTTP_HEADERS_TIMEOUT_MS/);
+});
+
+test('HTTPS_PORT needs readable TLS_CERT_FILE and TLS_KEY_FILE; REST_PORT=off needs HTTPS_PORT; the log shows the paths, never the token', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  writeFileSync(cert, 'CERT');
+  writeFileSync(key, 'KEY');
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTPS_PORT: '8444' }), /TLS_CERT_FILE is required with HTTPS_PORT/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTPS_PORT: '8444', TLS_CERT_FILE: cert }), /TLS_KEY_FILE is required with HTTPS_PORT/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTPS_PORT: '8444', TLS_CERT_FILE: join(dir, 'nope.pem'), TLS_KEY_FILE: key }), /TLS_CERT_FILE .*nope\.pem: ENOENT \(cannot be read\)/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', TLS_CERT_FILE: cert, TLS_KEY_FILE: key }), /used only with HTTPS_PORT/);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', REST_PORT: 'off' }), /REST_PORT=off needs HTTPS_PORT/);
+  const c = loadConfig({ ARI_PASSWORD: 's', REST_PORT: 'off', HTTPS_PORT: '8444', TLS_CERT_FILE: cert, TLS_KEY_FILE: key, API_TOKEN: TOKEN });
+  assert.deepEqual([c.rest.port, c.rest.httpsPort, c.rest.tlsCertFile, c.rest.tlsKeyFile], [null, 8444, cert, key]);
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', HTTPS_PORT: '-1' }), /HTTPS_PORT must be a port number/);
+  const shown = JSON.stringify(describeConfig(c));
+  assert.ok(shown.includes(cert) && shown.includes(key), 'the TLS file paths are shown');
+  assert.ok(!shown.includes(TOKEN) && !shown.includes('KEY"'), 'never the token nor the key itself');
 });

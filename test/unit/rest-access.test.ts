@@ -12,7 +12,7 @@ function sendError(reply: FastifyReply, status: number, message: string) {
 }
 
 /** A miniature of server.ts: same error format, find_all answers [], startup wants a JSON object. */
-function buildApp(o: { corsOrigins?: string[]; apiToken?: string; prefix?: string } = {}): FastifyInstance {
+function buildApp(o: { corsOrigins?: string[]; apiToken?: string; prefix?: string; hostnames?: string[]; onAuthFailure?: () => void; authFailureDelayMs?: number; ran?: string[] } = {}): FastifyInstance {
   const app = Fastify({ logger: false });
   const p = o.prefix ?? '/rest-api';
   app.setErrorHandler((err, _req, reply) => {
@@ -21,12 +21,17 @@ function buildApp(o: { corsOrigins?: string[]; apiToken?: string; prefix?: strin
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such method ${req.method} ${req.url.split('?')[0]}`));
   app.post(`${p}/call/find_all`, async () => []);
+  app.get('/console/', async () => 'page');
   app.post(`${p}/call/startup`, async (req, reply) => {
+    o.ran?.push('startup');
     const b = req.body;
     if (!b || typeof b !== 'object') return sendError(reply, 400, 'body must be a JSON object');
     return reply.code(200).send();
   });
-  registerAccess(app, { prefix: p, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '' });
+  registerAccess(app, {
+    prefix: p, corsOrigins: o.corsOrigins ?? [], apiToken: o.apiToken ?? '', hostnames: o.hostnames ?? [], authFailureDelayMs: o.authFailureDelayMs ?? 0,
+    ...(o.onAuthFailure ? { onAuthFailure: o.onAuthFailure } : {}),
+  });
   return app;
 }
 
@@ -80,7 +85,7 @@ test('no CORS_ORIGINS configured: every preflight is refused', async () => {
   assert.equal(r.statusCode, 403);
   assert.equal(r.headers['access-control-allow-origin'], undefined);
   const p = await post(app, { origin: PAGE });
-  assert.equal(p.statusCode, 200);
+  assert.equal(p.statusCode, 403, 'a cross-origin POST is refused, not processed');
   assert.equal(p.headers['access-control-allow-origin'], undefined);
 });
 
@@ -129,7 +134,7 @@ test('a bare OPTIONS without Origin is answered 204 with Allow, no CORS headers'
   assert.equal(r.headers['access-control-allow-origin'], undefined);
 });
 
-test('simple POST: Allow-Origin for an allowed origin, none for a disallowed one', async () => {
+test('simple POST: Allow-Origin for an allowed origin; a disallowed one is refused (403) before the handler runs', async () => {
   const app = buildApp({ corsOrigins: [PAGE] });
   const ok = await post(app, { origin: PAGE });
   assert.equal(ok.statusCode, 200);
@@ -138,10 +143,45 @@ test('simple POST: Allow-Origin for an allowed origin, none for a disallowed one
   assert.match(String(ok.headers.vary), /\bOrigin\b/);
   assert.equal(ok.headers['access-control-allow-credentials'], undefined);
 
-  const other = await post(app, { origin: OTHER });
-  assert.equal(other.statusCode, 200, 'processed; the browser is what blocks it');
-  assert.equal(other.headers['access-control-allow-origin'], undefined);
-  assert.match(String(other.headers.vary), /\bOrigin\b/);
+  const ran: string[] = [];
+  const guarded = buildApp({ corsOrigins: [PAGE], ran });
+  for (const [type, payload] of [['application/json', '{}'], ['text/plain', '{}'], ['application/x-www-form-urlencoded', 'a=1'], ['application/json', '{"__proto__":']]) {
+    const other = await guarded.inject({ method: 'POST', url: '/rest-api/call/startup', headers: { origin: OTHER, 'content-type': type! }, payload });
+    assert.equal(other.statusCode, 403, type);
+    assert.deepEqual(other.json(), { status: 403, error: `origin ${OTHER} is not allowed (CORS_ORIGINS)` });
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  }
+  assert.deepEqual(ran, [], 'nothing ran, no body was parsed (a malformed one is still 403, not 400)');
+  // A GET from a foreign origin (a page's <img>, a link) is not state-changing: not refused for its Origin.
+  assert.equal((await guarded.inject({ method: 'GET', url: '/console/', headers: { origin: OTHER } })).statusCode, 200);
+});
+
+test('same-origin POST (Origin is the Host): allowed without CORS_ORIGINS, default ports normalized', async () => {
+  const app = buildApp();
+  const cases: [string, string, number][] = [
+    ['http://localhost:8081', 'localhost:8081', 200],
+    ['https://127.0.0.1:8444', '127.0.0.1:8444', 200],
+    ['https://localhost', 'localhost:443', 200],
+    ['http://LOCALHOST', 'localhost', 200],
+    ['http://[::1]:8081', '[::1]:8081', 200],
+    ['http://localhost:8082', 'localhost:8081', 403],
+    ['http://localhost', 'localhost:443', 403],
+    ['http://localhost.evil.net:8081', 'localhost:8081', 403],
+    ['null', 'localhost:8081', 403],
+    ['file://', 'localhost', 403],
+  ];
+  for (const [origin, host, code] of cases) {
+    assert.equal((await post(app, { origin, host })).statusCode, code, `${origin} on ${host}`);
+  }
+});
+
+test('a disallowed Origin is refused with or without the token, and with the right one', async () => {
+  const app = buildApp({ corsOrigins: [PAGE], apiToken: TOKEN });
+  for (const headers of [{}, { 'x-api-token': TOKEN }, { 'x-api-token': 'wrong' }] as Record<string, string>[]) {
+    const r = await post(app, { origin: OTHER, ...headers });
+    assert.equal(r.statusCode, 403, JSON.stringify(headers));
+    assert.match(r.json().error, /is not allowed \(CORS_ORIGINS\)/);
+  }
 });
 
 test('errors from later handlers (400, 404) still carry the CORS headers', async () => {
@@ -179,7 +219,7 @@ test('token missing: 401 with WWW-Authenticate, and CORS headers for an allowed 
   assert.equal(noOrigin.headers['access-control-allow-origin'], undefined);
 
   const other = await post(app, { origin: OTHER });
-  assert.equal(other.statusCode, 401, 'a disallowed origin still needs the token');
+  assert.equal(other.statusCode, 403, 'a disallowed origin is refused before the token matters');
   assert.equal(other.headers['access-control-allow-origin'], undefined);
 });
 
@@ -260,7 +300,7 @@ test('empty prefix: the whole server is under it', async () => {
 
 test('requireToken guards a route outside the prefix (/metrics): 401 without, 200 with X-Api-Token or a bearer token', async () => {
   const app = Fastify({ logger: false });
-  app.get('/metrics', { onRequest: requireToken(TOKEN) }, async () => 'ok');
+  app.get('/metrics', { onRequest: requireToken(TOKEN, { authFailureDelayMs: 0 }) }, async () => 'ok');
   const open = Fastify({ logger: false });
   open.get('/metrics', { onRequest: requireToken('') }, async () => 'ok');
   const none = await app.inject({ method: 'GET', url: '/metrics' });
@@ -280,11 +320,65 @@ test('public pages (the console, /docs) load without the token even when the pre
   app.get('/events', async () => 'feed');
   app.post('/console/x', async () => 'no');
   app.get('/consoles', async () => 'other');
-  registerAccess(app, { prefix: '', corsOrigins: [], apiToken: TOKEN, publicPages: ['/', '/console', '/docs'] });
+  registerAccess(app, { prefix: '', corsOrigins: [], apiToken: TOKEN, publicPages: ['/', '/console', '/docs'], authFailureDelayMs: 0 });
   const get = async (url: string, method: 'GET' | 'POST' = 'GET') => (await app.inject({ method, url })).statusCode;
   assert.equal(await get('/console/'), 200);
   assert.equal(await get('/docs/json'), 200);
   assert.equal(await get('/events'), 401, 'the live feed is not a page');
   assert.equal(await get('/console/x', 'POST'), 401, 'only GET and HEAD');
   assert.equal(await get('/consoles'), 401, 'a path segment, not a string prefix');
+});
+
+const EVIL = 'evil.example:8081';
+
+test('DNS rebinding: without a token, a Host other than loopback and the configured names is refused on every path', async () => {
+  const app = buildApp({ corsOrigins: [PAGE] });
+  const r = await post(app, { host: EVIL, origin: `http://${EVIL}` });
+  assert.equal(r.statusCode, 403);
+  assert.deepEqual(r.json(), { status: 403, error: `host ${EVIL} is not served here (REST_HOSTNAMES)` });
+  for (const [method, url] of [['GET', '/console/'], ['GET', '/metrics'], ['GET', '/rest-api/events'], ['GET', '/rest-api/preview/x.flv'], ['GET', '/docs'], ['OPTIONS', '/rest-api/call/find_all'], ['POST', '/nowhere']] as const) {
+    const x = await app.inject({ method, url, headers: { host: EVIL } });
+    assert.equal(x.statusCode, 403, `${method} ${url}`);
+  }
+  const long = await post(app, { host: `${'a'.repeat(300)}.example` });
+  assert.equal(long.statusCode, 403);
+  assert.ok(long.json().error.length < 300, 'the echoed host is truncated');
+  for (const host of ['localhost:8081', '127.0.0.1', '127.0.0.1:1', 'LocalHost:8444', '[::1]:8081', '[::1]', 'localhost.:8081']) {
+    assert.equal((await post(app, { host })).statusCode, 200, host);
+  }
+  for (const host of ['127.0.0.2', 'localhost.evil.example', '127.0.0.1.evil.example', 'evil.example', '[::2]', 'localhost:80:80', 'user@localhost', '0.0.0.0:8081']) {
+    assert.equal((await post(app, { host })).statusCode, 403, host);
+  }
+});
+
+test('REST_HOSTNAMES (and REST_HOST) are served, any port; with a token the Host is not checked', async () => {
+  const named = buildApp({ hostnames: ['pbx.example.com', '10.0.0.5', '::5', '[fd00::5]'] });
+  for (const host of ['pbx.example.com:8081', 'PBX.example.com', '10.0.0.5:8444', '[::5]:8081', '[fd00::5]']) {
+    assert.equal((await post(named, { host })).statusCode, 200, host);
+  }
+  assert.equal((await post(named, { host: 'other.example.com' })).statusCode, 403);
+  const tokened = buildApp({ apiToken: TOKEN });
+  assert.equal((await post(tokened, { host: EVIL, 'x-api-token': TOKEN })).statusCode, 200, 'the token is what guards it');
+  assert.equal((await post(tokened, { host: EVIL })).statusCode, 401);
+});
+
+test('a 401 is answered after the constant delay and counted; requireToken too', async () => {
+  let failures = 0;
+  const app = buildApp({ apiToken: TOKEN, authFailureDelayMs: 300, onAuthFailure: () => failures++ });
+  const t0 = Date.now();
+  assert.equal((await post(app, { 'x-api-token': 'wrong' })).statusCode, 401);
+  const took = Date.now() - t0;
+  assert.ok(took >= 280, `answered after ${took} ms`);
+  assert.equal(failures, 1);
+  const t1 = Date.now();
+  assert.equal((await post(app, { 'x-api-token': TOKEN })).statusCode, 200);
+  assert.ok(Date.now() - t1 < 280, 'the right token is not delayed');
+  assert.equal(failures, 1);
+
+  const metrics = Fastify({ logger: false });
+  metrics.get('/metrics', { onRequest: requireToken(TOKEN, { authFailureDelayMs: 300, onAuthFailure: () => failures++ }) }, async () => 'ok');
+  const t2 = Date.now();
+  assert.equal((await metrics.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
+  assert.ok(Date.now() - t2 >= 280);
+  assert.equal(failures, 2);
 });
