@@ -4,6 +4,7 @@
  * call's one encoded stream, with its own state, reconnects, mute and sound.
  */
 import { monotonicNow } from '../lib/clock.js';
+import { hostAllowed } from '../lib/host-list.js';
 import type { CallMedia } from '../media/call-media.js';
 import { Push, RECONNECT } from '../media/output/push.js';
 import { describeRtmpError, type OutputSink } from '../media/output/sink.js';
@@ -14,6 +15,7 @@ import type { CallContext } from './context.js';
 import { ConflictError, InvalidError, NotFoundError, UndecodableError, UnsupportedError } from './errors.js';
 import { CallPush, type PushView } from './pushes.js';
 import type { StartupRequest } from './types.js';
+import type { OutboundTargets } from './targets.js';
 import type { PushStartupRequest } from './validate.js';
 
 export interface PushDeskDeps {
@@ -21,8 +23,8 @@ export interface PushDeskDeps {
   openOutput: (target: OutputTarget) => OutputSink;
   /** Sound files (push mute/sound_on). */
   sounds?: SoundSource;
-  /** Rejects (with the resolver's reason) for a host name that does not resolve (adapters/net/resolve.ts). */
-  resolveHost?: (host: string) => Promise<void>;
+  /** Where an output may go (targets.ts): checked before a push starts; without it, anywhere. */
+  targets?: OutboundTargets;
 }
 
 export class PushDesk {
@@ -96,7 +98,7 @@ export class PushDesk {
     const name = call.req.toStream || call.req.rtmpStream;
     const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name, !call.req.toStream);
     this.checkDestination(cp.target, 'rtmpUrl');
-    await this.resolvable(cp.target.host);
+    await this.checkTarget(cp.target);
     // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
     if (req.action === 'mute') cp.mute(await this.silentFrame());
     if (req.action === 'sound_on') cp.playSound(req.soundFile, (await this.soundClip(req.soundFile)).frames, req.loop);
@@ -174,8 +176,7 @@ export class PushDesk {
    * call and push, never the stream name: it is often another call's stream key.
    */
   private checkDestination(target: OutputTarget, field: string): void {
-    const allowed = this.ctx.config.rtmp.allowedHosts;
-    if (allowed.length > 0 && !allowed.includes(target.host.toLowerCase())) {
+    if (!hostAllowed(target.host, this.ctx.config.rtmp.allowedHosts)) {
       throw new InvalidError(`rtmpUrl host ${target.host} is not allowed (RTMP_ALLOWED_HOSTS)`, 'rtmpUrl');
     }
     for (const cp of this.pushes.values()) {
@@ -195,13 +196,12 @@ export class PushDesk {
     return call;
   }
 
-  /** A host name that does not resolve is the client's mistake (WCS: "bad or unresolvable rtmpUrl"). */
-  private async resolvable(host: string): Promise<void> {
-    try {
-      await this.d.resolveHost?.(host);
-    } catch (err) {
-      throw new InvalidError(`rtmpUrl host ${host} does not resolve (${(err as Error).message})`, 'rtmpUrl');
-    }
+  /**
+   * An output's host: resolvable (WCS: "bad or unresolvable rtmpUrl"), never link-local or cloud metadata,
+   * never this server's own ports. A 400 naming rtmpUrl.
+   */
+  checkTarget(target: OutputTarget): Promise<void> {
+    return this.d.targets?.checkOutput('rtmpUrl', target.host, target.port) ?? Promise.resolve();
   }
 
   private get aacFormat(): AacClipFormat {
