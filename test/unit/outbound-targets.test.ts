@@ -11,6 +11,10 @@ import { OutboundTargets, TargetRefusedError } from '../../plugin/calls/targets.
 import { validateStartup } from '../../plugin/calls/validate.js';
 import { loadConfig } from '../../plugin/config.js';
 import { FakePbx } from '../helpers/fake-pbx.js';
+import { DnsResolver } from '../../adapters/net/resolve.js';
+import type { StartupRequest } from '../../plugin/calls/types.js';
+import { createLogger } from '../../plugin/lib/log.js';
+import { buildRestServer } from '../../plugin/rest/server.js';
 
 class FakeResolver implements HostResolver {
   readonly names = new Map<string, string[]>([
@@ -159,4 +163,41 @@ test("sipLogin / sipAuthenticationName equal to one of the PBX's own PJSIP objec
   await assert.rejects(t.checkSip(startup({ sipLogin: 'alice' })), (e: unknown) => e instanceof UnavailableError && e.field === 'sipLogin');
   const offline = new OutboundTargets({ config: loadConfig({ ARI_PASSWORD: 's' }), resolver: new FakeResolver(), pbx: new FakePbx({ connected: false }), ownPort: () => false });
   await offline.checkSip(startup({ sipLogin: 'sip-as-rtmp-media' }));
+});
+
+test('DnsResolver: every address of localhost, IP literals as they are, a time limit, the code kept, this host\'s addresses', async () => {
+  const real = new DnsResolver();
+  const local = await real.resolveAll('localhost');
+  assert.ok(local.some((a) => a === '127.0.0.1' || a === '::1'), local.join());
+  assert.deepEqual(await real.resolveAll('10.0.0.1'), ['10.0.0.1']);
+  assert.ok(real.localAddresses().includes('127.0.0.1'));
+  const hanging = new DnsResolver({ timeoutMs: 50, lookup: () => new Promise(() => {}) });
+  await assert.rejects(hanging.resolveAll('slow.example'), (e: unknown) => (e as { code?: string }).code === 'ETIMEOUT' && /DNS timeout/.test((e as Error).message));
+  const missing = new DnsResolver({ lookup: async () => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' })) });
+  await assert.rejects(missing.resolveAll('x.example'), (e: unknown) => (e as { code?: string }).code === 'ENOTFOUND' && (e as Error).message === 'no such host');
+  const many = new DnsResolver({ lookup: async () => [{ address: '203.0.113.1' }, { address: 'fe80::1' }] });
+  assert.deepEqual(await many.resolveAll('two.example'), ['203.0.113.1', 'fe80::1']);
+});
+
+test('REST: /call/startup refused by the target checks is a 400 {status, error, field}, and nothing is started', async () => {
+  const { t } = setup();
+  const started: string[] = [];
+  const calls = { vetStartup: (r: StartupRequest) => Promise.all([r.target ? t.checkOutput('rtmpUrl', r.target.host, r.target.port) : undefined, t.checkSip(r)]), startup: (r: StartupRequest) => void started.push(r.callId) };
+  const app = buildRestServer({ prefix: '/rest-api', log: createLogger({ level: 'silent' }), calls: calls as never, streamPrefix: 'rtmp_' });
+  const post = (over: Record<string, unknown>) => app.inject({ method: 'POST', url: '/rest-api/call/startup', payload: { callId: 'r1', callee: '100', sipDomain: 'pbx.example.com', rtmpUrl: 'rtmp://rtmp.example.com/live', rtmpStream: 'secretkey', ...over } });
+  try {
+    const meta = await post({ rtmpUrl: 'rtmp://user:hunter2@evil.example/live' });
+    assert.equal(meta.statusCode, 400);
+    const body = JSON.parse(meta.body) as { status: number; error: string; field: string };
+    assert.deepEqual([body.status, body.field], [400, 'rtmpUrl']);
+    assert.match(body.error, /^rtmpUrl's host evil\.example resolves to a link-local address; refused/);
+    assert.doesNotMatch(meta.body, /hunter2|secretkey/);
+    assert.equal(JSON.parse((await post({ sipDomain: '127.0.0.1' })).body).field, 'sipDomain');
+    assert.equal(JSON.parse((await post({ sipLogin: 'sip-as-rtmp-media' })).body).field, 'sipLogin');
+    assert.deepEqual(started, []);
+    assert.equal((await post({})).statusCode, 200);
+    assert.deepEqual(started, ['r1']);
+  } finally {
+    await app.close();
+  }
 });
