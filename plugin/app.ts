@@ -21,7 +21,9 @@ import { RestHooks } from '../adapters/hooks/rest-hooks.js';
 import { NoHooks, type Hooks } from './hooks/hooks.js';
 import { FillLibrary } from './media/timeline/fill-library.js';
 import { RtpPortPool } from '../adapters/rtp/port-pool.js';
-import { resolveHost } from '../adapters/net/resolve.js';
+import { DnsResolver } from '../adapters/net/resolve.js';
+import { OutboundTargets } from './calls/targets.js';
+import { isLocalName, isLoopback } from './lib/forbidden-address.js';
 import { LoopbackSipUas } from '../adapters/sip/uas.js';
 import { CallService, type CallServiceDeps } from './calls/call-service.js';
 import { parseSize, type Config } from './config.js';
@@ -78,15 +80,30 @@ export function createApp(
     ...(config.media.slateImage ? { image: config.media.slateImage } : {}),
     onError: (err, spec) => log.error({ err: err.message, kind: spec.kind, size: `${spec.width}x${spec.height}` }, 'cannot make the fill video (a slate falls back to black)'),
   });
+  // Where the server may be sent (calls/targets.ts): checked when asked, and again at each connect.
+  const targets = new OutboundTargets({ config, resolver: new DnsResolver(), pbx, ownPort: (port) => isOwnPort(port) });
+  const isOwnPort = (port: number): boolean => {
+    if (port >= config.rtp.portMin && port <= config.rtp.portMax) return true;
+    // The web front's listeners (HTTP and HTTPS) as bound: a port 0 setting is known only then.
+    const listening = [web.restUrl, web.httpsUrl].filter(Boolean).map((u) => Number(new URL(u).port));
+    const ports = [...listening, config.rest.port, config.rest.httpsPort, uas.port].filter((p): p is number => typeof p === 'number' && p > 0);
+    // The PBX's control ports, when the PBX runs here.
+    const ari = new URL(config.ari.url);
+    if (isLoopback(ari.hostname.replace(/^\[(.*)\]$/, '$1')) || isLocalName(ari.hostname)) ports.push(Number(ari.port || (ari.protocol === 'https:' ? 443 : 80)));
+    if (ami) ports.push(Number(new URL(config.ami.url).port));
+    return ports.includes(port);
+  };
   const sounds = new SoundLibrary({ dir: config.media.soundsDir, encodeClip: encodeAacClip, decodePcm });
   // One sender per backend app URL (WCS: the call's appKey picks the app); HOOK_URL for the other appKeys.
-  const hooksTo = (url: string) => new RestHooks({ url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }) });
+  const checkHookUrl = (url: string) => targets.checkUrlNow('HOOK_URL', url);
+  const hooksTo = (url: string) => new RestHooks({ url, timeoutMs: config.hooks.timeoutMs, queueMax: config.hooks.queueMax, log: log.child({ component: 'hooks' }), checkTarget: checkHookUrl });
   const defaultHooks: Hooks = config.hooks.url ? hooksTo(config.hooks.url) : NoHooks;
   const hooks: Hooks = config.hooks.apps.size > 0
     ? new RoutedHooks(new Map([...config.hooks.apps].map(([key, url]) => [key, hooksTo(url)])), defaultHooks)
     : defaultHooks;
   const recordings = new FileRecordingStore({ dir: resolvePath(config.recordings.dir) });
   let recoverTimer: NodeJS.Timeout | undefined;
+  const outputAddress = (host: string, port: number) => targets.connectAddress('rtmpUrl', host, port);
   const calls = new CallService({
     config,
     sounds,
@@ -101,13 +118,14 @@ export function createApp(
     injector: streamInjector(),
     ...(opts.mediaRelay ? { mediaRelay: opts.mediaRelay } : {}),
     ...(opts.streamTimeOriginMs ? { streamTimeOriginMs: opts.streamTimeOriginMs } : {}),
-    resolveHost,
+    targets,
     recordings,
     // One connection to an output's target: RTMP(S) in-process, SRT through an ffmpeg child.
     openOutput: (target) => target.kind === 'srt'
-      ? new SrtSink({ target: target.srt })
+      ? new SrtSink({ target: target.srt, connectAddress: outputAddress })
       : new RtmpSink(new RtmpPublisher({
         target: target.rtmp,
+        connectAddress: outputAddress,
         tls: { rejectUnauthorized: !config.rtmp.tlsInsecure, ...(ca ? { ca } : {}) },
       })),
   });
@@ -116,7 +134,7 @@ export function createApp(
   calls.changes.on('released', (call) => released.add(call));
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
   const approval = config.hooks.approve
-    ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId })
+    ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId, checkTarget: checkHookUrl })
     : undefined;
   const web = createWebFront(config, { log, calls, metrics, ...(approval ? { approval } : {}) });
   const { rest, feed } = web;

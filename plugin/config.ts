@@ -159,6 +159,14 @@ export interface Config {
     /** When the call's own output (rtmpUrl) is FAILED for good: hang the call up, or keep it (republish with /push/startup). */
     failureAction: 'hangup' | 'continue';
   };
+  sip: {
+    /** SIP_ALLOWED_DOMAINS: the only SIP hosts a call may go to (exact, or `*.example.com`); empty: any. */
+    allowedDomains: string[];
+    /** PBX_SIP_ADDRESSES: the PBX's own SIP host:port list (a call there would land in its own dialplan). */
+    pbxAddresses: string[];
+    /** ALLOW_SELF_SIP_TARGETS: allow calls to the PBX's own SIP address and the app's media-leg UAS. */
+    allowSelfTargets: boolean;
+  };
   recordings: {
     /** Where recordings are written (created on demand); relative to the working directory unless absolute. */
     dir: string;
@@ -238,6 +246,9 @@ const SPEC = {
   RTMP_RECONNECT_ATTEMPTS: { path: ['rtmp', 'reconnectAttempts'], kind: 'int:0:100000', def: '30' },
   RTMP_RECONNECT_MAX_MS: { path: ['rtmp', 'reconnectMaxMs'], kind: 'int:200:600000', def: '2000' },
   RTMP_FAILURE_ACTION: { path: ['rtmp', 'failureAction'], kind: 'enum:hangup:continue', def: 'hangup' },
+  SIP_ALLOWED_DOMAINS: { path: ['sip', 'allowedDomains'], kind: 'list', def: '' },
+  PBX_SIP_ADDRESSES: { path: ['sip', 'pbxAddresses'], kind: 'hostports', def: '127.0.0.1:5060' },
+  ALLOW_SELF_SIP_TARGETS: { path: ['sip', 'allowSelfTargets'], kind: 'bool', def: 'false' },
   RECORDINGS_DIR: { path: ['recordings', 'dir'], kind: 'string', def: 'recordings' },
   RECORD_FILE_TEMPLATE: { path: ['recordings', 'fileTemplate'], kind: 'template', def: '{streamName}-{date}' },
   LOG_LEVEL: { path: ['logLevel'], kind: 'level', def: 'info' },
@@ -267,7 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, http: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, recordings: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, http: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, sip: {}, recordings: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -365,6 +376,13 @@ function parseValue(name: string, kind: string, raw: string): string | number | 
     }
     case 'list':
       return parseList(v);
+    case 'hostports': {
+      // host[:port] (IPv6 in brackets); a missing port means SIP's 5060.
+      const list = parseList(v);
+      const bad = list.find((hp) => !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(hp) || Number(/:(\d+)$/.exec(hp)?.[1] ?? 5060) > 65535);
+      if (bad !== undefined) throw new ConfigError(`${name} must list host:port entries like 127.0.0.1:5060, got "${bad}"`);
+      return list;
+    }
     case 'size':
       if (!/^\d{2,4}x\d{2,4}$/.test(v) || v.split('x').some((n) => Number(n) % 2 !== 0)) {
         throw new ConfigError(`${name} must look like 640x360 (even numbers), got "${v}"`);

@@ -243,6 +243,13 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
     }
   }
 
+  /** GET /asterisk/config/dynamic/res_pjsip/{type}/{id} for each type: 200 is there, 404 not. */
+  async sipObjectsNamed(id: string): Promise<string[]> {
+    const types = ['endpoint', 'aor', 'auth'] as const;
+    const found = await Promise.all(types.map((type) => gone404(this.ari.pjsip.get(type, id))));
+    return types.filter((_, i) => found[i]);
+  }
+
   async deleteAccount(id: string): Promise<void> {
     await this.deleteAccountObjects(id);
   }

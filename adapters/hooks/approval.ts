@@ -13,6 +13,8 @@ export interface HttpApprovalOptions {
   timeoutMs: number;
   nodeId: string;
   fetch?: typeof fetch;
+  /** Checks the URL's host before each request (as RestHooks does); a rejection refuses as unavailable. */
+  checkTarget?: (url: string) => Promise<void>;
 }
 
 export class HttpApproval implements Approval {
@@ -31,6 +33,7 @@ export class HttpApproval implements Approval {
     u.pathname = `${u.pathname.replace(/\/+$/, '')}/${encodeURIComponent(method)}`;
     let res: Response;
     try {
+      await this.o.checkTarget?.(u.href);
       res = await (this.o.fetch ?? fetch)(u, {
         method: 'POST', headers, redirect: 'manual', signal: AbortSignal.timeout(this.o.timeoutMs),
         body: JSON.stringify({ ...body, method, appKey, nodeId: this.o.nodeId }),

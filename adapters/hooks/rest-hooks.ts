@@ -42,6 +42,11 @@ export interface RestHooksOptions {
   now?: () => number;
   /** Jitter source for the backoff. Default Math.random. */
   random?: () => number;
+  /**
+   * Checks the URL's host before each delivery (plugin/calls/targets.ts: never link-local or cloud
+   * metadata, as it resolves now); a rejection is retried like a network error.
+   */
+  checkTarget?: (url: string) => Promise<void>;
 }
 
 export const DEFAULT_HOOK_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2, minFraction: 0.5 };
@@ -81,6 +86,7 @@ export class RestHooks implements Hooks {
   private readonly maxAttempts: number;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly checkTarget: ((url: string) => Promise<void>) | undefined;
 
   /** Waiting events, oldest first, from index `qHead` (amortised O(1) shift). */
   private queue: Pending[] = [];
@@ -126,6 +132,7 @@ export class RestHooks implements Hooks {
     this.log = opts.log;
     this.backoff = opts.backoff ?? DEFAULT_HOOK_BACKOFF;
     this.fetchFn = opts.fetch ?? fetch;
+    this.checkTarget = opts.checkTarget;
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
@@ -270,7 +277,9 @@ export class RestHooks implements Hooks {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (this.authorization) headers.authorization = this.authorization;
-      const res = await this.fetchFn(this.urlFor(ev.method), {
+      const url = this.urlFor(ev.method);
+      if (this.checkTarget) await this.checkTarget(url);
+      const res = await this.fetchFn(url, {
         method: 'POST',
         headers,
         body: ev.json,

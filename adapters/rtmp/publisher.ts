@@ -14,6 +14,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { DEFAULT_OUT_CHUNK_SIZE, RtmpClientSession, type ClientSessionHandlers } from '../../plugin/rtmp/client-session.js';
 import { RtmpError, scrubSecrets, type RtmpStage } from '../../plugin/rtmp/errors.js';
 import { describeTarget, type RtmpTarget } from '../../plugin/rtmp/url.js';
+import { connectFailure } from '../../plugin/media/output/sink.js';
 
 // Importers take the error type from here, beside the publisher that raises it.
 export { RtmpError, type RtmpStage } from '../../plugin/rtmp/errors.js';
@@ -31,6 +32,12 @@ export interface RtmpPublisherOptions {
   closeTimeoutMs?: number;
   /** The transport (tests, proxies). Default: net.connect / tls.connect to target.host:port. */
   createSocket?: (target: RtmpTarget) => Socket;
+  /**
+   * The address to connect to, checked (plugin/calls/targets.ts): asked at each start, so a name that now
+   * resolves somewhere forbidden is refused, and the connection goes to the address that was checked.
+   * Rejects with a code (EFORBIDDEN, ENOTFOUND, ...). Default: the OS resolves target.host.
+   */
+  connectAddress?: (host: string, port: number) => Promise<string>;
 }
 
 export interface RtmpPublisherStats {
@@ -92,6 +99,8 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   private abortError: RtmpError | undefined;
   /** What the last Adobe challenge asked the next connect to carry. */
   private authParams: string | undefined;
+  /** Where the transport connects (connectAddress's answer), else target.host. */
+  private address: string | undefined;
 
   private readonly chunkSize: number;
   private readonly timeoutMs: number;
@@ -139,6 +148,13 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       this.fail(new RtmpError(this.stage, `no answer within ${this.timeoutMs} ms during ${this.stage}`, { code: 'ETIMEDOUT' }));
     }, this.timeoutMs);
     try {
+      if (this.opts.connectAddress) {
+        const t = this.opts.target;
+        this.address = await this.opts.connectAddress(t.host, t.port).catch((err: NodeJS.ErrnoException) => {
+          throw new RtmpError('tcp', err.message, { code: err.code ?? 'EDNS' });
+        });
+        if (this._state !== 'connecting') throw new RtmpError('tcp', 'closed during tcp', { code: 'ECANCELED' });
+      }
       for (let connects = 1; ; connects++) {
         const result = await this.attempt();
         if (result.kind === 'published') return; // published() already switched to 'publishing'
@@ -150,8 +166,20 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       this.clearTimer();
       this.dropSocket();
       this._state = 'closed';
-      throw err;
+      throw this.asConnectFailure(err as RtmpError);
     }
+  }
+
+  /**
+   * Before the RTMP protocol has started (TCP, TLS, handshake), the user sees "could not connect to
+   * host:port: <class>" and nothing the peer sent: otherwise refused, silent and non-RTMP ports would be
+   * told apart in detail, which makes a port scanner. A refusal of ours keeps its own sentence.
+   */
+  private asConnectFailure(err: RtmpError): RtmpError {
+    if (!(err instanceof RtmpError) || !['tcp', 'tls', 'handshake'].includes(err.stage) || err.code === 'ECANCELED') return err;
+    const t = this.opts.target;
+    const msg = err.code === 'EFORBIDDEN' ? err.message : connectFailure(t.host, t.port, err);
+    return new RtmpError(err.stage, msg, { code: err.code, cause: err });
   }
 
   /** One TCP connection up to publish start (or to an Adobe-auth challenge that needs a new connection). */
@@ -173,7 +201,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       socket = this.opts.createSocket(t);
     } else if (t.secure) {
       socket = tlsConnect({
-        host: t.host,
+        host: this.address ?? t.host,
         port: t.port,
         // SNI must be a name, never an IP literal.
         ...(isIP(t.host) ? {} : { servername: t.host }),
@@ -181,7 +209,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
         ...(this.opts.tls?.ca !== undefined ? { ca: this.opts.tls.ca } : {}),
       });
     } else {
-      socket = netConnect({ host: t.host, port: t.port });
+      socket = netConnect({ host: this.address ?? t.host, port: t.port });
     }
     this.socket = socket;
     socket.setNoDelay(true); // messages are written whole; Nagle would only add latency to small audio ones

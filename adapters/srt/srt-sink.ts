@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { ConfigChange, MediaFrame } from '../../plugin/media/frame.js';
 import { FlvByteSink } from '../../plugin/media/output/flv-stream.js';
-import type { OutputError, OutputSink } from '../../plugin/media/output/sink.js';
+import { connectFailure, type OutputError, type OutputSink } from '../../plugin/media/output/sink.js';
 import { describeSrtTarget, type SrtTarget } from '../../plugin/media/output/srt-url.js';
 
 export interface SrtSinkOptions {
@@ -35,6 +35,11 @@ export interface SrtSinkOptions {
   connectTimeoutMs?: number;
   /** Give up on start() if ffmpeg has not connected this long after the first frame (ms, default connectTimeoutMs + 3000). */
   startTimeoutMs?: number;
+  /**
+   * The address ffmpeg connects to, checked (plugin/calls/targets.ts) at each start: ffmpeg gets the
+   * address, not the name, so it cannot resolve it anew elsewhere. Rejects with a code (EFORBIDDEN, ENOTFOUND).
+   */
+  connectAddress?: (host: string, port: number) => Promise<string>;
 }
 
 const STDERR_TAIL = 2000;
@@ -102,8 +107,26 @@ export class SrtSink extends EventEmitter<{ close: [{ error?: OutputError }] }> 
     super();
   }
 
-  start(): Promise<void> {
+  /** Configs that came before ffmpeg was started (while the address was checked): replayed to it. */
+  private early: ConfigChange[] = [];
+
+  async start(): Promise<void> {
     const t = this.o.target;
+    if (!this.o.connectAddress) return this.spawn(t);
+    let host: string;
+    try {
+      host = await this.o.connectAddress(t.host, t.port);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw outputError(e.code === 'EFORBIDDEN' ? e.message : connectFailure(t.host, t.port, { code: e.code ?? 'EDNS' }));
+    }
+    if (this.closing) throw outputError('SRT: closed before it connected');
+    const started = this.spawn({ ...t, host });
+    for (const c of this.early.splice(0)) this.out()?.config(c);
+    return started;
+  }
+
+  private spawn(t: SrtTarget): Promise<void> {
     const child = spawn(this.o.ffmpegPath ?? 'ffmpeg', srtSinkArgs(t, this.o.connectTimeoutMs), { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => {
@@ -139,7 +162,7 @@ export class SrtSink extends EventEmitter<{ close: [{ error?: OutputError }] }> 
       });
       child.once('error', (err) => settle(outputError(`ffmpeg could not start for SRT: ${err.message}`)));
       child.once('close', (code, signal) => {
-        const reason = srtFailureReason(this.stderr, t, this.connected);
+        const reason = srtFailureReason(this.stderr, this.o.target, this.connected);
         if (!settled) return settle(outputError(reason));
         if (this.closing) return this.emit('close', {});
         this.emit('close', { error: outputError(`${reason} (ffmpeg ${signal ?? `exit code ${code}`})`) });
@@ -151,7 +174,8 @@ export class SrtSink extends EventEmitter<{ close: [{ error?: OutputError }] }> 
   private armStartTimer: () => void = () => {};
 
   config(c: ConfigChange): void {
-    this.out()?.config(c);
+    if (!this.child && !this.closing) this.early.push(c);
+    else this.out()?.config(c);
   }
 
   frame(f: MediaFrame): void {

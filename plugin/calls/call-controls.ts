@@ -10,6 +10,7 @@ import { delay, type CallContext } from './context.js';
 import { ConflictError, InvalidError, NotFoundError, UnavailableError, UnsupportedError } from './errors.js';
 import { liveCallByStream, soundError } from './push-desk.js';
 import { streamNameIsKey } from './types.js';
+import type { OutboundTargets } from './targets.js';
 
 /** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms). */
 const DTMF_DIGIT_MS = 200;
@@ -21,7 +22,7 @@ const MEDIA_WAIT_MS = 5000;
 export class CallControls {
   constructor(
     private readonly ctx: CallContext,
-    private readonly d: { sounds?: SoundSource | undefined; injector?: InjectedStreamFactory | undefined },
+    private readonly d: { sounds?: SoundSource | undefined; injector?: InjectedStreamFactory | undefined; targets?: OutboundTargets | undefined },
   ) {}
 
   /** /call/send_dtmf: digits toward the SIP party, one request at a time per call. */
@@ -85,6 +86,8 @@ export class CallControls {
       } catch {
         throw new InvalidError('streamName is not a valid URL', 'streamName');
       }
+      // ffmpeg fetches it: never from link-local or cloud metadata addresses (checked now, as ffmpeg resolves it).
+      await this.d.targets?.checkUrl('streamName', streamName);
       input = { url: streamName, realtime: /^https?:/i.test(streamName) };
       shown = redactUrl(streamName);
     } else if ((source = liveCallByStream(this.ctx, streamName))) {

@@ -30,6 +30,7 @@ import { CallLimits, durationLimit } from './limits.js';
 import { MediaSetup, type MediaSetupDeps } from './media-setup.js';
 import type { Pbx, PbxEvent } from './ports.js';
 import { PushDesk } from './push-desk.js';
+import type { OutboundTargets } from './targets.js';
 import { RecorderDesk } from './recorder-desk.js';
 import type { RecordingView } from './recordings.js';
 import type { RecordingStore } from '../media/output/recording.js';
@@ -57,8 +58,8 @@ export interface CallServiceDeps extends Omit<MediaSetupDeps, 'ticker'> {
   injector?: InjectedStreamFactory;
   /** WCS REST hooks: call, registration and stream events to the customer's backend. */
   hooks?: Hooks;
-  /** Rejects for a host name that does not resolve (checked before a push starts). */
-  resolveHost?: (host: string) => Promise<void>;
+  /** Where outputs, injected streams and SIP targets may go (targets.ts); without it, anywhere. */
+  targets?: OutboundTargets;
   /** Where recordings are written (adapters/recording/store.ts); without it, recording is unavailable. */
   recordings?: RecordingStore;
 }
@@ -146,7 +147,7 @@ export class CallService {
   /** Accept a call (conflict, unavailable, rate-limited errors); it then proceeds on its own. */
   startup(req: StartupRequest): Call {
     if (this.closed) throw new UnavailableError('the server is shutting down');
-    this.rateLimit();
+    if (!this.rateTaken.delete(req)) this.rateLimit();
     if (!this.d.pbx.connected) {
       // Client mistakes (conflicts) first, then "try again later".
       this.admit(req);
@@ -158,6 +159,22 @@ export class CallService {
     void placeCall(this.ctx, call).catch((err: unknown) => this.end(call, failure(err)));
     return call;
   }
+
+  /**
+   * The checks of a /call/startup that need the network or the PBX (targets.ts): the output's host and the
+   * SIP hosts and login. Awaited before startup(), so a refusal is the request's 400, not a failed call.
+   */
+  async vetStartup(req: StartupRequest): Promise<void> {
+    // The rate limit first: a flood must not cost a DNS lookup and PBX queries per request.
+    this.rateLimit();
+    this.rateTaken.add(req);
+    const t = this.d.targets;
+    if (!t) return;
+    await Promise.all([req.target ? this.desk.checkTarget(req.target) : undefined, t.checkSip(req)]);
+  }
+
+  /** Requests whose startup already took its STARTUP_RATE_PER_SEC token in vetStartup(). */
+  private readonly rateTaken = new WeakSet<StartupRequest>();
 
   /** STARTUP_RATE_PER_SEC: a flood of setups is refused before it reaches Asterisk. */
   private rateLimit(): void {

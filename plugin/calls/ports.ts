@@ -84,6 +84,21 @@ export interface Pbx extends EventEmitter<PbxEvents> {
    * this run was never told about. Idempotent (objects already gone are fine). Counts what it released.
    */
   releaseLeftovers?(isLeftover: (id: string) => boolean): Promise<LeftoversReleased>;
+  /**
+   * Which of the PBX's own PJSIP objects (endpoint, aor, auth) are named `id`: a sipLogin equal to one
+   * could be taken for that identity by the PBX. Empty when none is.
+   */
+  sipObjectsNamed?(id: string): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Name resolution, for checking outbound targets (calls/targets.ts)
+
+export interface HostResolver {
+  /** Every address `host` resolves to; rejects with the resolver's reason (or a timeout). */
+  resolveAll(host: string): Promise<string[]>;
+  /** This host's own interface addresses. */
+  localAddresses(): string[];
 }
 
 export interface LeftoversReleased {

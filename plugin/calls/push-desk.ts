@@ -4,6 +4,7 @@
  * call's one encoded stream, with its own state, reconnects, mute and sound.
  */
 import { monotonicNow } from '../lib/clock.js';
+import { hostAllowed } from '../lib/host-list.js';
 import type { CallMedia } from '../media/call-media.js';
 import { Push, RECONNECT } from '../media/output/push.js';
 import { describeRtmpError, type OutputSink } from '../media/output/sink.js';
@@ -14,6 +15,7 @@ import type { CallContext } from './context.js';
 import { ConflictError, InvalidError, NotFoundError, RateLimitedError, UnavailableError, UndecodableError, UnsupportedError } from './errors.js';
 import { CallPush, type PushView } from './pushes.js';
 import { streamNameIsKey, type StartupRequest } from './types.js';
+import type { OutboundTargets } from './targets.js';
 import type { PushStartupRequest } from './validate.js';
 
 export interface PushDeskDeps {
@@ -21,10 +23,10 @@ export interface PushDeskDeps {
   openOutput: (target: OutputTarget) => OutputSink;
   /** Sound files (push mute/sound_on). */
   sounds?: SoundSource;
-  /** Rejects (with the resolver's reason) for a host name that does not resolve (adapters/net/resolve.ts). */
-  resolveHost?: (host: string) => Promise<void>;
   /** An output left a live call (terminated, or an old FAILED one dropped): observers retire its counters. */
   pushClosed?: (cp: CallPush) => void;
+  /** Where an output may go (targets.ts): checked before a push starts; without it, anywhere. */
+  targets?: OutboundTargets;
 }
 
 /**
@@ -151,7 +153,7 @@ export class PushDesk {
     const cp = new CallPush(call.req.callId, name, req.rtmpUrl, req.target, options, false, req.rtmpTransponderFullUrl ? name : this.prefix + name, streamNameIsKey(call.req));
     this.checkDestination(cp.target, 'rtmpUrl');
     this.checkOutputs(call);
-    await this.resolvable(cp.target.host);
+    await this.checkTarget(cp.target);
     // Load what the options need before anything starts: a bad soundFile is a 400, not a half-made push.
     if (req.action === 'mute') cp.mute(await this.silentFrame());
     if (req.action === 'sound_on') cp.playSound(req.soundFile, (await this.soundClip(req.soundFile)).frames, req.loop);
@@ -226,8 +228,7 @@ export class PushDesk {
    * call and push, never the stream name: it is often another call's stream key.
    */
   private checkDestination(target: OutputTarget, field: string): void {
-    const allowed = this.ctx.config.rtmp.allowedHosts;
-    if (allowed.length > 0 && !allowed.includes(target.host.toLowerCase())) {
+    if (!hostAllowed(target.host, this.ctx.config.rtmp.allowedHosts)) {
       throw new InvalidError(`rtmpUrl host ${target.host} is not allowed (RTMP_ALLOWED_HOSTS)`, 'rtmpUrl');
     }
     for (const cp of this.pushes.values()) {
@@ -247,13 +248,12 @@ export class PushDesk {
     return call;
   }
 
-  /** A host name that does not resolve is the client's mistake (WCS: "bad or unresolvable rtmpUrl"). */
-  private async resolvable(host: string): Promise<void> {
-    try {
-      await this.d.resolveHost?.(host);
-    } catch (err) {
-      throw new InvalidError(`rtmpUrl host ${host} does not resolve (${(err as Error).message})`, 'rtmpUrl');
-    }
+  /**
+   * An output's host: resolvable (WCS: "bad or unresolvable rtmpUrl"), never link-local or cloud metadata,
+   * never this server's own ports. A 400 naming rtmpUrl.
+   */
+  checkTarget(target: OutputTarget): Promise<void> {
+    return this.d.targets?.checkOutput('rtmpUrl', target.host, target.port) ?? Promise.resolve();
   }
 
   private get aacFormat(): AacClipFormat {

@@ -14,6 +14,8 @@ export interface StartupRequest {
   sipAuthenticationName: string;
   sipPassword: string;
   sipDomain: string;
+  /** sipDomain came from the callee's full sip: URI (errors about it then name callee). */
+  sipDomainFromCallee?: boolean;
   sipOutboundProxy: string;
   sipPort: number | undefined;
   sipRegisterRequired: boolean;

@@ -87,6 +87,7 @@ export function validateStartup(raw: unknown, opts: ValidateOptions = {}): Start
   let callee = str(b, 'callee', { required: true });
   // A full URI is allowed: sip:user@host[:port]
   const uri = /^sips?:([^@]+)@(.+)$/i.exec(callee);
+  let fromUri = false;
   let sipDomain = str(b, 'sipDomain', { pattern: HOST, patternWhy: 'must be a host name or IP address (optionally :port)' });
   if (uri) {
     callee = uri[1]!;
@@ -94,6 +95,7 @@ export function validateStartup(raw: unknown, opts: ValidateOptions = {}): Start
       // The host of a full URI gets the same check as sipDomain: it goes into dial strings too.
       if (!HOST.test(uri[2]!)) throw new ValidationError('callee', 'must be a SIP URI sip:user@host[:port] with a plain host name or IP address');
       sipDomain = uri[2]!;
+      fromUri = true;
     }
   }
   if (!SIP_TOKEN.test(callee)) throw new ValidationError('callee', 'must be a SIP user (digits or letters, no spaces or <>")');
@@ -124,8 +126,8 @@ export function validateStartup(raw: unknown, opts: ValidateOptions = {}): Start
     target = outputTarget(rtmpUrl, rtmpTransponderFullUrl ? undefined : (opts.streamPrefix ?? '') + rtmpStream);
   }
   return {
-    callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, sipOutboundProxy, sipPort,
-    sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl, target,
+    callId, callee, sipLogin, sipAuthenticationName, sipPassword, sipDomain, ...(fromUri ? { sipDomainFromCallee: true } : {}),
+    sipOutboundProxy, sipPort, sipRegisterRequired, hasAudio, hasVideo, rtmpUrl, rtmpStream, toStream, rtmpTransponderFullUrl, target,
     maxDuration: maxDuration(b),
     record: bool(b, 'record', false),
     appKey: str(b, 'appKey'),

@@ -125,6 +125,8 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   const validation = { streamPrefix: o.streamPrefix ?? '' };
   app.post(`${p}/call/startup`, async (req, reply) => {
     const call = validateStartup(req.body, validation);
+    // Hosts and SIP identity (DNS, the PBX): refused here with a 400, before the backend is asked.
+    await o.calls.vetStartup(call);
     // WCS's backend veto (HOOK_APPROVE): asked before anything reaches the PBX.
     await o.approval?.approve('call', call.appKey, approvalBody(call));
     o.calls.startup(call);

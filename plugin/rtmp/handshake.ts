@@ -48,9 +48,8 @@ export class ClientHandshake {
   push(data: Buffer): { c2: Buffer; rest: Buffer } | undefined {
     if (this.done) throw new HandshakeError('handshake already complete');
     if (this.have === 0 && data.length > 0 && data[0] !== RTMP_VERSION) {
-      const v = data[0]!;
-      const hint = v >= 0x20 && v < 0x7f ? ` ("${String.fromCharCode(v)}": not an RTMP server?)` : '';
-      throw new HandshakeError(`server answered with RTMP version ${v}, expected ${RTMP_VERSION}${hint}`);
+      // Not the byte itself: echoing what a port answers would make this a port scanner's probe.
+      throw new HandshakeError(`not an RTMP server (its answer is not RTMP version ${RTMP_VERSION})`);
     }
     this.buf.push(data);
     this.have += data.length;

@@ -146,6 +146,8 @@ export class FakePbx extends EventEmitter<PbxEvents> implements Pbx {
   onDial: ((ch: FakeChannel) => void) | undefined;
   /** The registrar's verdict on an account's registration: undefined = Registered, a string = rejected with it. */
   registrar: (id: string, spec: AccountSpec) => string | undefined = () => undefined;
+  /** The PBX's own PJSIP objects by name (as configured in pjsip.conf): what sipObjectsNamed finds. */
+  readonly sipObjects = new Map<string, string[]>([['sip-as-rtmp-media', ['endpoint', 'aor']]]);
   private readonly accounts = new Map<string, AccountSpec>();
   private readonly channels = new Map<string, FakeChannel>();
   private readonly bridges = new Map<string, Set<string>>();
@@ -313,6 +315,11 @@ export class FakePbx extends EventEmitter<PbxEvents> implements Pbx {
   async createAccount(id: string, spec: AccountSpec): Promise<void> {
     this.request('createAccount', id, spec);
     this.accounts.set(id, spec); // PUT: created, or replaced
+  }
+
+  async sipObjectsNamed(id: string): Promise<string[]> {
+    this.request('sipObjectsNamed', id);
+    return this.sipObjects.get(id) ?? (this.accounts.has(id) ? ['endpoint', 'aor', 'auth'] : []);
   }
 
   async deleteAccount(id: string): Promise<void> {

@@ -15,8 +15,9 @@ import { FileRecordingStore } from '../../adapters/recording/store.js';
 import { RtpPortPool } from '../../adapters/rtp/port-pool.js';
 import type { Call } from '../../plugin/calls/call.js';
 import { CallService, type CallServiceDeps } from '../../plugin/calls/call-service.js';
-import { ConflictError, NotFoundError, RateLimitedError, UnavailableError } from '../../plugin/calls/errors.js';
+import { ConflictError, InvalidError, NotFoundError, RateLimitedError, UnavailableError } from '../../plugin/calls/errors.js';
 import { KEPT_ENDED_PUSHES } from '../../plugin/calls/push-desk.js';
+import { OutboundTargets } from '../../plugin/calls/targets.js';
 import type { CallStatus } from '../../plugin/calls/types.js';
 import { validatePushStartup, validateStartup } from '../../plugin/calls/validate.js';
 import { loadConfig } from '../../plugin/config.js';
@@ -602,6 +603,36 @@ test('log lines name outputs by their redacted form: no URL credentials, query o
   assert.match(text, /push state/);
   assert.match(text, /inbound call refused/);
   for (const secret of ['pubpass77', 'qtok9911', 'stream-key-4d2f91', 'inbound-key-88e1c3']) assert.ok(!text.includes(secret), `${secret} in the log`);
+});
+
+test('outbound targets: /call/startup vetted before it is accepted (rtmpUrl, SIP hosts, sipLogin), /push/startup and inject_stream URLs checked', async () => {
+  const resolver = {
+    resolveAll: async (host: string) => {
+      if (host === 'evil.example') return ['10.0.0.1', '169.254.169.254'];
+      throw Object.assign(new Error('no such host'), { code: 'ENOTFOUND' });
+    },
+    localAddresses: () => ['127.0.0.1'],
+  };
+  const targets = new OutboundTargets({ config: loadConfig({ ARI_PASSWORD: 's' }), resolver, pbx: new FakePbx(), ownPort: (p) => p === 8081 });
+  const injector = () => {
+    throw new Error('never reached: the URL is refused first');
+  };
+  await withHarness(async (h) => {
+    const refused = (field: string, re: RegExp) => (e: unknown) => e instanceof InvalidError && e.field === field && re.test(e.message);
+    await assert.rejects(h.svc.vetStartup(startup({ rtmpUrl: 'rtmp://169.254.169.254/live' })), refused('rtmpUrl', /link-local address; refused/));
+    await assert.rejects(h.svc.vetStartup(startup({ rtmpUrl: 'rtmp://user:pw@evil.example/live' })), refused('rtmpUrl', /evil\.example resolves to a link-local/));
+    await assert.rejects(h.svc.vetStartup(startup({ rtmpUrl: 'rtmp://127.0.0.1:8081/live' })), refused('rtmpUrl', /own port 8081/));
+    await assert.rejects(h.svc.vetStartup(startup({ sipPort: undefined })), refused('sipDomain', /PBX's own SIP address/));
+    await assert.rejects(h.svc.vetStartup(startup({ sipLogin: 'sip-as-rtmp-media' })), refused('sipLogin', /PJSIP endpoint/));
+    await h.svc.vetStartup(startup()); // the sandbox's far end: 127.0.0.1:5070
+
+    const call = await establishedCall(h, { rtmpUrl: undefined, rtmpStream: undefined, toStream: 'room-t' });
+    await assert.rejects(h.svc.pushStartup(validatePushStartup({ streamName: 'room-t', rtmpUrl: 'rtmp://evil.example/live' })), refused('rtmpUrl', /link-local/));
+    assert.deepEqual(h.svc.pushFind({ streamName: 'room-t' }), [], 'no push made');
+    await assert.rejects(h.svc.injectStream(call.req.callId, 'http://169.254.169.254/latest/meta-data/'), refused('streamName', /link-local/));
+    h.svc.terminate(call.req.callId);
+    await released(h, call);
+  }, {}, { targets, injector: injector as never });
 });
 
 test('errors by meaning: NotFoundError for an unknown callId, mediaSessionId or stream', async () => {

@@ -76,6 +76,16 @@ test('RTMP reconnect settings and RTMP_FAILURE_ACTION (hangup or continue); RTMP
   assert.deepEqual(loadConfig({ ARI_PASSWORD: 's', RTMP_ALLOWED_HOSTS: 'A.rtmp.youtube.com,live-api-s.facebook.com' }).rtmp.allowedHosts, ['a.rtmp.youtube.com', 'live-api-s.facebook.com']);
 });
 
+test('SIP_ALLOWED_DOMAINS, PBX_SIP_ADDRESSES (default 127.0.0.1:5060, host[:port] entries) and ALLOW_SELF_SIP_TARGETS (off)', () => {
+  const c = loadConfig({ ARI_PASSWORD: 's' });
+  assert.deepEqual([c.sip.allowedDomains, c.sip.pbxAddresses, c.sip.allowSelfTargets], [[], ['127.0.0.1:5060'], false]);
+  const d = loadConfig({ ARI_PASSWORD: 's', SIP_ALLOWED_DOMAINS: 'PBX.example.com, *.sip.example.net', PBX_SIP_ADDRESSES: '10.0.0.5:5060, [::1]:5061,pbx.lan', ALLOW_SELF_SIP_TARGETS: 'true' });
+  assert.deepEqual([d.sip.allowedDomains, d.sip.pbxAddresses, d.sip.allowSelfTargets], [['pbx.example.com', '*.sip.example.net'], ['10.0.0.5:5060', '[::1]:5061', 'pbx.lan'], true]);
+  for (const bad of ['10.0.0.5:99999', '::1:5060', 'sip:pbx', 'a b']) {
+    assert.throws(() => loadConfig({ ARI_PASSWORD: 's', PBX_SIP_ADDRESSES: bad }), /PBX_SIP_ADDRESSES must list host:port entries/, bad);
+  }
+});
+
 test('MAX_CALL_DURATION (0: no limit, the default) and LIMIT_WARNING_SEC (300; 0: no warnings), whole seconds', () => {
   const c = loadConfig({ ARI_PASSWORD: 's' });
   assert.deepEqual([c.calls.maxDurationSec, c.calls.limitWarningSec], [0, 300]);

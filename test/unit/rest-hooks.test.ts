@@ -163,6 +163,27 @@ test('a backend that never answers does not block post(); events time out, are r
   await srv.close();
 });
 
+test('checkTarget is asked before each delivery: a refused host is retried like a network error, never fetched', async () => {
+  const srv = await backend((res) => reply(res, 200));
+  const { log } = stubLog();
+  let refuse = 2;
+  const asked: string[] = [];
+  const hooks = new RestHooks({
+    url: `${srv.url}/app`, timeoutMs: 1000, queueMax: 100, log, backoff: fast,
+    checkTarget: async (url) => {
+      asked.push(url);
+      if (refuse-- > 0) throw new Error("HOOK_URL's host x resolves to a link-local address; refused");
+    },
+  });
+  hooks.post('CallStatusEvent', { status: 'RING' });
+  await waitFor('delivered', () => hooks.stats.delivered === 1);
+  assert.equal(asked.length, 3);
+  assert.equal(srv.received.length, 1, 'nothing was sent while refused');
+  assert.equal(hooks.stats.retries, 2);
+  await hooks.close();
+  await srv.close();
+});
+
 test('queue overflow drops the oldest waiting event (never the in-flight one) and counts it', async () => {
   const held: ServerResponse[] = [];
   let hold = true;
@@ -408,7 +429,7 @@ test('the approval hook: /call/startup is offered to <app URL>/call first; a ref
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const started: string[] = [];
-  const calls = { startup: (r: { callId: string }) => void started.push(r.callId) };
+  const calls = { vetStartup: async () => {}, startup: (r: { callId: string }) => void started.push(r.callId) };
   const approval = new HttpApproval({ appUrl: (key) => (key === 'nobackend' ? undefined : `${base}/apps/${key || 'Default'}`), timeoutMs: 500, nodeId: 'node-1' });
   const app = buildRestServer({ prefix: '/rest-api', log: createLogger({ level: 'silent' }), calls: calls as never, approval, streamPrefix: 'rtmp_' });
   const post = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/rest-api/call/startup', payload: { callee: '1', sipDomain: 'h', rtmpUrl: 'rtmp://h/live', rtmpStream: 'secretkey123', sipPassword: 'pw-123', sipLogin: 'alice', ...body } });

@@ -275,8 +275,8 @@ test('client handshake: C0+C1 layout, S0+S1+S2 in pieces, C2 echoes S1, wrong ve
   assert.deepEqual(done.c2.subarray(8), s1.subarray(8));
   assert.equal(done.rest.toString(), 'after');
 
-  assert.throws(() => new ClientHandshake().push(Buffer.from('HTTP/1.1 400')), (e: unknown) => e instanceof HandshakeError && /version 72.*not an RTMP server/.test(e.message));
-  assert.throws(() => new ClientHandshake().push(Buffer.from([6])), /version 6, expected 3/);
+  assert.throws(() => new ClientHandshake().push(Buffer.from('HTTP/1.1 400')), (e: unknown) => e instanceof HandshakeError && /not an RTMP server/.test(e.message) && !/72|"H"/.test(e.message));
+  assert.throws(() => new ClientHandshake().push(Buffer.from([6])), /not an RTMP server \(its answer is not RTMP version 3\)/);
 });
 
 test('message parser and builders: user control, peer bandwidth, connect object', () => {

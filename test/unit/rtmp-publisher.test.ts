@@ -329,15 +329,16 @@ test('createStream refused and publish refused: stage and server code', async ()
   assert.deepEqual([e.stage, e.code, e.description], ['publish', 'NetStream.Publish.BadName', 'Already publishing']);
 });
 
-test('server hangs up or misbehaves at each stage: "server closed the connection during <stage>"', async () => {
+test('server hangs up or misbehaves at each stage: "server closed the connection during <stage>"; before the protocol, "could not connect to host:port: <class>"', async () => {
   const baseline = resources();
   const all: Socket[] = [];
   const cases: [Script, string, RegExp][] = [
-    [{ handshake: 'close', onCommand() {} }, 'handshake', /server closed the connection during handshake/],
+    [{ handshake: 'close', onCommand() {} }, 'handshake', /^could not connect to 127\.0\.0\.1:\d+: connection closed$/],
     [nginxLike({ connect: (c) => c.socket.destroy() }), 'connect', /during connect/],
     [nginxLike({ createStream: (c) => c.socket.end() }), 'createStream', /during createStream/],
     [nginxLike({ publish: (c) => c.socket.destroy() }), 'publish', /during publish/],
-    [{ handshake: 'http', onCommand() {} }, 'handshake', /RTMP version 72.*not an RTMP server/],
+    // Not the peer's first bytes ("H"): a port scanner would learn what listens there.
+    [{ handshake: 'http', onCommand() {} }, 'handshake', /^could not connect to 127\.0\.0\.1:\d+: not an RTMP server$/],
   ];
   for (const [s, stage, re] of cases) {
     useScript(s);
@@ -358,7 +359,7 @@ test('connect timeout covers a silent server; no timer or socket survives', asyn
   const e = await rejection(p.start());
   assert.ok(Date.now() - t0 < 1000);
   assert.deepEqual([e.stage, e.code], ['handshake', 'ETIMEDOUT']);
-  assert.match(e.message, /no answer within 150 ms during handshake/);
+  assert.match(e.message, /^could not connect to 127\.0\.0\.1:\d+: timed out$/);
   await assertReleased(baseline, sockets);
 
   // nothing listening: stage tcp
@@ -370,6 +371,34 @@ test('connect timeout covers a silent server; no timer or socket survives', asyn
   await once(dead, 'close');
   const refused = await rejection(new RtmpPublisher({ target: parseRtmpUrl(`rtmp://127.0.0.1:${deadPort}/live/${STREAM}`) }).start());
   assert.deepEqual([refused.stage, refused.code], ['tcp', 'ECONNREFUSED']);
+  assert.equal(refused.message, `could not connect to 127.0.0.1:${deadPort}: refused`);
+});
+
+test('connectAddress: asked at each start; the connection goes to the checked address (TLS name kept), a refusal fails at tcp', async () => {
+  useScript(nginxLike());
+  const asked: string[] = [];
+  const p = new RtmpPublisher({
+    target: parseRtmpUrl(`rtmp://rtmp.invalid:${port}/live/${STREAM}`),
+    connectAddress: async (host, prt) => {
+      asked.push(`${host}:${prt}`);
+      return '127.0.0.1';
+    },
+  });
+  publishers.push(p);
+  await p.start();
+  assert.deepEqual(asked, [`rtmp.invalid:${port}`]);
+  await p.close();
+
+  const refusedBy = (code: string, message: string) => new RtmpPublisher({
+    target: parseRtmpUrl(`rtmp://evil.invalid:${port}/live/${STREAM}`),
+    connectAddress: async () => {
+      throw Object.assign(new Error(message), { code });
+    },
+  }).start();
+  let e = await rejection(refusedBy('EFORBIDDEN', "rtmpUrl's host evil.invalid resolves to a link-local address; refused"));
+  assert.deepEqual([e.stage, e.code, e.message], ['tcp', 'EFORBIDDEN', "rtmpUrl's host evil.invalid resolves to a link-local address; refused"]);
+  e = await rejection(refusedBy('ENOTFOUND', 'no such host'));
+  assert.equal(e.message, `could not connect to evil.invalid:${port}: DNS failure`);
 });
 
 test('a server flooding 50 MB of never-finished messages over many chunk streams: refused at the reader\'s 8 MiB cap (EPROTO, the reason named), connection closed', async () => {

@@ -170,6 +170,31 @@ test('no receiver: FAILED once the handshake times out', async () => {
   assert.match(push.failureReason ?? '', /SRT: no answer to the handshake/);
 });
 
+test('connectAddress: ffmpeg is given the checked address, not the name; a refusal fails before any ffmpeg runs', async () => {
+  const stream = new LiveStream();
+  const asked: string[] = [];
+  const port = nextPort++;
+  // srt.invalid cannot resolve: "no answer to the handshake" shows ffmpeg went to 127.0.0.1 instead.
+  const push = new Push(stream, () => new SrtSink({ target: srtTarget(`srt://srt.invalid:${port}`).srt, connectTimeoutMs: 1000, connectAddress: async (h, p) => (asked.push(`${h}:${p}`), '127.0.0.1') }));
+  const started = push.start();
+  const played = playClip(stream, clip, 3000, 2);
+  await assert.rejects(started);
+  await played;
+  assert.deepEqual(asked, [`srt.invalid:${port}`]);
+  assert.match(push.failureReason ?? '', /SRT: no answer to the handshake/);
+
+  let sink: SrtSink | undefined;
+  const refused = new Push(new LiveStream(), () => (sink = new SrtSink({
+    target: srtTarget('srt://evil.invalid:9000?streamid=secret-id').srt,
+    connectAddress: async () => {
+      throw Object.assign(new Error("rtmpUrl's host evil.invalid resolves to a link-local address; refused"), { code: 'EFORBIDDEN' });
+    },
+  })), { reconnect: false });
+  await assert.rejects(refused.start());
+  assert.equal(refused.failureReason, "rtmpUrl's host evil.invalid resolves to a link-local address; refused");
+  assert.equal(sink?.pid, undefined, 'no ffmpeg started');
+});
+
 test('the receiver goes away and comes back: RECONNECTING, then PUBLISHING again from a keyframe', async () => {
   const port = nextPort++;
   let listener = await ffmpegListener(port, join(dir, 'r1.ts'));

@@ -18,6 +18,9 @@ test('a full sip: URI callee supplies the domain', () => {
   const r = validateStartup({ ...ok, callee: 'sip:alice@10.0.0.5:5070', sipDomain: undefined });
   assert.equal(r.callee, 'alice');
   assert.equal(r.sipDomain, '10.0.0.5:5070');
+  assert.equal(r.sipDomainFromCallee, true, 'errors about that host name callee');
+  assert.equal(validateStartup({ ...ok, callee: 'sip:alice@10.0.0.5', sipDomain: 'pbx' }).sipDomainFromCallee, undefined);
+  assert.equal(validateStartup(ok).sipDomainFromCallee, undefined);
 });
 
 function field(body: unknown): string {

@@ -25,3 +25,23 @@ export interface OutputSink extends FrameSink {
 export function describeRtmpError(err: OutputError & { stage?: string }): string {
   return err.description ? [err.code, err.description].filter(Boolean).join(': ') : err.message;
 }
+
+/** How a connection attempt failed, by class only: never the peer's own bytes (a refused, silent or non-RTMP port tells nothing more). */
+export function connectFailureClass(err: { code?: string | undefined; stage?: string | undefined }): string {
+  const c = err.code ?? '';
+  if (c === 'EFORBIDDEN') return 'not allowed (a link-local or cloud metadata address, or this server itself)';
+  if (c === 'ECONNREFUSED') return 'refused';
+  if (c === 'ETIMEDOUT') return 'timed out';
+  if (['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'ENODATA', 'ETIMEOUT', 'ESERVFAIL', 'EDNS'].includes(c)) return 'DNS failure';
+  if (['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN'].includes(c)) return 'unreachable';
+  // Certificate codes are a fixed list (CERT_HAS_EXPIRED, ...): worth showing, and not the peer's words.
+  if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_)/.test(c)) return `TLS failure (${c})`;
+  if (err.stage === 'tls') return 'TLS failure';
+  if (err.stage === 'handshake' && c === 'EPROTO') return 'not an RTMP server';
+  return 'connection closed';
+}
+
+/** "could not connect to host:port: <class>", for an attempt that failed before the protocol started. */
+export function connectFailure(host: string, port: number, err: { code?: string | undefined; stage?: string | undefined }): string {
+  return `could not connect to ${host.includes(':') ? `[${host}]` : host}:${port}: ${connectFailureClass(err)}`;
+}
