@@ -41,6 +41,7 @@ function fakeCalls() {
     list: () => [],
     get: (id: string) => (id === 'c1' ? call : undefined),
     find: () => [view],
+    vetStartup: async () => undefined,
     startup: (r: { callId: string }) => started.push(r.callId),
     recordingStats: () => ({ byState: {}, started: 0, failed: 0, writtenBytes: 0, seconds: 0 }),
   };

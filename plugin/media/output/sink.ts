@@ -26,6 +26,17 @@ export function describeRtmpError(err: OutputError & { stage?: string }): string
   return err.description ? [err.code, err.description].filter(Boolean).join(': ') : err.message;
 }
 
+/** What an admin acts on, for the certificate codes Node's own verification gives most. */
+const TLS_WORDS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate (trust it with RTMP_TLS_CA_FILE)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in the chain (trust it with RTMP_TLS_CA_FILE)',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'certificate from an unknown authority (RTMP_TLS_CA_FILE)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'certificate from an unknown authority (RTMP_TLS_CA_FILE)',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate is for another host name',
+};
+
 /** How a connection attempt failed, by class only: never the peer's own bytes (a refused, silent or non-RTMP port tells nothing more). */
 export function connectFailureClass(err: { code?: string | undefined; stage?: string | undefined }): string {
   const c = err.code ?? '';
@@ -35,7 +46,7 @@ export function connectFailureClass(err: { code?: string | undefined; stage?: st
   if (['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME', 'ENODATA', 'ETIMEOUT', 'ESERVFAIL', 'EDNS'].includes(c)) return 'DNS failure';
   if (['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN'].includes(c)) return 'unreachable';
   // Certificate codes are a fixed list (CERT_HAS_EXPIRED, ...): worth showing, and not the peer's words.
-  if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_)/.test(c)) return `TLS failure (${c})`;
+  if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_)/.test(c)) return `TLS failure: ${TLS_WORDS[c] ?? 'certificate not accepted'} (${c})`;
   if (err.stage === 'tls') return 'TLS failure';
   if (err.stage === 'handshake' && c === 'EPROTO') return 'not an RTMP server';
   return 'connection closed';

@@ -341,7 +341,7 @@ export class AudioTimeline {
     this.clear(this.cursor, this.cursor + n);
     this.cursor += n;
     if (this.writeEnd < this.cursor) this.writeEnd = this.cursor;
-    this.stats.settleSkipMs += Math.round(ms);
+    this.stats.settleSkipMs += (n * 1000) / this.rate;
     this.error.reset();
     this.errorSince = nowMs;
   }
