@@ -13,6 +13,7 @@ import type { Logger } from '../../plugin/lib/log.js';
 import { LEG_CODECS } from '../../plugin/config.js';
 import type { CodecPreference } from '../../plugin/sip/sdp.js';
 import { inboundFields, INBOUND_VARIABLES } from './inbound.js';
+import { PROBE_PREFIX } from '../../plugin/calls/recovery.js';
 
 /** LEG_CODECS (Asterisk name → SDP codec) the other way: the format name Asterisk wants for each codec. */
 const codecKey = (c: CodecPreference) => `${c.encoding.toUpperCase()}/${c.clockRate}`;
@@ -164,7 +165,7 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
    */
   private base(): Promise<ConfigTuple[]> {
     this.baseFields ??= (async () => {
-      const probe = `sar-defaults-probe-${process.pid}`;
+      const probe = `${PROBE_PREFIX}${process.pid}`;
       const [base, defaults] = await Promise.all([
         this.ari.pjsip.get('endpoint', this.opts.baseEndpoint),
         this.ari.pjsip.put('endpoint', probe, {}).finally(() => this.ari.pjsip.delete('endpoint', probe).catch(() => {})),

@@ -9,7 +9,7 @@
  * Speaks only to the ports in ports.ts and media/ports.ts; errors are named by meaning (errors.ts), and
  * REST maps them onto HTTP, never the other way.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config.js';
 import type { Hooks } from '../hooks/hooks.js';
@@ -43,8 +43,15 @@ import { validateInbound, type PushStartupRequest } from './validate.js';
  * How every call key starts; every PBX object of a call (channels, bridge, account) is named from its key
  * (call.ts), so an object with this prefix that no call here holds was left by an earlier run.
  */
+/** Every PBX object a call makes is named from its key (call.ts), which starts with this... */
 export const CALL_KEY_PREFIX = 'sar-';
-const newCallKey = () => `${CALL_KEY_PREFIX}${randomBytes(5).toString('hex')}`;
+/**
+ * ...then a tag of the ARI application, so apps sharing one Asterisk (each has its own ARI_APP) never take
+ * each other's channels, bridges or PJSIP objects for leftovers: sar-<4 hex of sha256(ARI_APP)>-.
+ */
+export function callKeyPrefix(ariApp: string): string {
+  return `${CALL_KEY_PREFIX}${createHash('sha256').update(ariApp).digest('hex').slice(0, 4)}-`;
+}
 
 export interface CallServiceDeps extends Omit<MediaSetupDeps, 'ticker'> {
   config: Config;
@@ -102,6 +109,7 @@ export class CallService {
 
   constructor(private readonly d: CallServiceDeps) {
     const { config, log, pbx } = d;
+    this.keyPrefix = callKeyPrefix(config.ari.app);
     this.ctx = {
       config, log, pbx,
       end: (call, o) => this.end(call, o),
@@ -130,9 +138,12 @@ export class CallService {
     pbx.on('event', this.onEvent);
     pbx.on('down', ({ reason }) => log.warn({ reason, calls: this.activeCount }, 'lost the connection to Asterisk: new calls get 503 until it is back'));
     this.leftoversReleased = new Promise((r) => (this.markReleased = r));
+    const reap = () => releaseLeftovers(this.ctx, this.keyPrefix, (call) => this.releasedCalls.has(call));
     pbx.on('up', ({ reconnect }) => {
-      if (!reconnect) void releaseLeftovers(this.ctx, CALL_KEY_PREFIX).finally(this.markReleased);
-      else void reconcile(this.ctx).catch((err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
+      if (!reconnect) void reap().finally(this.markReleased);
+      // Back from an outage: calls whose channels went are ended first; then whatever of ours no live call
+      // holds (a release that failed while Asterisk was away) is reaped.
+      else void reconcile(this.ctx).then(reap, (err: Error) => log.error({ err: err.message }, 'reconciling calls after reconnect failed'));
     });
     const timeoutMs = config.calls.rtpTimeoutSec * 1000;
     if (timeoutMs > 0) this.rtpWatch = setInterval(() => endSilentCalls(this.ctx, timeoutMs), Math.min(1000, timeoutMs / 2)).unref();
@@ -154,7 +165,7 @@ export class CallService {
       throw new UnavailableError('Asterisk (ARI) is not connected; try again shortly');
     }
     const primary = this.admit(req);
-    const call = new Call(newCallKey(), req);
+    const call = new Call(this.newCallKey(), req);
     this.register(call, primary);
     void placeCall(this.ctx, call).catch((err: unknown) => this.end(call, failure(err)));
     return call;
@@ -175,6 +186,13 @@ export class CallService {
 
   /** Requests whose startup already took its STARTUP_RATE_PER_SEC token in vetStartup(). */
   private readonly rateTaken = new WeakSet<StartupRequest>();
+  /** Calls whose release steps have all run: what they named in the PBX is gone or theirs to retry no more. */
+  private readonly releasedCalls = new WeakSet<Call>();
+  /** This app's mark on what it makes in the PBX (callKeyPrefix). */
+  readonly keyPrefix: string;
+  private newCallKey(): string {
+    return `${this.keyPrefix}${randomBytes(4).toString('hex')}`;
+  }
 
   /** STARTUP_RATE_PER_SEC: a flood of setups is refused before it reaches Asterisk. */
   private rateLimit(): void {
@@ -218,7 +236,7 @@ export class CallService {
       fields = await e.fields();
       const req = validateInbound(fields, { channelId: e.channelId, caller: e.caller, callerName: e.callerName, exten: e.exten });
       const primary = this.admit(req);
-      call = new Call(newCallKey(), req, true, e.channelId);
+      call = new Call(this.newCallKey(), req, true, e.channelId);
       this.register(call, primary);
     } catch (err) {
       this.d.log.warn({ channelId: e.channelId, exten: e.exten, rtmpUrl: shownUrl(fields), err: (err as Error).message }, 'inbound call refused');
@@ -429,6 +447,7 @@ export class CallService {
     for (const f of failures) this.d.log.warn({ callId: call.req.callId, step: f.name, err: String((f.error as Error)?.message ?? f.error) }, 'release step failed');
     if (!first) return;
     call.emit('ended', { call });
+    this.releasedCalls.add(call);
     this.changes.emit('released', call);
     const timer = setTimeout(() => {
       this.ttlTimers.delete(timer);

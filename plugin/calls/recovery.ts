@@ -3,7 +3,11 @@
  * earlier run was killed (its objects still in the PBX), or a call's media went silent. Each check ends
  * the affected calls through the one way a call ends, with the reason, so nothing is left as a ghost.
  */
+import type { Call } from './call.js';
 import type { CallContext } from './context.js';
+
+/** The endpoint AsteriskPbx creates for a moment to learn PJSIP's defaults (adapters/asterisk/pbx.ts). */
+export const PROBE_PREFIX = 'sar-defaults-probe-';
 
 /** What recovery uses of the call service's context. */
 export type RecoveryDeps = Pick<CallContext, 'pbx' | 'log' | 'calls' | 'end'>;
@@ -37,19 +41,21 @@ export async function reconcile(d: RecoveryDeps): Promise<void> {
 }
 
 /**
- * An earlier run was killed: release what it left in the PBX, that is objects named with our key prefix
- * that no call here holds (every PBX object of a call is named from its key: call.ts). Logs, never throws.
+ * An earlier run was killed, or releases failed while Asterisk was away: release what is left in the PBX,
+ * that is objects named with this app's key prefix that no call here holds (every PBX object of a call is
+ * named from its key: call.ts), and the probe endpoint a killed run may have left. A call whose own release
+ * has run (`released`) holds nothing any more, even while /call/find still shows it. Logs, never throws.
  */
-export async function releaseLeftovers(d: RecoveryDeps, keyPrefix: string): Promise<void> {
+export async function releaseLeftovers(d: RecoveryDeps, keyPrefix: string, released: (call: Call) => boolean = () => false): Promise<void> {
   if (!d.pbx.releaseLeftovers) return;
   // Read when asked: a call may start while the PBX is being listed. Every id of a call is its key, or
   // its key and a suffix (call.ts).
-  const held = (id: string) => [...d.calls()].some((c) => id === c.key || id.startsWith(`${c.key}-`));
+  const held = (id: string) => [...d.calls()].some((c) => !released(c) && (id === c.key || id.startsWith(`${c.key}-`)));
   try {
-    const n = await d.pbx.releaseLeftovers((id) => id.startsWith(keyPrefix) && !held(id));
-    if (n.channels + n.bridges + n.accounts > 0) d.log.info(n, 'released what an earlier run left in the PBX (channels, bridges, SIP accounts)');
+    const n = await d.pbx.releaseLeftovers((id) => (id.startsWith(keyPrefix) || id.startsWith(PROBE_PREFIX)) && !held(id));
+    if (n.channels + n.bridges + n.accounts > 0) d.log.info(n, 'released what was left in the PBX (channels, bridges, SIP accounts)');
   } catch (err) {
-    d.log.warn({ err: (err as Error).message }, 'could not release what an earlier run left in the PBX');
+    d.log.warn({ err: (err as Error).message }, 'could not release what was left in the PBX');
   }
 }
 

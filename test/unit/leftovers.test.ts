@@ -12,7 +12,7 @@ import type { AriEventSocket } from '../../adapters/ari/events.js';
 import type { Channel } from '../../adapters/ari/types.js';
 import { AsteriskPbx, inStasisApp } from '../../adapters/asterisk/pbx.js';
 import { RtpPortPool } from '../../adapters/rtp/port-pool.js';
-import { CALL_KEY_PREFIX, CallService } from '../../plugin/calls/call-service.js';
+import { CALL_KEY_PREFIX, callKeyPrefix, CallService } from '../../plugin/calls/call-service.js';
 import type { LeftoversReleased } from '../../plugin/calls/ports.js';
 import { validateStartup } from '../../plugin/calls/validate.js';
 import { loadConfig } from '../../plugin/config.js';
@@ -208,7 +208,7 @@ function service(release: (isLeftover: (id: string) => boolean) => Promise<Lefto
   return { svc, pbx, lines };
 }
 
-test('CallService: on the first connection only, for ids no call holds; the count is logged', async () => {
+test('CallService: on the first connection and after each reconnect, for ids of this app that no call holds; the count is logged', async () => {
   const asked: ((id: string) => boolean)[] = [];
   const { svc, pbx, lines } = service(async (isLeftover) => {
     asked.push(isLeftover);
@@ -219,19 +219,24 @@ test('CallService: on the first connection only, for ids no call holds; the coun
     await svc.leftoversReleased;
     assert.equal(asked.length, 1);
     const isLeftover = asked[0]!;
-    assert.equal(CALL_KEY_PREFIX, 'sar-');
-    for (const id of ['sar-0123456789-call', 'sar-0123456789-leg', 'sar-0123456789-bridge', 'sar-0123456789', 'sar-defaults-probe-42']) assert.equal(isLeftover(id), true, id);
-    for (const id of ['1796314904.26', 'sip-as-rtmp-media', 'conference-1']) assert.equal(isLeftover(id), false, id);
+    const mine = callKeyPrefix('sip-as-rtmp');
+    assert.match(mine, /^sar-[0-9a-f]{4}-$/);
+    assert.ok(mine.startsWith(CALL_KEY_PREFIX));
+    assert.notEqual(callKeyPrefix('sip-as-rtmp-2'), mine, 'another app on the same Asterisk marks its objects otherwise');
+    for (const id of [`${mine}01234567-call`, `${mine}01234567-leg`, `${mine}01234567-bridge`, `${mine}01234567`, 'sar-defaults-probe-42']) assert.equal(isLeftover(id), true, id);
+    // Another app's objects (its own ARI_APP), the PBX's own, and nobody's.
+    for (const id of [`${callKeyPrefix('sip-as-rtmp-2')}01234567-call`, '1796314904.26', 'sip-as-rtmp-media', 'conference-1']) assert.equal(isLeftover(id), false, id);
     // A call of this run (its key made with the same prefix) is never a leftover, whatever its objects.
     const call = svc.startup(validateStartup({ callId: 'c1', callee: 'answer', sipDomain: '127.0.0.1', rtmpUrl: 'rtmp://127.0.0.1/live', rtmpStream: 's1' }, { streamPrefix: 'rtmp_' }));
-    assert.ok(call.key.startsWith(CALL_KEY_PREFIX));
+    assert.ok(call.key.startsWith(mine));
     for (const id of [call.key, call.channelId, call.legChannelId, call.bridgeId]) assert.equal(isLeftover(id), false, id);
     assert.ok(lines.some((l) => l.level === 30 && l.channels === 2 && l.bridges === 1 && l.accounts === 1), 'the release is logged with its counts');
-    // A reconnect reconciles calls; it does not release again.
+    // A reconnect reconciles calls, then releases again what no live call holds.
     pbx.disconnect();
     pbx.reconnect();
     await new Promise((r) => setTimeout(r, 20));
-    assert.equal(asked.length, 1);
+    assert.equal(asked.length, 2);
+    assert.equal(asked[1]!(call.key), false, 'the live call keeps its objects');
   } finally {
     await svc.close();
     pbx.close();
@@ -242,7 +247,7 @@ test('CallService: nothing released, nothing logged; a failure is a warning and 
   const quiet = service(async () => ({ channels: 0, bridges: 0, accounts: 0 }));
   quiet.pbx.emit('up', { reconnect: false });
   await quiet.svc.leftoversReleased;
-  assert.ok(!quiet.lines.some((l) => String(l.msg).includes('earlier run')));
+  assert.ok(!quiet.lines.some((l) => String(l.msg).includes('left in the PBX')));
   await quiet.svc.close();
   quiet.pbx.close();
 
