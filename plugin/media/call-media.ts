@@ -78,8 +78,6 @@ export class CallMedia {
   readonly stream: LiveStream;
   private readonly jitter: JitterBuffer;
   private readonly timeline: AudioTimeline;
-  /** The timeline's settle skips the video has followed so far (ms). */
-  private skippedMs = 0;
   private readonly decode: Decoder;
   private readonly scratch = new Int16Array(4096);
   private readonly now: () => number;
@@ -271,12 +269,6 @@ export class CallMedia {
     const now = this.now();
     this.release(now);
     const pcm = this.timeline.read(now);
-    // A settle skip (audio-timeline.ts) plays the audio that much sooner: the video moves with it.
-    const skipped = this.timeline.stats.settleSkipMs - this.skippedMs;
-    if (skipped !== 0) {
-      this.skippedMs += skipped;
-      this.video?.shift(-skipped);
-    }
     this.encoder?.write(pcm);
     this.video?.tick();
     this.feed?.tick(now);

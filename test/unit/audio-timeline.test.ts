@@ -299,28 +299,3 @@ test('memory stays bounded: far-ahead packets re-anchor; a stalled reader overfl
   assert.deepEqual(out.subarray(at, at + PKT), packetSamples(260));
   assert.deepEqual(Object.keys(tl.toJSON()).sort(), [...Object.keys(tl.stats), 'bufferedMs'].sort());
 });
-
-test('a loaded start (the first packets late by up to 100 ms, catching up over 1 s), exact sender: the surplus is dropped while settling; the pitch stays within 0.3 %', () => {
-  // Once pegged at the 2 % limit for seconds by this (a 1 kHz tone published at 1020 Hz, measured under load).
-  for (const [name, late] of [
-    ['100 ms, caught up over 1 s', (ms: number) => (ms < 1000 ? 100 * (1 - ms / 1000) : 0)],
-    ['60 ms, caught up over 2 s', (ms: number) => (ms < 2000 ? 60 * (1 - ms / 2000) : 0)],
-  ] as const) {
-    const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
-    const reads = every(0, 12_000, 21);
-    const pushes = stream(600).map((p, k) => ({ ...p, at: p.at + late(20 * k) }));
-    let worstPpm = 0;
-    const events = [...pushes.map((p) => ({ at: p.at, p })), ...reads.map((at) => ({ at, p: undefined }))].sort((a, b) => a.at - b.at || (a.p ? -1 : 1));
-    for (const e of events) {
-      if (e.p) tl.push(e.p.ts, e.p.samples, e.p.at);
-      else tl.read(e.at);
-      worstPpm = Math.max(worstPpm, Math.abs(tl.stats.ratioPpm));
-    }
-    const s = tl.stats;
-    assert.equal(s.reanchors, 0, name);
-    assert.ok(s.settleSkipMs > 20, `${name}: surplus dropped while settling: ${s.settleSkipMs} ms`);
-    assert.ok(worstPpm <= 3000, `${name}: the ratio strayed ${worstPpm} ppm`);
-    assert.ok(Math.abs(s.delayErrorMs) < 5, `${name}: delay error at the end ${s.delayErrorMs} ms`);
-    assert.ok(Math.abs(s.senderClockPpm ?? 0) < 100, `${name}: sender clock ${s.senderClockPpm} ppm`);
-  }
-});

@@ -80,8 +80,6 @@ export interface AudioTimelineStats {
   delayErrorMs: number;
   /** Largest |delayErrorMs| once settled (after the first 2 s of packets and of each re-anchor), ms. */
   maxAbsDelayErrorMs: number;
-  /** Queue dropped at settling, when the anchoring packet came late (SETTLE_SKIP_MS), ms in all. */
-  settleSkipMs: number;
 }
 
 const EXTRA_MS = 1000;
@@ -99,24 +97,6 @@ const STEER_AFTER_MS = 500;
 /** The ratio never strays further than this from 1 (2 %: ±20 000 ppm, far beyond any phone clock). */
 const MAX_CORRECTION = 0.02;
 /**
- * The sender clock estimate is clamped to ±this (ppm): five times what the issue asks to absorb (1000),
- * beyond any working phone's crystal; a catch-up slope that fools the estimate moves the pitch 10 cents at most.
- */
-const MAX_CLOCK_PPM = 6000;
-/**
- * The steering part of the ratio (on top of the clock estimate) stays within ±this (ppm): 0.3 %, 5 cents,
- * inaudible on speech. A loaded machine's arrival noise once pegged it at the 2 % limit for seconds (a
- * 1 kHz tone published at 1020 Hz, measured), where the sender's clock was exact.
- */
-const MAX_STEER_PPM = 3000;
-/**
- * While settling (the first SETTLE_MS after the first packet or a re-anchor), a delay error beyond this (ms)
- * is taken back at once by skipping that much of the queue, rather than by steering for seconds: the anchoring
- * packet came late (the app was busy setting the call up, or the machine was loaded), so the audio queued
- * behind it is surplus. Measured under load: 40-100 ms, which steering at 0.3 % would take 15-30 s to drain.
- */
-const SETTLE_SKIP_MS = 10;
-/**
  * A delay error within ±this (ms) is left alone: harmless, and mostly where the first packet's own
  * arrival noise anchored the stream. Steering only beyond it also keeps arrival noise off the pitch.
  */
@@ -130,7 +110,7 @@ export class AudioTimeline {
   readonly stats: AudioTimelineStats = {
     samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, overflowSamples: 0,
     reanchors: 0, lastJumpMs: 0, lastReanchor: null, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
-    senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0, settleSkipMs: 0,
+    senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0,
   };
 
   private readonly rate: number;
@@ -166,8 +146,6 @@ export class AudioTimeline {
   private ratio = 1;
   private correcting = false;
   private settleFrom: number | undefined;
-  /** When the error window last started afresh (a settle skip). */
-  private errorSince = -Infinity;
   private pull = new Int16Array(2048);
 
   constructor(opts: AudioTimelineOptions, startMs: number) {
@@ -181,7 +159,7 @@ export class AudioTimeline {
     this.maxDrift = Math.round((maxDriftMs * this.rate) / 1000);
     this.stragglerWindow = Math.round(((opts.delayMs + maxDriftMs) * this.rate) / 1000);
     this.correct = opts.driftCorrection !== false;
-    this.clock = new ClockRateEstimator(this.rate, { maxPpm: MAX_CLOCK_PPM });
+    this.clock = new ClockRateEstimator(this.rate);
     let size = 1024;
     while (size < ((opts.delayMs + maxDriftMs + EXTRA_MS) * this.rate) / 1000) size *= 2;
     this.size = size;
@@ -258,8 +236,7 @@ export class AudioTimeline {
         this.error.reset();
         this.settleFrom = arrivalMs;
       }
-      // Not while settling: arrivals then still catch up with a busy start, a slope that is not the clock.
-      if (this.correct && arrivalMs - this.settleFrom! >= SETTLE_MS) this.clock.add(rtpTimestamp, arrivalMs);
+      if (this.correct) this.clock.add(rtpTimestamp, arrivalMs);
     }
     this.lastArrivalMs = arrivalMs;
     const driftMs = ((pos - target) * 1000) / this.rate;
@@ -316,34 +293,16 @@ export class AudioTimeline {
     s.senderClockPpm = this.clock.ppm ?? null;
     // Only the least-delayed of many packets shows the true offset (not the first, maybe delayed, one).
     if (error === undefined || this.settleFrom === undefined || nowMs - this.settleFrom < STEER_AFTER_MS) return;
-    // Settling (the first SETTLE_MS): surplus queue is dropped at once, judged on a fresh error window.
-    if (nowMs - this.settleFrom < SETTLE_MS && nowMs - this.errorSince >= STEER_AFTER_MS / 2 && error > SETTLE_SKIP_MS) {
-      return this.skip(error - DEADZONE_MS, nowMs);
-    }
     s.delayErrorMs = Math.round(error * 10) / 10;
     if (nowMs - this.settleFrom >= SETTLE_MS && Math.abs(error) > s.maxAbsDelayErrorMs) {
       s.maxAbsDelayErrorMs = Math.abs(s.delayErrorMs);
     }
-    const steering = Math.sign(error) * Math.min(MAX_STEER_PPM, Math.max(0, Math.abs(error) - DEADZONE_MS) * GAIN_PPM_PER_MS);
-    const correction = (est ?? 1) - 1 + steering * 1e-6;
+    const steering = Math.sign(error) * Math.max(0, Math.abs(error) - DEADZONE_MS);
+    const correction = (est ?? 1) - 1 + steering * GAIN_PPM_PER_MS * 1e-6;
     if (!this.correcting && Math.abs(correction) * 1e6 < DEADBAND_PPM) return;
     this.correcting = true;
     this.ratio = 1 + Math.max(-MAX_CORRECTION, Math.min(MAX_CORRECTION, correction));
     s.ratioPpm = Math.round((this.ratio - 1) * 1e7) / 10;
-  }
-
-  /**
-   * Drop `ms` of the queue at the cursor: later packets land that much nearer their target (their error
-   * falls by as much), so the error window starts afresh.
-   */
-  private skip(ms: number, nowMs: number): void {
-    const n = Math.round((ms * this.rate) / 1000);
-    this.clear(this.cursor, this.cursor + n);
-    this.cursor += n;
-    if (this.writeEnd < this.cursor) this.writeEnd = this.cursor;
-    this.stats.settleSkipMs += (n * 1000) / this.rate;
-    this.error.reset();
-    this.errorSince = nowMs;
   }
 
   /** `predicted`: where the RTP timestamp alone would have put the packet. */
