@@ -33,6 +33,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isLoopback } from '../lib/forbidden-address.js';
 
 export interface AccessOptions extends TokenFailureOptions {
   /** REST prefix, e.g. "/rest-api"; "" means the whole server. */
@@ -135,7 +136,7 @@ function hostServed(hosts: Set<string>, host: string | undefined, peer: string |
 }
 
 function isLoopbackAddress(a: string | undefined): boolean {
-  return a !== undefined && (a === '::1' || /^(::ffff:)?127\./.test(a));
+  return a !== undefined && isLoopback(a);
 }
 
 /** The page's own server: Origin's host[:port] is the Host header (each port normalized for Origin's scheme). */
