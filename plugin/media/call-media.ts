@@ -15,6 +15,7 @@ import { CallerFeed } from './to-caller/caller-feed.js';
 const TO_CALLER_FPS = 25;
 import { alawToPcm, ulawToPcm } from './encode/g711.js';
 import { JitterBuffer } from './ingest/jitter-buffer.js';
+import type { RtpPacket } from './ingest/rtp.js';
 import { AudioLatency, type MsHistogram } from './timeline/latency.js';
 import { LiveStream } from './output/live-stream.js';
 import { l16ToPcm } from './encode/pcm.js';
@@ -73,6 +74,8 @@ export class UnsupportedCodecError extends Error {}
 
 /** Samples per AAC-LC frame; ffmpeg's AAC encoder also delays its output by one frame (priming). */
 const AAC_FRAME = 1024;
+/** A packet behind a gap is let go this long (ms) before the tick after next would find it late (timer lateness). */
+const OVERDUE_MARGIN_MS = 5;
 
 export class CallMedia {
   readonly stream: LiveStream;
@@ -248,21 +251,29 @@ export class CallMedia {
   };
 
   private release(now: number): void {
-    for (const p of this.jitter.pop(now)) {
+    for (const p of this.jitter.pop(now, this.overdue)) {
       if (p.payloadType !== this.opts.audio.payloadType) {
         this.counters.dtmfPackets++;
         continue;
       }
       if (this.opts.publishAudio === false) continue;
       const samples = this.decode(p.payload, this.scratch);
-      const reanchors = this.timeline.stats.reanchors;
+      const jumps = this.timeline.jumps;
       const end = this.timeline.push(p.timestamp, samples, now);
       const tl = this.timeline;
       if (this.latency && tl.outputPositionOf(end) > tl.samplesOut) this.latency.placed(tl.outputPositionOf(end - samples.length), now);
-      // When the audio re-anchors (a jump), the video moves by the same amount at once.
-      if (reanchors !== tl.stats.reanchors) this.video?.shift(tl.stats.lastJumpMs);
+      // When the audio jumps (a re-anchor, a late start moved), the video moves by the same amount at once.
+      if (jumps !== tl.jumps) this.video?.shift(tl.stats.lastJumpMs);
     }
   }
+
+  /**
+   * A packet behind a gap waits for the missing one only while it would still play in time after the
+   * next tick: waiting the jitter buffer's whole depth on top of the network's jitter made it late, and a
+   * run of late packets is an underrun (the timeline re-anchors, and steers the surplus off for seconds).
+   */
+  private readonly overdue = (head: RtpPacket): boolean =>
+    head.payloadType === this.opts.audio.payloadType && this.timeline.slackMs(head.timestamp, this.now()) < this.opts.ticker.periodMs + OVERDUE_MARGIN_MS;
 
   private tick(): void {
     if (this.closed) return;

@@ -43,6 +43,8 @@ export interface AvSyncReport {
   audioOnsets: number[];
   /** Flash onsets (s): the pts of the first white frame of each flash. */
   videoOnsets: number[];
+  /** Flashes whose first frame came after a hole in the video (s): their onset is unknown, so not paired. */
+  hiddenFlashOnsets: number[];
   pairs: AvPair[];
   offsetsMs: number[];
   unpairedAudio: number[];
@@ -155,23 +157,38 @@ export function findToneOnsets(pcm: Float32Array, rate: number, toneHz: number, 
   return onsets;
 }
 
-/** Flash onsets: the first frame whose luma crosses half-way from the dark level to the brightest. */
+/**
+ * Flash onsets: the first frame whose luma crosses half-way from the dark level to the brightest. A bright
+ * frame right after a hole in the video (more than 1.5 median frame steps since the one before it, or the
+ * very first frame) is not an onset: the flash may have begun while nothing was shown (a loss frozen until
+ * the next keyframe), so its time says nothing about sync. Those are returned in `hidden`.
+ */
 export function findFlashOnsets(frames: VideoFrameInfo[], minGapSec: number, minStep: number): number[] {
-  if (frames.length === 0) return [];
+  return flashOnsets(frames, minGapSec, minStep).onsets;
+}
+
+function flashOnsets(frames: VideoFrameInfo[], minGapSec: number, minStep: number): { onsets: number[]; hidden: number[] } {
+  const none = { onsets: [], hidden: [] };
+  if (frames.length === 0) return none;
+  const maxStep = 1.5 * median(frames.slice(1).map((f, i) => f.pts - frames[i]!.pts));
   const lumas = frames.map((f) => f.luma).sort((a, b) => a - b);
   const dark = lumas[Math.floor(lumas.length * 0.05)]!;
   const bright = lumas[lumas.length - 1]!;
-  if (bright - dark < minStep) return [];
+  if (bright - dark < minStep) return none;
   const thr = (dark + bright) / 2;
   const onsets: number[] = [];
+  const hidden: number[] = [];
   let lastAbove = -Infinity;
   frames.forEach((f, i) => {
     if (f.luma < thr) return;
     const prev = frames[i - 1];
-    if ((prev === undefined || prev.luma < thr) && f.pts - lastAbove > minGapSec) onsets.push(f.pts);
+    if ((prev === undefined || prev.luma < thr) && f.pts - lastAbove > minGapSec) {
+      if (prev === undefined || f.pts - prev.pts > maxStep) hidden.push(f.pts);
+      else onsets.push(f.pts);
+    }
     lastAbove = f.pts;
   });
-  return onsets;
+  return { onsets, hidden };
 }
 
 /** Pair each video onset with the nearest unused audio onset within maxPairSec. */
@@ -209,7 +226,7 @@ export async function analyzeAvSync(file: string, opts: AvSyncOptions = {}): Pro
   const start = await startTime(file);
   const [audio, video] = await Promise.all([decodeAudio(file, rate), decodeVideo(file)]);
   const audioOnsets = findToneOnsets(audio.pcm, rate, toneHz, minGapSec, opts.minToneAmplitude ?? 0.02).map((t) => t + start);
-  const videoOnsets = findFlashOnsets(video.frames, minGapSec, opts.minLumaStep ?? 60);
+  const { onsets: videoOnsets, hidden: hiddenFlashOnsets } = flashOnsets(video.frames, minGapSec, opts.minLumaStep ?? 60);
   const { pairs, unpairedAudio, unpairedVideo } = pairOnsets(audioOnsets, videoOnsets, maxPairSec);
 
   const keyframeTimes = video.frames.filter((f) => f.key).map((f) => f.pts);
@@ -219,7 +236,7 @@ export async function analyzeAvSync(file: string, opts: AvSyncOptions = {}): Pro
   const videoGaps = steps.flatMap((ms, i) => (ms > 1.5 * frameStepMs ? [{ at: video.frames[i]!.pts, ms }] : []));
   const decodeErrorLines = [...audio.errors, ...video.errors];
   return {
-    audioOnsets, videoOnsets, pairs, offsetsMs: pairs.map((p) => p.offsetMs), unpairedAudio, unpairedVideo,
+    audioOnsets, videoOnsets, hiddenFlashOnsets, pairs, offsetsMs: pairs.map((p) => p.offsetMs), unpairedAudio, unpairedVideo,
     frames: video.frames, keyframeTimes, keyframeIntervals, videoGaps, frameStepMs,
     decodeErrors: decodeErrorLines.length, decodeErrorLines,
     audioStart: start, audioSeconds: audio.pcm.length / rate,

@@ -85,9 +85,10 @@ test('an RTMP stream injected: the far end hears it; the published stream stays 
   const freqs: number[] = [];
   for (let s = 1; s < seconds - 1; s++) freqs.push(Math.round(dominantFrequency(pcm, 8000, { start: s * 8000, seconds: 1 }).freq));
   console.log(`# the published stream, second by second: ${freqs.join(' ')} Hz`);
-  // What is asserted is whose audio it is (1 kHz, never 660 Hz). The pitch of a call's first seconds may run
-  // up to 1-2 % high while the timeline drains a late first packet's surplus (issue 16's notes): not this test's subject.
-  assert.ok(freqs.length >= 4 && freqs.every((f) => Math.abs(f - 1000) < 25), freqs.join(' '));
+  // Whose audio it is (1 kHz, never 660 Hz), at its pitch from the first second: Asterisk hands a call's first
+  // ~100 ms over at once, and that backlog used to play 1-2 % sharp for 3-4 s while the timeline drained it (issue 16);
+  // within 1.5 %: an early packet's offset is still steered off (~1 % at worst).
+  assert.ok(freqs.length >= 4 && freqs.every((f) => Math.abs(f - 1000) < 15), freqs.join(' '));
 });
 
 test('another call\'s stream by its name: the far end hears that call\'s beeps; the injected call ending ends the injection', { timeout: 60_000 }, async () => {

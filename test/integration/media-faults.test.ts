@@ -67,8 +67,8 @@ test('SSRC change, sequence wrap and timestamp jump mid-call, plus a flood of fo
     console.log(`# stream: largest timestamp gap ${gap.toFixed(1)} ms; quietest 100 ms from 1 s to 6 s: rms ${quietest.toFixed(3)}; ${f.freq.toFixed(0)} Hz (${(f.share * 100).toFixed(1)}%)`);
     assert.ok(gap < 30, `timestamp gap ${gap} ms`);
     assert.ok(quietest > 0.05, `no dropout: quietest 100 ms has rms ${quietest}`);
-    // Whose tone, not its pitch: a call's first seconds may run up to 2 % sharp (issue 16).
-    assert.ok(Math.abs(f.freq - 1000) < 30 && f.share > 0.95, JSON.stringify(f));
+    // The pitch too, within 1.5 %: a start backlog no longer plays sharp (issue 16); an early packet's offset is still steered off (~1 % at worst).
+    assert.ok(Math.abs(f.freq - 1000) < 15 && f.share > 0.95, JSON.stringify(f));
     await t.assertNoLeaks([key]);
   } finally {
     clearInterval(started);

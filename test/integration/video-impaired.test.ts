@@ -34,7 +34,7 @@ test('5% loss + 50 ms jitter on the leg: decodes cleanly, in sync, video back at
   const mean = rep.offsetsMs.reduce((a, b) => a + Math.abs(b), 0) / Math.max(1, rep.offsetsMs.length);
   const maxAbs = Math.max(...rep.offsetsMs.map(Math.abs));
   console.log(`# impaired A/V offsets (ms): ${rep.offsetsMs.map((o) => o.toFixed(0)).join(' ')}; mean |offset| ${mean.toFixed(1)}, max ${maxAbs.toFixed(1)}`);
-  console.log(`# impaired video gaps: ${JSON.stringify(rep.videoGaps.filter((g) => g.ms > 100))}; decode errors ${rep.decodeErrors}`);
+  console.log(`# impaired video gaps: ${JSON.stringify(rep.videoGaps.filter((g) => g.ms > 100))}; flashes after a hole (not timed): ${rep.hiddenFlashOnsets.join(' ')}; decode errors ${rep.decodeErrors}`);
   assert.equal(rep.decodeErrors, 0, rep.decodeErrorLines.join('\n'));
   // The sandbox far end plays a pcap and can't answer keyframe requests: a loss hides the rest of its
   // 1 s GOP, so many flashes are lost with it. Those that survive must be in sync.

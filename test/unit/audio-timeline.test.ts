@@ -34,7 +34,7 @@ function run(tl: AudioTimeline, pushes: Push[], reads: number[]): Int16Array {
   const events = [
     ...pushes.map((p) => ({ at: p.at, push: p as Push | undefined })),
     ...reads.map((at) => ({ at, push: undefined as Push | undefined })),
-  ].sort((a, b) => a.at - b.at || (a.push ? -1 : 1));
+  ].sort((a, b) => a.at - b.at || (a.push ? 0 : 1) - (b.push ? 0 : 1));
   const chunks: Int16Array[] = [];
   for (const e of events) {
     if (e.push) tl.push(e.push.ts, e.push.samples, e.push.at);
@@ -137,6 +137,48 @@ test('a packet arriving after its place was played is dropped and counted', () =
   const out2 = run(t2, p2, every(0, 2100, 5));
   assert.equal(t2.stats.lateSamplesDropped, 80 + LOOKAHEAD);
   assert.deepEqual(out2.subarray(DELAY_SAMPLES + 30 * PKT + 88, DELAY_SAMPLES + 31 * PKT), packetSamples(30).subarray(88));
+});
+
+test('a burst after a 100 ms stall plays in place: only what was due during the stall is lost, no re-anchor, no surplus', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const pushes = stream(150);
+  // Packets 30-34 (sent 600-680 ms) held up and handed over at 700 ms with packet 35, as after an event-loop stall.
+  for (let k = 30; k < 35; k++) pushes[k]!.at = START + 700;
+  const out = run(tl, pushes, every(0, 3100, 10));
+  assert.equal(tl.stats.reanchors, 0);
+  // 30 played (as silence) at 660 ms before it came, and the first 10 ms of 31 (plus the look-ahead) by the read at 690.
+  assert.equal(tl.stats.lateSamplesDropped, PKT + 80 + LOOKAHEAD);
+  const from = DELAY_SAMPLES + 32 * PKT;
+  assert.equal(firstDiff(out.subarray(from), expected(150, out.length).subarray(from)), 'same', 'the rest plays where it belongs');
+  assert.equal(tl.stats.ratioPpm, 0, 'no surplus to steer off');
+});
+
+test('a backlog at the start (100 ms of packets at once) moves the start, unheard: no surplus, no steering', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const pushes = stream(150);
+  // Packets 0-4 (sent 0-80 ms) queued before the leg was up, handed over with packet 5 at 100 ms.
+  for (let k = 0; k < 6; k++) pushes[k]!.at = START + 100;
+  const out = run(tl, pushes, every(0, 3100, 10));
+  assert.equal(tl.stats.reanchors, 0);
+  assert.ok(Math.abs(tl.stats.startSkippedMs - 100) <= 3, `start moved ${tl.stats.startSkippedMs} ms`);
+  // Everything from packet 3 on plays DELAY after it was sent, as if the first packet had come on time.
+  const from = DELAY_SAMPLES + 3 * PKT;
+  assert.equal(firstDiff(out.subarray(from), expected(150, out.length).subarray(from)), 'same');
+  assert.equal(tl.stats.ratioPpm, 0, 'no surplus to steer off');
+  assert.ok(Math.abs(tl.stats.maxAbsDelayErrorMs) <= 3, `delay error ${tl.stats.maxAbsDelayErrorMs} ms`);
+});
+
+test('a delay that steps up and stays (+100 ms) re-anchors once, after 60 ms of late arrivals', () => {
+  const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+  const pushes = stream(150).map((p, k) => (k >= 50 ? { ...p, at: p.at + 100 } : p));
+  const out = run(tl, pushes, every(0, 3100, 10));
+  assert.equal(tl.stats.reanchors, 1);
+  assert.equal(tl.stats.lastReanchor?.cause, 'behind');
+  assert.equal(tl.stats.lastReanchor?.packet, 54, 'packets 50-52 came late, the fourth re-anchored');
+  // From the re-anchor on, every packet plays 100 ms later than before, whole.
+  const at = DELAY_SAMPLES + 100 * 8 + 53 * PKT;
+  assert.deepEqual(out.subarray(at, at + PKT), packetSamples(53));
+  assert.equal(tl.stats.lateSamplesDropped, 3 * PKT);
 });
 
 test('RTP timestamp wrap (starting near 2^32) is seamless', () => {
@@ -259,7 +301,9 @@ for (const [ppm, minutes, jitterMs, firstLateMs] of [[1000, 10, 0, 0], [-1000, 1
     assert.equal(s.reanchors, 0);
     assert.equal(r.skipped, 0, 'no packet skipped');
     // Silence only before the first packet (the stream goes on to the end, so the look-ahead holds audio).
-    assert.equal(s.silenceSamples, DELAY_SAMPLES + (firstLateMs * RATE) / 1000, 'no gap');
+    // A late first packet costs no latency: the next one moves the start (unheard) to its own time.
+    assert.ok(Math.abs(s.silenceSamples - DELAY_SAMPLES) <= 2, `no gap: ${s.silenceSamples} samples of silence`);
+    assert.ok(Math.abs(s.startSkippedMs - firstLateMs) <= 0.5, `start moved ${s.startSkippedMs} ms`);
     assert.equal(s.lateSamplesDropped, 0);
     assert.ok(r.bestLatency >= DELAY - 20 && r.worstLatency <= DELAY + jitterMs + firstLateMs + 20, `latency ${r.bestLatency.toFixed(1)}..${r.worstLatency.toFixed(1)} ms`);
     assert.ok(s.maxAbsDelayErrorMs <= 20, `delay error up to ${s.maxAbsDelayErrorMs} ms`);

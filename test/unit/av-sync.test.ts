@@ -94,6 +94,11 @@ describe('av-sync analysis', () => {
     const frames = Array.from({ length: 100 }, (_, n) => ({ pts: n * 0.04, luma: n % 50 >= 12 && n % 50 <= 14 ? 235 : 16, key: n % 25 === 0, type: 'P' }));
     assert.deepEqual(findFlashOnsets(frames, 0.5, 60).map((t) => Number(t.toFixed(3))), [0.48, 2.48]);
     assert.deepEqual(findFlashOnsets(frames.map((f) => ({ ...f, luma: 16 })), 0.5, 60), [], 'all dark: none');
+    // Frames 10-13 lost (a freeze until a keyframe): the flash shows from its third frame on, onset unknown.
+    const holed = frames.filter((_, n) => n < 10 || n > 13);
+    assert.deepEqual(findFlashOnsets(holed, 0.5, 60).map((t) => Number(t.toFixed(3))), [2.48], 'a flash after a hole is not timed');
+    // The stream starting mid-flash: its first frame is no onset either.
+    assert.deepEqual(findFlashOnsets(frames.slice(13), 0.5, 60).map((t) => Number(t.toFixed(3))), [2.48]);
 
     const p = pairOnsets([0.45, 2.5, 4.1], [0.48, 2.48, 6.48], 0.5);
     assert.deepEqual(p.pairs.map((x) => Math.round(x.offsetMs)), [-30, 20]);

@@ -84,6 +84,26 @@ test('a gap is declared lost depthMs after the packet behind it arrived', () => 
   assertAccounted(jb);
 });
 
+test('a gap is given up early when the packet behind it would otherwise come too late for its consumer', () => {
+  const jb = new JitterBuffer({ depthMs: 60 });
+  jb.push(pkt(10), 0);
+  jb.pop(0);
+  jb.push(pkt(12), 20); // 11 missing
+  const asked: number[] = [];
+  // The consumer's deadline: packet 12 must go by 50 ms.
+  const overdue = (head: RtpPacket) => (asked.push(head.sequenceNumber), head.sequenceNumber === 12 && now >= 50);
+  let now = 30;
+  assert.deepEqual(seqs(jb.pop(now, overdue)), []);
+  now = 50;
+  assert.deepEqual(seqs(jb.pop(now, overdue)), [12]);
+  assert.deepEqual([jb.stats.lost, asked], [1, [12, 12]]);
+  // Without a deadline, the depth alone decides (as before).
+  jb.push(pkt(14), 100);
+  assert.deepEqual(seqs(jb.pop(159, () => false)), []);
+  assert.deepEqual(seqs(jb.pop(160, () => false)), [14]);
+  assertAccounted(jb);
+});
+
 test('depth 0 never waits', () => {
   const jb = new JitterBuffer({ depthMs: 0 });
   jb.push(pkt(1), 0);

@@ -102,8 +102,10 @@ export class JitterBuffer {
   /**
    * Packets ready at `nowMs`, in sequence order. The returned array is the caller's; when nothing is
    * ready it is a shared frozen empty array.
+   * `overdue(head)`: true when waiting longer for a gap would make `head`, the first packet behind it,
+   * come too late for its consumer (a playout deadline): the gap is then given up before `depthMs`.
    */
-  pop(nowMs: number): RtpPacket[] {
+  pop(nowMs: number, overdue?: (head: RtpPacket) => boolean): RtpPacket[] {
     let out = this.flushed;
     this.flushed = undefined;
     while (this.stats.depth > 0) {
@@ -111,7 +113,7 @@ export class JitterBuffer {
       if (this.slots[i] === undefined) {
         const head = this.headExt();
         i = head % RING;
-        if (nowMs - this.arrivals[i]! < this.depthMs) break;
+        if (nowMs - this.arrivals[i]! < this.depthMs && !overdue?.(this.slots[i]!)) break;
         this.stats.lost += head - this.nextExt;
         this.nextExt = head;
       }

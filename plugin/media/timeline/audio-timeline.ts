@@ -25,15 +25,25 @@
  * where the queued audio ends, so a timestamp jump costs no silence at all.
  * Behind the target is not enough to re-anchor while the packet still plays in time: packets a jitter
  * buffer held for a gap arrive late by design. A newer packet landing behind the play cursor is
- * re-anchored when it is also over maxDriftMs behind, or when it continues the previous packet (the
- * stream is underrunning). An older packet (a straggler) never moves the anchor, unless it is further
- * back than delay + maxDrift (a backward jump). Otherwise samples that land behind the cursor are
- * dropped (`lateSamplesDropped`): "late" means after its place was played.
+ * re-anchored when it is also over maxDriftMs behind (the sender paused, or a jump), or when newer packets
+ * have kept landing behind it for UNDERRUN_MS of arrivals (the delay stepped up: an underrun). A burst
+ * after a stall (the event loop, the network) is neither: its late samples are dropped and the rest plays
+ * in place. Re-anchoring on it instead would keep the stall's lateness as a surplus, which the steering
+ * then plays out sharp for seconds (2 % at most: a third of a semitone). An older packet (a straggler)
+ * never moves the anchor, unless it is further back than delay + maxDrift (a backward jump). Samples that
+ * land behind the cursor are dropped (`lateSamplesDropped`): "late" means after its place was played.
+ *
+ * The call's start: its first packet is often the last of a backlog (Asterisk hands over up to 100 ms of
+ * audio queued before the media leg was up, within a few ms), so anchoring on it would start the call
+ * that much late, and steering would play that surplus out sharp for its first seconds (measured: 1020 Hz
+ * for a 1 kHz tone over 3-4 s). Until the first audio sample is played, a packet that lands later than its
+ * target moves the start instead: the cursor skips ahead by the surplus, through silence and the
+ * backlog's oldest audio, which nobody has heard yet (`startSkippedMs`).
  *
  * Storage: a ring of Int16 samples (plus one "written" byte per sample, for the silence count) covering
  * delay + maxDrift + 1 s ahead of the cursor; samples beyond it are dropped (`overflowSamples`).
  */
-import { tsAdd, tsDiff } from '../ingest/seq.js';
+import { tsDiff } from '../ingest/seq.js';
 import { ClockRateEstimator } from './clock-rate.js';
 import { DriftResampler } from './drift-resampler.js';
 import { SkewTracker } from './sync.js';
@@ -58,7 +68,7 @@ export interface AudioTimelineStats {
   /** Samples that landed beyond the ring (only when read() stalls for over a second). */
   overflowSamples: number;
   reanchors: number;
-  /** How far the last re-anchor moved the audio (ms; + = later): what the video must follow. */
+  /** How far the last re-anchor or start move moved the audio (ms; + = later): what the video must follow. */
   lastJumpMs: number;
   /**
    * Why the last re-anchor happened, for whoever reads a call's stats after a glitch: `ahead` (a packet
@@ -78,6 +88,8 @@ export interface AudioTimelineStats {
   ratioPpm: number;
   /** The playout delay's error now (the least-delayed packet of the last second), ms. */
   delayErrorMs: number;
+  /** How much of the call's start was skipped, unheard, because its first packet came late (ms). */
+  startSkippedMs: number;
   /** Largest |delayErrorMs| once settled (after the first 2 s of packets and of each re-anchor), ms. */
   maxAbsDelayErrorMs: number;
 }
@@ -87,7 +99,7 @@ const EXTRA_MS = 1000;
 const ERROR_WINDOW_MS = 1000;
 /**
  * ppm of ratio per ms of delay error: a 3.3 s time constant. The call's first packet may come late (the
- * app is busy setting the call up: 7-12 ms measured), and until the clock estimate comes (2 s) a 5000 ppm
+ * app is busy setting the call up: 7-12 ms measured), and until the clock estimate comes (8 s) a 5000 ppm
  * sender drifts 5 ms a second: this takes both back before they add up to 20 ms. 1 ms of arrival noise
  * moves the pitch by 300 ppm, half a cent: inaudible.
  */
@@ -105,18 +117,22 @@ const DEADZONE_MS = 2;
 const DEADBAND_PPM = 20;
 /** The error counts towards maxAbsDelayErrorMs after this long of packets (the first anchor settles). */
 const SETTLE_MS = 2000;
+/** Newer packets landing behind the cursor for this long (ms of arrivals) is an underrun: re-anchor. */
+const UNDERRUN_MS = 60;
 
 export class AudioTimeline {
   readonly stats: AudioTimelineStats = {
     samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, overflowSamples: 0,
     reanchors: 0, lastJumpMs: 0, lastReanchor: null, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
-    senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0,
+    senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0, startSkippedMs: 0,
   };
 
   private readonly rate: number;
   private readonly startMs: number;
   private readonly delayMs: number;
   private readonly maxDrift: number;
+  /** DEADZONE_MS in samples. */
+  private readonly deadzone: number;
   /** How far (samples) before the newest packet a packet may be and still count as a late one. */
   private readonly stragglerWindow: number;
   private readonly ring: Int16Array;
@@ -135,8 +151,12 @@ export class AudioTimeline {
   /** Position and RTP timestamp of the last packet placed: the anchor moves along, so differences stay small. */
   private anchorPos = 0;
   private anchorTs = 0;
-  /** RTP timestamp just after the last packet placed. */
-  private nextTs = 0;
+  /** Arrival of the first of the newer packets landing behind the cursor in a row (undefined: none). */
+  private behindSince: number | undefined;
+  /** True once a packet's sample has been played: the start can no longer move unheard. */
+  private heard = false;
+  /** Re-anchors and start moves: each time the audio's placement jumped (the video follows). */
+  private jumpCount = 0;
 
   private readonly correct: boolean;
   private readonly resampler = new DriftResampler();
@@ -157,6 +177,7 @@ export class AudioTimeline {
     this.startMs = startMs;
     this.delayMs = opts.delayMs;
     this.maxDrift = Math.round((maxDriftMs * this.rate) / 1000);
+    this.deadzone = Math.round((DEADZONE_MS * this.rate) / 1000);
     this.stragglerWindow = Math.round(((opts.delayMs + maxDriftMs) * this.rate) / 1000);
     this.correct = opts.driftCorrection !== false;
     this.clock = new ClockRateEstimator(this.rate);
@@ -191,6 +212,23 @@ export class AudioTimeline {
     return this.outCount + (pos - (this.cursor - this.resampler.lookahead)) / this.ratio;
   }
 
+  /** How many times the audio's placement jumped (re-anchors, start moves): when it changes, see lastJumpMs. */
+  get jumps(): number {
+    return this.jumpCount;
+  }
+
+  /**
+   * How long (ms) until a packet with RTP timestamp `rtpTimestamp`, placed now, would start too late to
+   * play: its place against the output due at `nowMs`. Infinity before the first packet (it anchors).
+   * A jitter buffer waits for a missing packet no longer than this allows the ones behind it.
+   */
+  slackMs(rtpTimestamp: number, nowMs: number): number {
+    if (!this.anchored) return Infinity;
+    const pos = this.anchorPos + tsDiff(rtpTimestamp, this.anchorTs);
+    const dueOut = ((nowMs - this.startMs) * this.rate) / 1000;
+    return ((this.outputPositionOf(pos) - dueOut) * 1000) / this.rate;
+  }
+
   /** Place a packet; returns one past its last sample's position (behind samplesOut: it came too late). */
   push(rtpTimestamp: number, samples: Int16Array, arrivalMs: number): number {
     const n = samples.length;
@@ -201,7 +239,7 @@ export class AudioTimeline {
     // next output (behind the cursor by the resampler's look-ahead), moving `ratio` per output sample.
     const outAtRead = this.startMs + (this.outCount * 1000) / this.rate;
     const playing = this.cursor - this.resampler.lookahead;
-    const target = Math.round(playing + ((arrivalMs + this.delayMs - outAtRead) * this.rate * this.ratio) / 1000);
+    let target = Math.round(playing + ((arrivalMs + this.delayMs - outAtRead) * this.rate * this.ratio) / 1000);
     let pos = target;
     let advance = true;
     let reanchored = false;
@@ -217,19 +255,22 @@ export class AudioTimeline {
       if (drift > this.maxDrift) {
         pos = this.reanchor(pos, target, 'ahead', drift, gapMs);
       } else if (diff > 0) {
-        // Moving forward but behind the cursor: a discontinuity, or an underrun of a continuous stream.
-        if (pos < this.cursor && (drift < -this.maxDrift || rtpTimestamp === this.nextTs)) pos = this.reanchor(pos, target, 'behind', drift, gapMs);
+        // Moving forward but behind the cursor: a discontinuity, an underrun, or a burst after a stall.
+        if (pos >= this.cursor) this.behindSince = undefined;
+        else if (drift < -this.maxDrift) pos = this.reanchor(pos, target, 'behind', drift, gapMs);
+        else if (arrivalMs - (this.behindSince ??= arrivalMs) >= UNDERRUN_MS) pos = this.reanchor(pos, target, 'behind', drift, gapMs);
       } else if (-diff > this.stragglerWindow) {
         pos = this.reanchor(pos, target, 'backward', drift, gapMs); // far before the newest: a backward jump, not a late packet
       } else {
         advance = false; // a straggler: placed (or dropped if late) without moving the anchor
       }
       reanchored = s.reanchors !== before;
+      // Before anything was heard, a packet closer to on time than the first shows the start was late.
+      if (advance && !reanchored && !this.heard && pos - target > this.deadzone) target += this.moveStart(pos - target);
     }
     if (advance) {
       this.anchorPos = pos;
       this.anchorTs = rtpTimestamp;
-      this.nextTs = tsAdd(rtpTimestamp, n);
       if (reanchored) {
         // A new time base: the old clock points and errors say nothing about it.
         this.clock.reset();
@@ -305,9 +346,27 @@ export class AudioTimeline {
     s.ratioPpm = Math.round((this.ratio - 1) * 1e7) / 10;
   }
 
+  /**
+   * The call's start moves `n` samples earlier, before any of it was heard: the cursor skips ahead through
+   * leading silence and the oldest queued audio; what was measured against the old start moves with it.
+   * Returns how far targets move (as the cursor does).
+   */
+  private moveStart(n: number): number {
+    const ms = (n * 1000) / this.rate;
+    this.clear(this.cursor, this.cursor + n);
+    this.cursor += n;
+    this.error.shift(-ms);
+    this.stats.startSkippedMs = Math.round((this.stats.startSkippedMs + ms) * 10) / 10;
+    this.stats.lastJumpMs = -ms;
+    this.jumpCount++;
+    return n;
+  }
+
   /** `predicted`: where the RTP timestamp alone would have put the packet. */
   private reanchor(predicted: number, target: number, cause: 'ahead' | 'behind' | 'backward', drift: number, afterGapMs: number): number {
     this.stats.reanchors++;
+    this.jumpCount++;
+    this.behindSince = undefined;
     this.stats.lastReanchor = { cause, packet: this.stats.packets, driftMs: Math.round((drift * 1000) / this.rate), afterGapMs: Math.round(afterGapMs) };
     let pos = target;
     // A jump whose target is near the end of the queued audio is a splice: continue seamlessly.
@@ -361,6 +420,7 @@ export class AudioTimeline {
       let hit = 0;
       for (let k = i; k < i + len; k++) hit += this.written[k]!;
       silence += len - hit;
+      if (hit > 0) this.heard = true;
       this.ring.fill(0, i, i + len);
       this.written.fill(0, i, i + len);
       p += len;
