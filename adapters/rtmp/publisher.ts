@@ -5,7 +5,10 @@
  * after start: a publisher is one connection; the owner decides whether to start another, and keeps
  * timestamps continuous across them.
  *
- * Each buffer the session hands over is one socket.write. Nothing secret reaches an error message:
+ * Each buffer the session hands over is one socket.write, and the writes of one task (a tick of the media
+ * clock: a call's audio frame and its video frame) leave together in one writev: the socket is corked at
+ * the first and uncorked on process.nextTick. At 200 calls the RTMP writes were the app's largest cost (37 %
+ * of its CPU samples, nearly all the write syscall itself), one per message. Nothing secret reaches an error message:
  * targets are shown with describeTarget(), and OS and server text is scrubbed before it is kept.
  */
 import { EventEmitter } from 'node:events';
@@ -62,6 +65,11 @@ export interface RtmpPublisherEvents {
   /** Once, after a successful start(): the connection ended (error set unless close() ended it). */
   close: [{ error?: RtmpError }];
 }
+
+/** The end of a task's writes: they go out in one writev. */
+const uncork = (s: Socket): void => {
+  if (!s.destroyed) s.uncork();
+};
 
 /** Adobe authentication needs three connections: plain, "need auth", challenge response. */
 const MAX_AUTH_CONNECTS = 3;
@@ -278,6 +286,10 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   private send(bytes: Buffer, messages: number): void {
     const s = this.socket;
     if (!s || s.destroyed) return;
+    if (s.writableCorked === 0) {
+      s.cork();
+      process.nextTick(uncork, s);
+    }
     s.write(bytes);
     this.stats.bytesOut += bytes.length;
     this.stats.messagesOut += messages;

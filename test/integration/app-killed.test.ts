@@ -7,29 +7,28 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { AriError } from '../../adapters/ari/errors.js';
 import type { Channel } from '../../adapters/ari/types.js';
 import type { CallView } from '../../plugin/calls/types.js';
 import { CALL_KEY_PREFIX } from '../../plugin/calls/call-service.js';
-import { postRest } from '../../scripts/lib/rest.js';
-import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { waitFor } from '../helpers/app.js';
+import { killChildApps, startChildApp, type ChildApp } from '../helpers/child-app.js';
 import { REPO_ROOT, SANDBOX_RUN, sandboxAri, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
 
 const env = sandboxEnv();
 const ari = sandboxAri();
 const PJSIP_TYPES = ['registration', 'endpoint', 'aor', 'auth'] as const;
-/** Everything this file started, stopped in after() whatever happened. */
+/** The sipp callers this file started, stopped in after() whatever happened. */
 const children = new Set<ChildProcess>();
 /** The killed run's calls may still be in Asterisk (the test failed before the second run released them). */
 let leftBehind = false;
 
 after(async () => {
+  killChildApps();
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   // A failure before the second run leaves the first run's calls in Asterisk: one more start releases them.
   if (leftBehind) {
@@ -38,70 +37,9 @@ after(async () => {
   }
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-interface ChildApp {
-  child: ChildProcess;
-  rest: string;
-  /** Its log lines so far (pino NDJSON, parsed). */
-  lines: Record<string, unknown>[];
-  post(method: string, body: unknown): ReturnType<typeof postRest>;
-  /** SIGTERM, and the exit code. */
-  stop(): Promise<number | null>;
-}
-
-/** `node dist/plugin/main.js` against the sandbox, resolved once it says it started (REST listening). */
-async function startApp(extraEnv: Record<string, string> = {}): Promise<ChildApp> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--enable-source-maps', join(REPO_ROOT, 'dist/plugin/main.js')], {
-    env: {
-      ...process.env, ...appEnvForSandbox(env),
-      REST_PORT: String(port), RTP_PORT_MIN: '22400', RTP_PORT_MAX: '22599', LOG_LEVEL: 'info',
-      RECORDINGS_DIR: `${SANDBOX_RUN}/app-recordings`, ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const logFile = createWriteStream(`${SANDBOX_RUN}/logs/app-killed-child.log`, { flags: 'a' });
-  const lines: Record<string, unknown>[] = [];
-  let partial = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    logFile.write(d);
-    const text = partial + d.toString();
-    const parts = text.split('\n');
-    partial = parts.pop()!;
-    for (const l of parts) {
-      try {
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {
-        /* not a log line */
-      }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => logFile.write(d));
-  child.once('exit', () => logFile.end());
-  const started = await Promise.race([
-    waitFor(async () => lines.some((l) => l.msg === 'sip-as-rtmp started'), 15_000, 'the app to start').then(() => true),
-    exit.then(() => false),
-  ]);
-  assert.ok(started, `the app exited at start: ${JSON.stringify(lines.slice(-3))}`);
-  const rest = `http://127.0.0.1:${port}/rest-api`;
-  return {
-    child, rest, lines,
-    post: (method, body) => postRest(rest, method, body),
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exit;
-    },
-  };
-}
+/** The app as a child, with this file's port range and log. */
+const startApp = (extraEnv: Record<string, string> = {}): Promise<ChildApp> =>
+  startChildApp('app-killed-child', { RTP_PORT_MIN: '22400', RTP_PORT_MAX: '22599', RECORDINGS_DIR: `${SANDBOX_RUN}/app-recordings`, ...extraEnv });
 
 async function established(app: ChildApp, filter: Record<string, string>): Promise<CallView> {
   let call: CallView | undefined;
