@@ -57,7 +57,7 @@ export class MediaSetup {
     const fills = this.d.fills;
     if (!fills || fills.kind !== 'slate') return;
     const { width, height } = parseSize(this.ctx.config.media.generatedVideoSize);
-    void fills.get(width, height, slateName(call));
+    fills.prepare(width, height, slateName(call));
   }
 
   /** The PBX says this media leg answered. */

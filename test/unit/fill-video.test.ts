@@ -89,6 +89,13 @@ test('fill library: one encode per picture, shared; a failing slate falls back t
   const all = await Promise.all(['a', 'b', 'c', 'd'].map((n) => queued.get(320, 180, n)));
   assert.ok(all.every(Boolean));
   assert.equal(most, 1);
+  // A burst of new calls' names beyond the queue (maxQueued) keep the nameless slate: one encode for all of them.
+  const nameless = await queued.get(320, 180, '');
+  const offers = ['e', 'f', 'g', 'h', 'i', 'j', 'k'].map((n) => queued.offer(320, 180, n));
+  assert.equal(queued.stats.skippedBusy, 3, 'four queued, three beyond');
+  const later = await Promise.all(offers.map((o) => o.later));
+  assert.ok(later.slice(4).every((g) => g === nameless), 'those beyond get the nameless slate');
+  assert.ok(later.slice(0, 4).every((g) => g && g !== nameless), 'the first four get their own');
   const none = new FillLibrary({ encode: real, kind: 'none', fps: 10, gopSeconds: 1 });
   assert.equal(await none.get(320, 180, 'x'), undefined);
   assert.equal(slateText('  a\u0000b\n\tc  '), 'a b c');
