@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { postRest } from '../../scripts/lib/rest.js';
 import { appEnvForSandbox } from '../../scripts/lib/sandbox-env.js';
 import { waitFor } from './app.js';
+import { freePort } from './free-port.js';
 import { REPO_ROOT, SANDBOX_RUN, sandboxEnv } from './sandbox.js';
 
 export interface ChildApp {
@@ -31,14 +31,6 @@ const children = new Set<ChildProcess>();
 /** SIGKILL every child app still running (a test file's after()). */
 export function killChildApps(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 /**

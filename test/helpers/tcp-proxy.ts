@@ -2,10 +2,13 @@
 import { createConnection, createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export async function tcpProxy(targetPort: number): Promise<{ port: number; connections: number; dropAll(): void; close(): Promise<void> }> {
+export async function tcpProxy(targetPort: number): Promise<{ port: number; connections: number; dropAll(): void; cut(on: boolean): void; close(): Promise<void> }> {
   const pairs = new Set<[Socket, Socket]>();
   let connections = 0;
+  let cut = false;
   const server = createServer((client) => {
+    // Cut off: a connection gets nowhere (as behind a partition).
+    if (cut) return void client.destroy();
     connections++;
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     const pair: [Socket, Socket] = [client, upstream];
@@ -20,7 +23,7 @@ export async function tcpProxy(targetPort: number): Promise<{ port: number; conn
     upstream.on('error', end).on('close', end);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
+  const api = {
     port: (server.address() as AddressInfo).port,
     get connections() {
       return connections;
@@ -32,6 +35,11 @@ export async function tcpProxy(targetPort: number): Promise<{ port: number; conn
       }
       pairs.clear();
     },
+    /** Drop every connection and refuse new ones until cut(false). */
+    cut(on: boolean) {
+      cut = on;
+      if (on) api.dropAll();
+    },
     close: () => new Promise<void>((r) => {
       for (const [a, b] of pairs) {
         a.destroy();
@@ -40,4 +48,5 @@ export async function tcpProxy(targetPort: number): Promise<{ port: number; conn
       server.close(() => r());
     }),
   };
+  return api;
 }
