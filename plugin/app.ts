@@ -42,9 +42,17 @@ import { SrtSink } from '../adapters/srt/srt-sink.js';
 import { FileRecordingStore } from '../adapters/recording/store.js';
 import { RoutedHooks } from './hooks/routed.js';
 import { HttpApproval } from '../adapters/hooks/approval.js';
+import { RedisRegistry } from '../adapters/redis/redis-registry.js';
+import { HttpForwarder } from '../adapters/cluster/http-forwarder.js';
+import { InMemoryRegistry, type ClusterRegistry } from './cluster/registry.js';
+import { ClusterMember } from './cluster/member.js';
+import { ClusterFront } from './cluster/front.js';
+import { CpuHeadroom } from './cluster/headroom.js';
 
 export interface App extends Pick<WebFront, 'rest' | 'feed' | 'restUrl' | 'httpsUrl'> {
   config: Config;
+  /** This node's view of the cluster (an in-memory one when it is alone). */
+  registry: ClusterRegistry;
   hooks: Hooks;
   log: Logger;
   calls: CallService;
@@ -102,6 +110,17 @@ export function createApp(
     ? new RoutedHooks(new Map([...config.hooks.apps].map(([key, url]) => [key, hooksTo(url)])), defaultHooks)
     : defaultHooks;
   const recordings = new FileRecordingStore({ dir: resolvePath(config.recordings.dir) });
+  // The cluster (CLUSTER_REDIS_URL), or this node alone. What it tells the others about itself:
+  const headroom = new CpuHeadroom();
+  const self = () => ({
+    url: config.cluster.nodeUrl || web.restUrl, headroom: headroom.sample(), max: config.cluster.nodeMaxCalls, calls: calls.activeCount,
+  });
+  const registry: ClusterRegistry = config.cluster.redisUrl
+    ? new RedisRegistry({
+      url: config.cluster.redisUrl, cluster: config.cluster.name, name: config.hooks.nodeId, self, leaseMs: config.cluster.leaseMs,
+      maxCalls: config.calls.maxCalls, startupRatePerSec: config.calls.startupRatePerSec, log: log.child({ component: 'cluster' }),
+    })
+    : new InMemoryRegistry(config.hooks.nodeId, { maxCalls: config.calls.maxCalls, self: () => ({ name: config.hooks.nodeId, ...self() }) });
   let recoverTimer: NodeJS.Timeout | undefined;
   const outputAddress = (host: string, port: number) => targets.connectAddress('rtmpUrl', host, port);
   const calls = new CallService({
@@ -120,6 +139,7 @@ export function createApp(
     ...(opts.streamTimeOriginMs ? { streamTimeOriginMs: opts.streamTimeOriginMs } : {}),
     targets,
     recordings,
+    registry,
     // One connection to an output's target: RTMP(S) in-process, SRT through an ffmpeg child.
     openOutput: (target) => target.kind === 'srt'
       ? new SrtSink({ target: target.srt, connectAddress: outputAddress })
@@ -136,7 +156,10 @@ export function createApp(
   const approval = config.hooks.approve
     ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId, checkTarget: checkHookUrl })
     : undefined;
-  const web = createWebFront(config, { log, calls, metrics, ...(approval ? { approval } : {}) });
+  const forwarder = registry.shared ? new HttpForwarder({ timeoutMs: 10_000, tls: { rejectUnauthorized: !config.rtmp.tlsInsecure } }) : undefined;
+  const member = registry.shared ? new ClusterMember({ registry, calls, hooks, log: log.child({ component: 'cluster' }), endedTtlSec: config.calls.endedTtlSec }) : undefined;
+  const cluster = forwarder ? new ClusterFront({ registry, forwarder, calls, log: log.child({ component: 'cluster' }) }) : undefined;
+  const web = createWebFront(config, { log, calls, metrics, ...(approval ? { approval } : {}), ...(cluster ? { cluster } : {}) });
   const { rest, feed } = web;
 
   events.on('close', ({ code, retryInMs }) => log.warn({ code, retryInMs }, 'ARI event socket closed'));
@@ -144,7 +167,7 @@ export function createApp(
   uas.on('protocolError', ({ reason }) => log.warn({ reason }, 'media-leg SIP protocol error'));
 
   const app: App = {
-    config, log, calls, uas, ports, rest, events, hooks, metrics, feed,
+    config, log, calls, uas, ports, rest, events, hooks, metrics, feed, registry,
     restUrl: '',
     httpsUrl: '',
     async start() {
@@ -175,12 +198,18 @@ export function createApp(
       await web.listen();
       app.restUrl = web.restUrl;
       app.httpsUrl = web.httpsUrl;
+      // Joined once the API listens: the others forward to it from then on.
+      await registry.start();
+      member?.start();
       log.info({ rest: app.restUrl, https: app.httpsUrl || undefined, sipUas: uas.uriFor('media') }, 'sip-as-rtmp started');
     },
     async stop() {
       clearTimeout(recoverTimer);
       await calls.close();
+      member?.stop();
+      await registry.stop();
       await web.close();
+      await forwarder?.close();
       await hooks.close();
       events.close();
       ami?.close();
@@ -220,7 +249,7 @@ export interface WebFront {
 }
 
 /** Built apart from the calls' adapters so the hostile-client tests run the very same server. */
-export function createWebFront(config: Config, d: { log: Logger; calls: CallService; metrics: AppMetrics; approval?: HttpApproval }): WebFront {
+export function createWebFront(config: Config, d: { log: Logger; calls: CallService; metrics: AppMetrics; approval?: HttpApproval; cluster?: ClusterFront }): WebFront {
   const { log, calls, metrics } = d;
   const onAuthFailure = () => metrics.countAuthFailure();
   const rest = buildRestServer({
@@ -228,6 +257,7 @@ export function createWebFront(config: Config, d: { log: Logger; calls: CallServ
     hostnames: [config.rest.host, ...config.rest.hostnames], limits: config.http, onAuthFailure,
     onAnswered: (m, route, code, s) => metrics.observeRest(m, route, code, s),
     ...(d.approval ? { approval: d.approval } : {}),
+    ...(d.cluster ? { cluster: d.cluster } : {}),
   });
   // HTTPS_PORT: the same app over TLS; the listener hands its requests to the app's server.
   const https = config.rest.httpsPort !== null

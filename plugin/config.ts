@@ -173,6 +173,19 @@ export interface Config {
     /** File name template (WCS fields: {streamName} {startTime} {endTime} {mediaSessionId}…; plus {callId} {date}). */
     fileTemplate: string;
   };
+  /** More than one node (README "Running more than one node"): off unless redisUrl is set. */
+  cluster: {
+    /** CLUSTER_REDIS_URL: the shared Redis 7 (redis://[:password@]host:port/db); empty: a single node, nothing shared. */
+    redisUrl: string;
+    /** CLUSTER_NAME: the key prefix, so clusters may share one Redis. */
+    name: string;
+    /** NODE_URL: where the other nodes reach this node's REST API (its base URL, prefix included); default from REST_HOST/REST_PORT. */
+    nodeUrl: string;
+    /** NODE_MAX_CALLS: this node's own cap (MAX_CALLS is then the whole cluster's); default MAX_CALLS. */
+    nodeMaxCalls: number;
+    /** CLUSTER_LEASE_MS: a node not heard from for this long is lost (its calls FAILED); it fences itself as well. */
+    leaseMs: number;
+  };
   logLevel: string;
   /** SIGTERM/SIGINT: how long ending every call and releasing everything may take before the app exits anyway (non-zero). */
   shutdownTimeoutMs: number;
@@ -246,6 +259,11 @@ const SPEC = {
   RTMP_RECONNECT_ATTEMPTS: { path: ['rtmp', 'reconnectAttempts'], kind: 'int:0:100000', def: '30' },
   RTMP_RECONNECT_MAX_MS: { path: ['rtmp', 'reconnectMaxMs'], kind: 'int:200:600000', def: '2000' },
   RTMP_FAILURE_ACTION: { path: ['rtmp', 'failureAction'], kind: 'enum:hangup:continue', def: 'hangup' },
+  CLUSTER_REDIS_URL: { path: ['cluster', 'redisUrl'], kind: 'any', def: '' },
+  CLUSTER_NAME: { path: ['cluster', 'name'], kind: 'string', def: 'sip-as-rtmp' },
+  NODE_URL: { path: ['cluster', 'nodeUrl'], kind: 'any', def: '' },
+  NODE_MAX_CALLS: { path: ['cluster', 'nodeMaxCalls'], kind: 'int:0:10000', def: '0' },
+  CLUSTER_LEASE_MS: { path: ['cluster', 'leaseMs'], kind: 'int:500:60000', def: '3000' },
   SIP_ALLOWED_DOMAINS: { path: ['sip', 'allowedDomains'], kind: 'list', def: '' },
   PBX_SIP_ADDRESSES: { path: ['sip', 'pbxAddresses'], kind: 'hostports', def: '127.0.0.1:5060' },
   ALLOW_SELF_SIP_TARGETS: { path: ['sip', 'allowSelfTargets'], kind: 'bool', def: 'false' },
@@ -278,7 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (!(key in SPEC)) throw new ConfigError(`CONFIG_FILE ${env.CONFIG_FILE}: unknown setting ${key}`);
     }
   }
-  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, http: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, sip: {}, recordings: {} };
+  const out: Record<string, Record<string, unknown>> = { ari: {}, ami: {}, rest: {}, http: {}, hooks: {}, sipUas: {}, rtp: {}, media: {}, calls: {}, rtmp: {}, sip: {}, recordings: {}, cluster: {} };
   const top: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SPEC) as [SettingName, (typeof SPEC)[SettingName]][]) {
     const fromFile = file[name];
@@ -297,10 +315,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.hooks.url && !/^https?:\/\/[^\s]+$/.test(config.hooks.url)) {
     throw new ConfigError(`HOOK_URL must be an http:// or https:// URL, got "${config.hooks.url}"`);
   }
+  checkCluster(config);
   if (config.rtp.portMin >= config.rtp.portMax) {
     throw new ConfigError(`RTP_PORT_MIN (${config.rtp.portMin}) must be below RTP_PORT_MAX (${config.rtp.portMax})`);
   }
   return config;
+}
+
+function checkCluster(config: Config): void {
+  const c = config.cluster;
+  // Single node: MAX_CALLS is the node's cap; in a cluster, NODE_MAX_CALLS is (MAX_CALLS is everybody's).
+  if (c.nodeMaxCalls === 0) c.nodeMaxCalls = config.calls.maxCalls;
+  if (c.redisUrl && !/^rediss?:\/\/\S+$/.test(c.redisUrl)) throw new ConfigError(`CLUSTER_REDIS_URL must be a redis:// or rediss:// URL, got "${redactUrl(c.redisUrl)}"`);
+  if (c.nodeUrl && !/^https?:\/\/\S+$/.test(c.nodeUrl)) throw new ConfigError(`NODE_URL must be an http:// or https:// URL, got "${c.nodeUrl}"`);
+  if (c.redisUrl && !c.nodeUrl && ['0.0.0.0', '::'].includes(config.rest.host)) {
+    throw new ConfigError(`NODE_URL is required in a cluster when REST_HOST is ${config.rest.host} (the other nodes need an address to reach this one)`);
+  }
 }
 
 /** Shortest API_TOKEN: guessing one of 16 random characters at the answer rate a 401 allows takes ages. */
@@ -458,5 +488,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
       url: c.hooks.url ? redactUrl(c.hooks.url) : '',
       apps: Object.fromEntries([...c.hooks.apps].map(([key, url]) => [key, redactUrl(url)])),
     },
+    // A Redis URL may carry its password.
+    cluster: { ...c.cluster, redisUrl: c.cluster.redisUrl ? redactUrl(c.cluster.redisUrl) : '' },
   };
 }

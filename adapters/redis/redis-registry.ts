@@ -4,6 +4,7 @@
  *   nodes            hash  node id → NodeInfo JSON (membership: a node reaped is removed from here)
  *   lease:<node>     '1' with a TTL of the lease (3 s): a heartbeat every lease/3 renews it
  *   live             hash  callId → owner, for the calls holding a place (cluster-wide MAX_CALLS = HLEN)
+ *   load             hash  node → its calls in `live` (placement counts what its last report does not show yet)
  *   owners           hash  callId → owner, while the call has a record (callIds unique across the cluster)
  *   calls            hash  callId → CallRecord JSON, written by the owner only
  *   reaped           hash  callId → {node, by, info, at}: a lost node's call, reported FAILED
@@ -15,9 +16,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createClient } from 'redis';
-import type { CallRecord, ClusterRegistry, NodeInfo, RegistryEvents, Reservation } from '../../plugin/cluster/registry.js';
+import { CALL_CORES, type CallRecord, type ClusterRegistry, type NodeInfo, type Placement, type RegistryEvents, type Reservation } from '../../plugin/cluster/registry.js';
 import type { Logger } from '../../plugin/lib/log.js';
-import { DROP, HEARTBEAT, PUT, REAP, RELEASE, RESERVE, TAKE_TOKEN } from './scripts.js';
+import { newNodeId, nodeName } from '../../plugin/cluster/names.js';
+import { DROP, HEARTBEAT, LEAVE, PLACE, PUT, REAP, RELEASE, RESERVE, TAKE_TOKEN } from './scripts.js';
 
 export interface RedisRegistryOptions {
   url: string;
@@ -96,9 +98,9 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    // Leaving on purpose: the others stop counting this node now, not a lease later.
-    await this.command(['HDEL', this.k('nodes'), this.nodeId]).catch(() => {});
-    await this.command(['DEL', this.k(`lease:${this.nodeId}`)]).catch(() => {});
+    // Leaving on purpose (its calls have ended): the others stop counting it now, not a lease later, and
+    // nothing of it stays behind (places, records).
+    await this.script(LEAVE, ['nodes', `lease:${this.nodeId}`, 'live', 'load', 'owners', 'calls', 'reaped'].map(this.k), [this.nodeId]).catch(() => {});
     await this.client.close().catch(() => {});
   }
 
@@ -172,10 +174,9 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
   }
 
   private async reap(id: string): Promise<void> {
-    const name = id.replace(/#[0-9a-f]+$/, '');
-    const info = `node ${name} (${id}) lost: no heartbeat for over ${this.leaseMs} ms`;
+    const info = `node ${nodeName(id)} (${id}) lost: no heartbeat for over ${this.leaseMs} ms`;
     const calls = await this.script(REAP,
-      [this.k('nodes'), this.k(`lease:${id}`), this.k('live'), this.k('calls'), this.k('reaped'), this.k('events')],
+      [this.k('nodes'), this.k(`lease:${id}`), this.k('live'), this.k('calls'), this.k('reaped'), this.k('events'), this.k('load'), this.k('owners')],
       [id, this.nodeId, info, new Date().toISOString(), String(STREAM_MAX)]) as string[] | null;
     if (!calls) return;
     this.o.log.warn({ node: id, calls: calls.length }, 'cluster node lost: its calls reported FAILED');
@@ -209,7 +210,7 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
   }
 
   async reserve(callId: string, node = this.nodeId): Promise<Reservation> {
-    const r = await this.script(RESERVE, [this.k('live'), this.k(`lease:${node}`), this.k('owners')], [callId, String(this.o.maxCalls), node]) as string;
+    const r = await this.script(RESERVE, [this.k('live'), this.k(`lease:${node}`), this.k('owners'), this.k('load')], [callId, String(this.o.maxCalls), node]) as string;
     switch (r) {
       case 'ok': return { ok: true };
       case 'conflict': return { ok: false, why: 'conflict', message: `callId ${callId} already exists` };
@@ -218,8 +219,21 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     }
   }
 
-  async release(callId: string): Promise<void> {
-    await this.script(RELEASE, [this.k('live')], [callId, this.nodeId]);
+  async place(callId: string, skip: string[] = []): Promise<Placement> {
+    const [r, node] = await this.script(PLACE, [this.k('nodes'), this.k('live'), this.k('owners'), this.k('load')],
+      [callId, String(this.o.maxCalls), String(CALL_CORES), this.k(''), ...skip]) as [string, string | undefined];
+    if (r === 'ok' && node) return { ok: true, node };
+    if (r === 'conflict') return { ok: false, why: 'conflict', message: `callId ${callId} already exists` };
+    if (r === 'capacity') return { ok: false, why: 'capacity', message: `at capacity (${this.o.maxCalls} calls across the cluster)` };
+    return { ok: false, why: 'capacity', message: 'no node of the cluster can take a call now' };
+  }
+
+  async release(callId: string, node = this.nodeId, forget = false): Promise<void> {
+    await this.script(RELEASE, [this.k('live'), this.k('load'), this.k('owners')], [callId, node, forget ? '1' : '0']);
+  }
+
+  async owner(callId: string): Promise<string | undefined> {
+    return (await this.command(['HGET', this.k('owners'), callId]) as string | null) ?? undefined;
   }
 
   async putCalls(records: CallRecord[]): Promise<void> {
@@ -229,13 +243,7 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     await this.script(PUT, [this.k('nodes'), this.k('calls'), this.k('owners')], args);
   }
 
-  async dropCalls(callIds: string[]): Promise<void> {
-    if (callIds.length === 0) return;
-    await this.script(DROP, [this.k('calls'), this.k('owners'), this.k('reaped')], [this.nodeId, ...callIds]);
-  }
-
-  /** Drop the records of a lost node's calls (the reaper's chore, ENDED_TTL_SEC after it reported them). */
-  async dropLost(node: string, callIds: string[]): Promise<void> {
+  async dropCalls(callIds: string[], node = this.nodeId): Promise<void> {
     if (callIds.length > 0) await this.script(DROP, [this.k('calls'), this.k('owners'), this.k('reaped')], [node, ...callIds]);
   }
 
@@ -252,7 +260,9 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
   async nodes(): Promise<NodeInfo[]> {
     const staleMs = Math.max(5000, 2 * this.leaseMs);
     const now = Date.now();
-    return [...(await this.hash('nodes')).values()].map((raw) => JSON.parse(raw) as NodeInfo).filter((n) => now - n.atMs <= staleMs);
+    const [nodes, load] = await Promise.all([this.hash('nodes'), this.hash('load')]);
+    return [...nodes.values()].map((raw) => JSON.parse(raw) as NodeInfo).filter((n) => now - n.atMs <= staleMs)
+      .map((n) => ({ ...n, load: Number(load.get(n.id) ?? 0) }));
   }
 
   async takeStartup(): Promise<Reservation> {
@@ -288,15 +298,6 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
       return this.command(['EVAL', src, String(keys.length), ...keys, ...args]);
     }
   }
-}
-
-function newNodeId(name: string): string {
-  return `${name}#${randomBytes(3).toString('hex')}`;
-}
-
-/** NODE_ID of a node id (the part before the incarnation suffix). */
-export function nodeName(id: string): string {
-  return id.replace(/#[0-9a-f]+$/, '');
 }
 
 interface Reaped { node: string; by: string; info: string; at: string }

@@ -37,6 +37,7 @@ import type { RecordingStore } from '../media/output/recording.js';
 import { endSilentCalls, reconcile, releaseLeftovers } from './recovery.js';
 import type { CallPush, PushView } from './pushes.js';
 import type { CallView, StartupRequest } from './types.js';
+import type { ClusterRegistry, Reservation } from '../cluster/registry.js';
 import { validateInbound, type PushStartupRequest } from './validate.js';
 
 /**
@@ -69,6 +70,8 @@ export interface CallServiceDeps extends Omit<MediaSetupDeps, 'ticker'> {
   targets?: OutboundTargets;
   /** Where recordings are written (adapters/recording/store.ts); without it, recording is unavailable. */
   recordings?: RecordingStore;
+  /** Places under the cluster-wide MAX_CALLS and startup rate (cluster/registry.ts); without it, this node's own. */
+  registry?: ClusterRegistry;
 }
 
 /**
@@ -113,8 +116,12 @@ export class CallService {
     this.ctx = {
       config, log, pbx,
       end: (call, o) => this.end(call, o),
-      // WCS's nodeId on every event: which server of a fleet sent it.
-      hook: (method, body) => d.hooks?.post(method, { nodeId: config.hooks.nodeId, ...body }),
+      // WCS's nodeId on every event: which server of a fleet sent it. A call ended by fencing was reported
+      // by the cluster's reaper already: its own events stay unsent.
+      hook: (method, body) => {
+        if (typeof body.callId === 'string' && this.unreported.has(body.callId)) return;
+        d.hooks?.post(method, { nodeId: config.hooks.nodeId, ...body });
+      },
       changed: (call) => {
         this.limits.get(call)?.check(); // an output published or closed: its platform session limit with it
         this.changes.emit('changed', call);
@@ -155,6 +162,25 @@ export class CallService {
     return n;
   }
 
+  /**
+   * The call's place under the cluster-wide MAX_CALLS (cluster/registry.ts), taken before startup():
+   * `placed` when the node that received the request took it for this node already.
+   */
+  async reserve(req: StartupRequest, placed = false): Promise<void> {
+    const reg = this.d.registry;
+    if (!reg) return;
+    if (placed) {
+      if (await reg.owner(req.callId) === reg.nodeId) return;
+      throw new UnavailableError('this node no longer holds the place it was given for the call (try again)');
+    }
+    refuse(await reg.reserve(req.callId), 'callId');
+  }
+
+  /** A reserved call that did not start after all: its place and callId are free again. */
+  async unreserve(callId: string): Promise<void> {
+    if (!this.calls.has(callId)) await this.d.registry?.release(callId, undefined, true).catch(() => {});
+  }
+
   /** Accept a call (conflict, unavailable, rate-limited errors); it then proceeds on its own. */
   startup(req: StartupRequest): Call {
     if (this.closed) throw new UnavailableError('the server is shutting down');
@@ -175,9 +201,10 @@ export class CallService {
    * The checks of a /call/startup that need the network or the PBX (targets.ts): the output's host and the
    * SIP hosts and login. Awaited before startup(), so a refusal is the request's 400, not a failed call.
    */
-  async vetStartup(req: StartupRequest): Promise<void> {
-    // The rate limit first: a flood must not cost a DNS lookup and PBX queries per request.
-    this.rateLimit();
+  async vetStartup(req: StartupRequest, o: { placed?: boolean } = {}): Promise<void> {
+    // The rate limit first: a flood must not cost a DNS lookup and PBX queries per request. A request
+    // placed here by another node took the cluster's token there.
+    if (!o.placed) await this.takeStartup();
     this.rateTaken.add(req);
     const t = this.d.targets;
     if (!t) return;
@@ -194,6 +221,13 @@ export class CallService {
     return `${this.keyPrefix}${randomBytes(4).toString('hex')}`;
   }
 
+  /** STARTUP_RATE_PER_SEC, the whole cluster's when there is one. */
+  async takeStartup(): Promise<void> {
+    const reg = this.d.registry;
+    if (reg?.shared) refuse(await reg.takeStartup(), 'callId');
+    else this.rateLimit();
+  }
+
   /** STARTUP_RATE_PER_SEC: a flood of setups is refused before it reaches Asterisk. */
   private rateLimit(): void {
     const r = this.startups.take(monotonicNow());
@@ -205,7 +239,8 @@ export class CallService {
     const existing = this.calls.get(req.callId);
     if (existing) throw new ConflictError(`callId ${req.callId} already exists (status ${existing.status})`, 'callId');
     const primary = this.desk.primaryFor(req);
-    if (this.activeCount >= this.d.config.calls.maxCalls) throw new UnavailableError(`at capacity (${this.d.config.calls.maxCalls} calls)`);
+    const cap = this.d.config.cluster.nodeMaxCalls;
+    if (this.activeCount >= cap) throw new UnavailableError(`at capacity (${cap} calls${this.d.registry?.shared ? ' on this node' : ''})`);
     return primary;
   }
 
@@ -232,13 +267,19 @@ export class CallService {
     const { pbx } = this.d;
     let call: Call;
     let fields: Record<string, string> = {};
+    let reserved: string | undefined;
     try {
       fields = await e.fields();
       const req = validateInbound(fields, { channelId: e.channelId, caller: e.caller, callerName: e.callerName, exten: e.exten });
+      this.admit(req);
+      // Its place in the cluster: refused (at the cluster's MAX_CALLS), the caller gets 503 (Kamailio tries the next node).
+      await this.reserve(req);
+      reserved = req.callId;
       const primary = this.admit(req);
       call = new Call(this.newCallKey(), req, true, e.channelId);
       this.register(call, primary);
     } catch (err) {
+      if (reserved) await this.unreserve(reserved);
       this.d.log.warn({ channelId: e.channelId, exten: e.exten, rtmpUrl: shownUrl(fields), err: (err as Error).message }, 'inbound call refused');
       await pbx.hangup(e.channelId, err instanceof UnavailableError ? 'congestion' : 'normal').catch(() => {});
       return;
@@ -421,6 +462,19 @@ export class CallService {
 
   // ---- the end ----
 
+  /**
+   * This node lost its cluster lease: another node reported its calls FAILED already, so they end here too,
+   * without reporting again (a call is never live on two nodes, nor reported twice).
+   */
+  async fence(info: string): Promise<void> {
+    const live = [...this.calls.values()].filter((c) => !c.final);
+    for (const c of live) this.unreported.add(c.req.callId);
+    await Promise.all(live.map((c) => this.end(c, { status: 'FAILED', reason: 'FAILED_BY_ERROR', sipStatus: c.sipStatus, info })));
+  }
+
+  /** Calls ended by fence(): their events are not sent. */
+  private readonly unreported = new Set<string>();
+
   /** End every call and stop (shutdown). */
   async close(): Promise<void> {
     this.closed = true;
@@ -446,6 +500,7 @@ export class CallService {
     this.byChannel.delete(call.legChannelId);
     for (const f of failures) this.d.log.warn({ callId: call.req.callId, step: f.name, err: String((f.error as Error)?.message ?? f.error) }, 'release step failed');
     if (!first) return;
+    void this.d.registry?.release(call.req.callId).catch((err: Error) => this.d.log.warn({ callId: call.req.callId, err: err.message }, 'cluster: releasing the call\'s place failed'));
     call.emit('ended', { call });
     this.releasedCalls.add(call);
     this.changes.emit('released', call);
@@ -453,12 +508,21 @@ export class CallService {
       this.ttlTimers.delete(timer);
       if (this.calls.get(call.req.callId) === call) {
         this.calls.delete(call.req.callId);
+        this.unreported.delete(call.req.callId);
         this.changes.emit('removed', call);
       }
     }, this.d.config.calls.endedTtlSec * 1000);
     timer.unref();
     this.ttlTimers.add(timer);
   }
+}
+
+/** A refused place or startup token as the error REST maps to 409, 503 or 429. */
+function refuse(r: Reservation, field: string): void {
+  if (r.ok) return;
+  if (r.why === 'conflict') throw new ConflictError(r.message, field);
+  if (r.why === 'rate') throw new RateLimitedError(r.message, r.retryInMs ?? 1000);
+  throw new UnavailableError(r.message);
 }
 
 /**

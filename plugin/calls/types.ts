@@ -83,6 +83,8 @@ export interface CallView {
   /** Its recordings (of the call, or of one of its outputs): status, file, size. */
   recordings: RecordingView[];
   media?: Record<string, unknown>;
+  /** In a cluster: the node (NODE_ID) that holds the call. */
+  nodeId?: string;
 }
 
 export interface RecordingView {

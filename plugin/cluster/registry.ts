@@ -21,10 +21,12 @@ export interface NodeInfo {
   url: string;
   /** Spare CPU, in cores (cgroup quota aware), measured over the last seconds. */
   headroom: number;
-  /** Calls it may still take (NODE_MAX_CALLS − live). */
-  free: number;
-  /** Its live calls. */
+  /** NODE_MAX_CALLS. */
+  max: number;
+  /** Its live calls when it reported. */
   calls: number;
+  /** Places it holds now (reported and not yet), as the registry counts them. */
+  load?: number;
   /** When it last reported (ms since the epoch, its clock). */
   atMs: number;
 }
@@ -36,6 +38,14 @@ export interface CallRecord {
   status: string;
   view: Record<string, unknown>;
 }
+
+/**
+ * Cores one call is reckoned to cost until its node's next report shows it: an audio call measured 0.41
+ * CPU-s per call-minute (app 0.21, Asterisk 0.20; docs/bench), about 0.007 cores.
+ */
+export const CALL_CORES = 0.007;
+
+export type Placement = { ok: true; node: string } | { ok: false; why: 'conflict' | 'capacity'; message: string };
 
 export type Reservation =
   | { ok: true }
@@ -67,12 +77,19 @@ export interface ClusterRegistry extends EventEmitter<RegistryEvents> {
   stop(): Promise<void>;
   /** Take a place for callId on `node` (default: this one) under the cluster-wide MAX_CALLS. */
   reserve(callId: string, node?: string): Promise<Reservation>;
-  /** The call is over (or never started): its place and, after ENDED_TTL_SEC, its record go. */
-  release(callId: string): Promise<void>;
+  /**
+   * Choose the node for a new call (most headroom, less what it was given since it last reported; none of
+   * `skip`) and take its place there, in one step.
+   */
+  place(callId: string, skip?: string[]): Promise<Placement>;
+  /** The call is over, or never started (`forget`: its callId is free again): its place goes. */
+  release(callId: string, node?: string, forget?: boolean): Promise<void>;
+  /** Which node holds callId (a place or a record); undefined: none. */
+  owner(callId: string): Promise<string | undefined>;
   /** Record (or update) calls this node owns. Records of a fenced node are refused. */
   putCalls(records: CallRecord[]): Promise<void>;
-  /** Forget these calls' records (they left the node's list). */
-  dropCalls(callIds: string[]): Promise<void>;
+  /** Forget these calls' records (they left the node's list; `node`: a lost node's, by its reaper). */
+  dropCalls(callIds: string[], node?: string): Promise<void>;
   /** Every recorded call, any node's. */
   calls(): Promise<CallRecord[]>;
   call(callId: string): Promise<CallRecord | undefined>;
@@ -105,8 +122,17 @@ export class InMemoryRegistry extends EventEmitter<RegistryEvents> implements Cl
     return { ok: true };
   }
 
+  async place(callId: string): Promise<Placement> {
+    const r = await this.reserve(callId);
+    return r.ok ? { ok: true, node: this.nodeId } : { ok: false, why: r.why === 'conflict' ? 'conflict' : 'capacity', message: r.message };
+  }
+
   async release(callId: string): Promise<void> {
     this.live.delete(callId);
+  }
+
+  async owner(callId: string): Promise<string | undefined> {
+    return this.live.has(callId) || this.records.has(callId) ? this.nodeId : undefined;
   }
 
   async putCalls(records: CallRecord[]): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { CallService } from '../calls/call-service.js';
-import { CallError } from '../calls/errors.js';
+import { CallError, NotFoundError } from '../calls/errors.js';
 import { asBody, str, validateCallId, validateInjectSound,
   validateInjectStream, validateMediaSessionId, validateSendDtmf, validatePushStartup, validateRecorderStartup, validateRecorderTerminate, validateSoundOn, validateStartup, ValidationError } from '../calls/validate.js';
 import type { Approval } from '../hooks/hooks.js';
@@ -16,6 +16,7 @@ import secureJson from 'secure-json-parse';
 import type { Logger } from '../lib/log.js';
 import { registerAccess, type TokenFailureOptions } from './access.js';
 import { httpStatusOf, WCS_CALL_CONTROL_CODES } from './errors.js';
+import type { ClusterFront } from '../cluster/front.js';
 
 /** What slow or idle clients may hold (config.ts `http`): the same on the HTTP and the HTTPS listener. */
 export interface HttpLimits {
@@ -63,7 +64,12 @@ export interface RestOptions extends TokenFailureOptions {
   approval?: Approval;
   /** Told of every answered request (the REST latency metric); route is the matched pattern. */
   onAnswered?: (method: string, route: string, code: number, seconds: number) => void;
+  /** More than one node: startups placed, controls forwarded to the call's node, finds cluster-wide (cluster/front.ts). */
+  cluster?: ClusterFront;
 }
+
+/** A route's part in a cluster: which id in its body names the call whose node must answer it. */
+interface ClusterScope { cluster?: 'callId' | 'mediaSessionId' }
 
 /** The console's page and the API docs: public, even with REST_PREFIX="" (the live feed and preview are not). */
 const PUBLIC_PAGES = ['/', '/console', '/docs'];
@@ -121,26 +127,66 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, `no such method ${req.method} ${req.url.split('?')[0]}`));
 
   const p = o.prefix;
-  const WCS_CODES = { config: { codes: WCS_CALL_CONTROL_CODES } };
+  const cluster = o.cluster;
+  const BY_CALL = { config: { cluster: 'callId' } satisfies ClusterScope };
+  const BY_PUSH = { config: { cluster: 'mediaSessionId' } satisfies ClusterScope };
+  const WCS_CODES = { config: { codes: WCS_CALL_CONTROL_CODES, cluster: 'callId' } satisfies ClusterScope & { codes: unknown } };
   const validation = { streamPrefix: o.streamPrefix ?? '' };
+
+  // In a cluster, a control for a call held by another node is answered by that node.
+  if (cluster) {
+    app.addHook('preHandler', async (req, reply) => {
+      const scope = (req.routeOptions.config as ClusterScope | undefined)?.cluster;
+      if (!scope || cluster.isForwarded(req.headers)) return;
+      const id = (req.body as Record<string, unknown> | undefined)?.[scope];
+      if (typeof id !== 'string' || id.length > 128) return; // the route's validation answers it
+      const path = (req.routeOptions.url ?? '').slice(p.length);
+      if (scope === 'callId') {
+        const node = await cluster.callOwner(id);
+        if (!node) return;
+        const a = await cluster.forward(node, path, req.body, req.headers);
+        return reply.code(a.status).send(a.body);
+      }
+      if (cluster.hasPush(id)) return;
+      const node = await cluster.pushOwner(id);
+      const a = node ? await cluster.forward(node, path, req.body, req.headers) : await cluster.askAround(path, req.body, req.headers);
+      if (a) return reply.code(a.status).send(a.body);
+    });
+  }
+
+  /** A startup run here: vetted, offered to the backend, its place taken, then started. */
+  const startHere = async (call: StartupRequest, placed: boolean) => {
+    try {
+      // Hosts and SIP identity (DNS, the PBX): refused here with a 400, before the backend is asked.
+      await o.calls.vetStartup(call, { placed });
+      // WCS's backend veto (HOOK_APPROVE): asked before anything reaches the PBX.
+      await o.approval?.approve('call', call.appKey, approvalBody(call));
+      await o.calls.reserve(call, placed);
+      o.calls.startup(call);
+    } catch (err) {
+      await o.calls.unreserve(call.callId);
+      throw err;
+    }
+  };
   app.post(`${p}/call/startup`, async (req, reply) => {
     const call = validateStartup(req.body, validation);
-    // Hosts and SIP identity (DNS, the PBX): refused here with a 400, before the backend is asked.
-    await o.calls.vetStartup(call);
-    // WCS's backend veto (HOOK_APPROVE): asked before anything reaches the PBX.
-    await o.approval?.approve('call', call.appKey, approvalBody(call));
-    o.calls.startup(call);
+    if (cluster && !cluster.isForwarded(req.headers)) {
+      const there = await cluster.placeStartup(call.callId, req.body, req.headers, () => startHere(call, true));
+      if (there) return reply.code(there.status).send(there.body);
+    } else {
+      await startHere(call, cluster?.isPlaced(req.headers) ?? false);
+    }
     return reply.code(200).send();
   });
 
-  app.post(`${p}/call/terminate`, async (req, reply) => {
+  app.post(`${p}/call/terminate`, BY_CALL, async (req, reply) => {
     o.calls.terminate(validateCallId(req.body));
     return reply.code(200).send();
   });
 
   // Our extension: hold the SIP party; the RTMP output goes on (silence, generated video).
   for (const [name, on] of [['hold', true], ['unhold', false]] as const) {
-    app.post(`${p}/call/${name}`, async (req, reply) => {
+    app.post(`${p}/call/${name}`, BY_CALL, async (req, reply) => {
       await o.calls.hold(validateCallId(req.body), on);
       return reply.code(200).send();
     });
@@ -183,25 +229,43 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
     if (!filter.callId && !filter.callee && !filter.rtmpUrl && !filter.status) {
       throw new ValidationError('callId', 'or callee, rtmpUrl or status is required to find calls (find_all lists them all)');
     }
-    return sendList(reply, o.calls.find(filter));
+    return sendList(reply, await findCalls(filter));
   });
 
-  app.post(`${p}/call/find_all`, async (_req, reply) => sendList(reply, o.calls.find({})));
+  const findCalls = async (filter: Parameters<CallService['find']>[0]) => cluster ? cluster.findCalls(filter) : o.calls.find(filter);
+  app.post(`${p}/call/find_all`, async (_req, reply) => sendList(reply, await findCalls({})));
+  /** /push/find*: this node's outputs, and in a cluster every other node's (asked with the same body). */
+  const findPushes = async (req: FastifyRequest, filter: Parameters<CallService['pushFind']>[0]) => {
+    const here = o.calls.pushFind(filter);
+    if (!cluster || cluster.isForwarded(req.headers)) return here;
+    return [...here, ...await cluster.fanOut((req.routeOptions.url ?? '').slice(p.length), req.body, req.headers)];
+  };
 
   // ---- /push: more RTMP outputs of a call's stream (WCS "SIP as RTMP" variant 4) ----
-  app.post(`${p}/push/startup`, async (req, reply) => reply.code(200).send(await o.calls.pushStartup(validatePushStartup(req.body, validation))));
+  app.post(`${p}/push/startup`, async (req, reply) => {
+    const r = validatePushStartup(req.body, validation);
+    try {
+      return reply.code(200).send(await o.calls.pushStartup(r));
+    } catch (err) {
+      // In a cluster, the call of that stream may be on another node.
+      if (!(err instanceof NotFoundError) || !cluster || cluster.isForwarded(req.headers)) throw err;
+      const there = await cluster.askAround('/push/startup', req.body, req.headers);
+      if (!there) throw err;
+      return reply.code(there.status).send(there.body);
+    }
+  });
 
   app.post(`${p}/push/find`, async (req, reply) => {
     const b = asBody(req.body);
     const filter = { streamName: str(b, 'streamName'), rtmpUrl: str(b, 'rtmpUrl', { max: 1024 }) };
     if (!filter.streamName && !filter.rtmpUrl) throw new ValidationError('streamName', 'or rtmpUrl is required (find_all lists them all)');
-    return sendList(reply, o.calls.pushFind(filter), 'pushes');
+    return sendList(reply, await findPushes(req, filter), 'pushes');
   });
 
-  app.post(`${p}/push/find_all`, async (_req, reply) => sendList(reply, o.calls.pushFind({}), 'pushes'));
+  app.post(`${p}/push/find_all`, async (req, reply) => sendList(reply, await findPushes(req, {}), 'pushes'));
 
   const byId = (name: string, run: (id: string) => Promise<void> | void) =>
-    app.post(`${p}/push/${name}`, async (req, reply) => {
+    app.post(`${p}/push/${name}`, BY_PUSH, async (req, reply) => {
       await run(validateMediaSessionId(req.body));
       return reply.code(200).send();
     });
@@ -209,7 +273,7 @@ export function buildRestServer(o: RestOptions): FastifyInstance {
   byId('mute', (id) => o.calls.pushMute(id, true));
   byId('unmute', (id) => o.calls.pushMute(id, false));
   byId('sound_off', (id) => o.calls.pushSoundOff(id));
-  app.post(`${p}/push/sound_on`, async (req, reply) => {
+  app.post(`${p}/push/sound_on`, BY_PUSH, async (req, reply) => {
     const r = validateSoundOn(req.body);
     await o.calls.pushSound(r.mediaSessionId, r.soundFile, r.loop);
     return reply.code(200).send();

@@ -19,11 +19,11 @@ let proxy: Awaited<ReturnType<typeof tcpProxy>>;
 const nodes: RedisRegistry[] = [];
 let cluster = 0;
 
-function node(name: string, o: { url?: string; maxCalls?: number; rate?: number } = {}): RedisRegistry {
+function node(name: string, o: { url?: string; maxCalls?: number; rate?: number; headroom?: number; max?: number } = {}): RedisRegistry {
   const r = new RedisRegistry({
     url: o.url ?? redis.url, cluster: `t${cluster}`, name, log, leaseMs: LEASE_MS,
     maxCalls: o.maxCalls ?? 25, startupRatePerSec: o.rate ?? 1000,
-    self: () => ({ url: `http://${name}.invalid`, headroom: 1, free: 10, calls: 0 }),
+    self: () => ({ url: `http://${name}.invalid`, headroom: o.headroom ?? 1, max: o.max ?? 100, calls: 0 }),
   });
   nodes.push(r);
   return r;
@@ -65,6 +65,27 @@ test('three nodes join; 30 startups at once under MAX_CALLS=25 take exactly 25 p
   assert.equal(race.filter((r) => r.ok).length, 1, JSON.stringify({ dup, race }));
   assert.ok(race.some((r) => !r.ok && r.why === 'conflict'));
   await Promise.all(regs.map((r) => r.stop()));
+});
+
+test('placement: a burst spreads by headroom, each node under its own cap, and a node to skip is skipped', async () => {
+  cluster++;
+  // Headroom 0.30, 0.20 and 0.10 cores, a call reckoned at CALL_CORES (0.007): the first 15 go to a, then a and b share.
+  const [a, b, c] = [node('a', { headroom: 0.3, maxCalls: 100 }), node('b', { headroom: 0.2, max: 12, maxCalls: 100 }), node('c', { headroom: 0.1, maxCalls: 100 })];
+  await Promise.all([a.start(), b.start(), c.start()]);
+  const placed = await Promise.all(Array.from({ length: 30 }, (_, i) => c.place(`p-${i}`)));
+  const count = (r: RedisRegistry) => placed.filter((p) => p.ok && p.node === r.nodeId).length;
+  assert.ok(placed.every((p) => p.ok));
+  assert.ok(count(a) > count(b) && count(b) >= count(c), `a ${count(a)}, b ${count(b)}, c ${count(c)}`);
+  assert.equal(count(a) + count(b) + count(c), 30);
+  const skipA = await c.place('p-skip', [a.nodeId]);
+  assert.ok(skipA.ok && skipA.node !== a.nodeId);
+  const load = new Map((await c.nodes()).map((n) => [n.id, n.load]));
+  assert.equal(load.get(a.nodeId), count(a));
+  assert.equal(load.get(skipA.node), (skipA.node === b.nodeId ? count(b) : count(c)) + 1);
+  // b at its cap of 12: never given more.
+  await Promise.all(Array.from({ length: 20 }, (_, i) => b.place(`q-${i}`, [a.nodeId])));
+  assert.equal((await b.nodes()).find((n) => n.id === b.nodeId)!.load, 12);
+  await Promise.all([a, b, c].map((r) => r.stop()));
 });
 
 test('a node cut off: reported lost once by one reaper, its calls FAILED naming it, one hook event; it fences itself and rejoins new', async () => {

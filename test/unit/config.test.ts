@@ -155,3 +155,17 @@ test('HTTPS_PORT needs readable TLS_CERT_FILE and TLS_KEY_FILE; REST_PORT=off ne
   assert.ok(shown.includes(cert) && shown.includes(key), 'the TLS file paths are shown');
   assert.ok(!shown.includes(TOKEN) && !shown.includes('KEY"'), 'never the token nor the key itself');
 });
+
+test('cluster settings: off by default, NODE_MAX_CALLS defaults to MAX_CALLS, a Redis password never shown, NODE_URL needed behind 0.0.0.0', () => {
+  const single = loadConfig({ ARI_PASSWORD: 's', MAX_CALLS: '40' });
+  assert.equal(single.cluster.redisUrl, '');
+  assert.equal(single.cluster.nodeMaxCalls, 40);
+  const c = loadConfig({ ARI_PASSWORD: 's', CLUSTER_REDIS_URL: 'redis://:r3dis-pass@10.0.0.5:6379/0', NODE_MAX_CALLS: '150', MAX_CALLS: '600' });
+  assert.equal(c.cluster.nodeMaxCalls, 150);
+  assert.equal(c.cluster.leaseMs, 3000);
+  assert.ok(!JSON.stringify(describeConfig(c)).includes('r3dis-pass'));
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', CLUSTER_REDIS_URL: 'http://x:1' }), (e: unknown) => e instanceof ConfigError && /CLUSTER_REDIS_URL must be a redis/.test(e.message));
+  assert.throws(() => loadConfig({ ARI_PASSWORD: 's', CLUSTER_REDIS_URL: 'redis://:pw-9@x:1', REST_HOST: '0.0.0.0', API_TOKEN: 'a-long-token-0123456789' }),
+    (e: unknown) => e instanceof ConfigError && /NODE_URL is required/.test(e.message) && !e.message.includes('pw-9'));
+  assert.equal(loadConfig({ ARI_PASSWORD: 's', CLUSTER_REDIS_URL: 'redis://x:1', REST_HOST: '0.0.0.0', API_TOKEN: 'a-long-token-0123456789', NODE_URL: 'http://10.0.0.7:8081/rest-api' }).cluster.nodeUrl, 'http://10.0.0.7:8081/rest-api');
+});

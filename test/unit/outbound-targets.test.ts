@@ -182,7 +182,7 @@ test('DnsResolver: every address of localhost, IP literals as they are, a time l
 test('REST: /call/startup refused by the target checks is a 400 {status, error, field}, and nothing is started', async () => {
   const { t } = setup();
   const started: string[] = [];
-  const calls = { vetStartup: (r: StartupRequest) => Promise.all([r.target ? t.checkOutput('rtmpUrl', r.target.host, r.target.port) : undefined, t.checkSip(r)]), startup: (r: StartupRequest) => void started.push(r.callId) };
+  const calls = { vetStartup: (r: StartupRequest) => Promise.all([r.target ? t.checkOutput('rtmpUrl', r.target.host, r.target.port) : undefined, t.checkSip(r)]), reserve: async () => {}, unreserve: async () => {}, startup: (r: StartupRequest) => void started.push(r.callId) };
   const app = buildRestServer({ prefix: '/rest-api', log: createLogger({ level: 'silent' }), calls: calls as never, streamPrefix: 'rtmp_' });
   const post = (over: Record<string, unknown>) => app.inject({ method: 'POST', url: '/rest-api/call/startup', payload: { callId: 'r1', callee: '100', sipDomain: 'pbx.example.com', rtmpUrl: 'rtmp://rtmp.example.com/live', rtmpStream: 'secretkey', ...over } });
   try {

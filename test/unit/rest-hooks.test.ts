@@ -429,7 +429,7 @@ test('the approval hook: /call/startup is offered to <app URL>/call first; a ref
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const started: string[] = [];
-  const calls = { vetStartup: async () => {}, startup: (r: { callId: string }) => void started.push(r.callId) };
+  const calls = { vetStartup: async () => {}, reserve: async () => {}, unreserve: async () => {}, startup: (r: { callId: string }) => void started.push(r.callId) };
   const approval = new HttpApproval({ appUrl: (key) => (key === 'nobackend' ? undefined : `${base}/apps/${key || 'Default'}`), timeoutMs: 500, nodeId: 'node-1' });
   const app = buildRestServer({ prefix: '/rest-api', log: createLogger({ level: 'silent' }), calls: calls as never, approval, streamPrefix: 'rtmp_' });
   const post = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/rest-api/call/startup', payload: { callee: '1', sipDomain: 'h', rtmpUrl: 'rtmp://h/live', rtmpStream: 'secretkey123', sipPassword: 'pw-123', sipLogin: 'alice', ...body } });

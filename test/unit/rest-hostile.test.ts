@@ -42,6 +42,8 @@ function fakeCalls() {
     get: (id: string) => (id === 'c1' ? call : undefined),
     find: () => [view],
     vetStartup: async () => undefined,
+    reserve: async () => undefined,
+    unreserve: async () => undefined,
     startup: (r: { callId: string }) => started.push(r.callId),
     recordingStats: () => ({ byState: {}, started: 0, failed: 0, writtenBytes: 0, seconds: 0 }),
   };
