@@ -76,9 +76,7 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
 
   async start(): Promise<void> {
     await this.client.connect();
-    await this.command(['XGROUP', 'CREATE', this.k('events'), GROUP, '$', 'MKSTREAM']).catch((err: Error) => {
-      if (!/BUSYGROUP/.test(err.message)) throw err;
-    });
+    await this.createGroup('$');
     const first = await this.heartbeat();
     if (first !== 'ok') throw new Error(`could not join the cluster (${first})`);
     const tick = Math.max(100, Math.floor(this.leaseMs / 3));
@@ -183,8 +181,26 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     this.emit('lost', { node: id, calls: (await Promise.all(calls.map((c) => this.call(c)))).filter((r): r is CallRecord => !!r) });
   }
 
+  /** The hook consumers' group (another node may have made it: fine). */
+  private async createGroup(from: '$' | '0'): Promise<void> {
+    await this.command(['XGROUP', 'CREATE', this.k('events'), GROUP, from, 'MKSTREAM']).catch((err: Error) => {
+      if (!/BUSYGROUP/.test(err.message)) throw err;
+    });
+  }
+
   /** Hook events on the stream: new ones ('>'), or those a dead consumer took and never acknowledged. */
   private async consume(which: '>' | 'claim'): Promise<void> {
+    try {
+      await this.consumeOnce(which);
+    } catch (err) {
+      // A wiped Redis (restarted without persistence) lost the group: made again, from the stream's start
+      // (everything on it was written since the wipe).
+      if (/NOGROUP/.test((err as Error).message)) await this.createGroup('0');
+      else throw err;
+    }
+  }
+
+  private async consumeOnce(which: '>' | 'claim'): Promise<void> {
     if (this.stopped || this.leaseFromMs === 0) return;
     const consumer = this.o.name;
     let entries: [string, string[]][];

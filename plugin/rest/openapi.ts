@@ -292,6 +292,7 @@ function schemas(): Record<string, Json> {
       endedAt: nullable(str(`${EXT} ended at.`, { format: 'date-time' })),
       maxDuration: nullable(int(`${EXT} its duration limit, s: \`maxDuration\` of /call/startup, else MAX_CALL_DURATION; null: none.`)),
       endsAt: nullable(str(`${EXT} when that limit hangs it up (once answered).`, { format: 'date-time' })),
+      nodeId: str(`${EXT} in a cluster (CLUSTER_REDIS_URL): the node (NODE_ID) that holds the call; absent on a single node.`),
       events: arrayOf(ref('CallEvent'), `${EXT} the call's recent history (last 50), DTMF received included.`),
       recordings: arrayOf(ref('Recording'), `${EXT} its recordings (record: true, /recorder/startup): status, file, size.`),
       video: nullable(object({

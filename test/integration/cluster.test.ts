@@ -5,6 +5,7 @@
  *   - a burst of startups on one node spreads over the nodes, under the cluster-wide MAX_CALLS exactly;
  *   - /call/find_all on any node lists every call with its node; terminate, DTMF and /push/* sent to a
  *     node that doesn't hold the call act on it;
+ *   - Redis restarted mid-call (empty, as without persistence): the nodes re-register, no call is lost;
  *   - kill -9 of one node: within 5 s its calls are FAILED on the others, naming it, with one
  *     CallStatusEvent each; the other nodes' streams keep going; new startups go to live nodes only.
  */
@@ -86,7 +87,27 @@ const startup = (callId: string) => ({
 /** Where nginx has a call's stream (RTMP_STREAM_PREFIX's default). */
 const streamOf = (callId: string) => `rtmp_${callId}`;
 
-test('a burst on one node spreads over three under the cluster MAX_CALLS; any node lists and controls any call; a killed node is reported once', { timeout: 120_000 }, async () => {
+test('Redis restarted mid-call: the nodes re-register, the calls stay up and listed, nobody is fenced', { timeout: 60_000 }, async () => {
+  const ids = [0, 1, 2].map((i) => `${cluster}-redis${i}`);
+  for (const [i, id] of ids.entries()) assert.equal((await nodes[i]!.post('/call/startup', startup(id))).status, 200);
+  /** Every node lists the three calls ESTABLISHED. */
+  const upEverywhere = async () => (await Promise.all(nodes.map(findAll)))
+    .every((seen) => ids.every((id) => seen.find((c) => c.callId === id)?.status === 'ESTABLISHED'));
+  await waitFor(upEverywhere, 20_000, 'the calls up');
+  const owners = async () => (await findAll(nodes[0]!)).filter((c) => ids.includes(c.callId)).map((c) => `${c.callId}@${c.nodeId}`).sort();
+  const before = await owners();
+  await redis.restart(300);
+  // Back within a heartbeat or two: the records are put back, no call FAILED.
+  await waitFor(upEverywhere, 5000, 'the calls listed again after the restart');
+  await new Promise((r) => setTimeout(r, LEASE_MS)); // past a lease: a fenced node would have ended its calls by now
+  assert.ok(await upEverywhere(), 'still up a lease later');
+  assert.ok(!hooks.some((h) => ids.includes(h.callId as string) && h.status === 'FAILED'), 'no call reported FAILED');
+  assert.deepEqual(await owners(), before, 'each call still on its node');
+  for (const id of ids) assert.equal((await nodes[0]!.post('/call/terminate', { callId: id })).status, 200);
+  await waitFor(async () => (await findAll(nodes[2]!)).filter((c) => ids.includes(c.callId)).every((c) => c.status === 'FINISH'), 10_000, 'the calls ended');
+});
+
+test('a burst on one node spreads over the nodes under the cluster MAX_CALLS; any node lists and controls any call; a killed node is reported once', { timeout: 120_000 }, async () => {
   const ids = Array.from({ length: MAX_CALLS + 2 }, (_, i) => `${cluster}-${i}`);
   const answers = await Promise.all(ids.map((id) => nodes[0]!.post('/call/startup', startup(id))));
   const accepted = ids.filter((_, i) => answers[i]!.status === 200);
@@ -94,20 +115,28 @@ test('a burst on one node spreads over three under the cluster MAX_CALLS; any no
   assert.ok(answers.filter((a) => a.status !== 200).every((a) => a.status === 503 && /capacity/.test(a.text)));
 
   // Every node lists every call, ESTABLISHED, with the node that holds it.
+  /** This test's calls (the ended ones of the test before are still listed). */
+  const burst = (l: Awaited<ReturnType<typeof findAll>>) => l.filter((c) => /-\d+$/.test(c.callId));
   await waitFor(async () => {
-    const all = await findAll(nodes[2]!);
+    const all = burst(await findAll(nodes[2]!));
     return all.length === MAX_CALLS && all.every((c) => c.status === 'ESTABLISHED' && c.rtmpStreamStatus === 'PUBLISHING');
   }, 30_000, 'every call ESTABLISHED and publishing, as node-2 sees them');
-  const all = await findAll(nodes[1]!);
+  const all = burst(await findAll(nodes[1]!));
   const byNode = new Map<string, string[]>();
   for (const c of all) byNode.set(c.nodeId, [...(byNode.get(c.nodeId) ?? []), c.callId]);
   console.log(`  placed: ${[...byNode].map(([n, c]) => `${n} ${c.length}`).join(', ')}`);
-  assert.equal(byNode.size, 3, 'the calls spread over the three nodes');
-  assert.ok([...byNode.values()].every((c) => c.length <= 8), 'NODE_MAX_CALLS held');
+  // All three nodes share this machine's CPU here, so their headroom differs by noise: NODE_MAX_CALLS (8)
+  // is what is sure to spread 10 calls. (By headroom: cluster-registry.test.ts.)
+  assert.ok(byNode.size >= 2 && [...byNode.values()].every((c) => c.length <= 8), 'NODE_MAX_CALLS held');
+  // The node to kill: one with calls, not node-0 (the one asked afterwards); `other` a live one with calls.
+  const victimName = [...byNode.keys()].find((n) => n !== 'node-0')!;
+  const victim = Number(victimName.slice('node-'.length));
+  const otherName = [...byNode.keys()].find((n) => n !== victimName)!;
+  const live = nodes.filter((_, i) => i !== victim);
 
   // Controls sent to a node that doesn't hold the call.
   const notOwner = (callId: string) => nodes.find((_, i) => `node-${i}` !== all.find((c) => c.callId === callId)!.nodeId)!;
-  const [dtmfCall, pushCall] = [byNode.get('node-2')![0]!, byNode.get('node-0')![0]!];
+  const [dtmfCall, pushCall] = [byNode.get(victimName)![0]!, byNode.get(otherName)![0]!];
   assert.equal((await notOwner(dtmfCall).post('/call/send_dtmf', { callId: dtmfCall, dtmf: '12' })).status, 200);
   const extra = `${pushCall}-extra`;
   const push = await notOwner(pushCall).post('/push/startup', { streamName: pushCall, rtmpUrl: `${env.RTMP_URL}/${extra}`, rtmpTransponderFullUrl: 'true' });
@@ -118,23 +147,23 @@ test('a burst on one node spreads over three under the cluster MAX_CALLS; any no
   assert.ok(pushId, 'the push listed by a node that does not hold it');
   const stopped = await notOwner(pushCall).post('/push/terminate', { mediaSessionId: pushId });
   assert.equal(stopped.status, 200, stopped.text);
-  const term = byNode.get('node-2')![1]!;
+  const term = byNode.get(otherName)![1] ?? byNode.get(victimName)![1]!;
   assert.equal((await notOwner(term).post('/call/terminate', { callId: term })).status, 200);
   await waitFor(async () => (await findAll(nodes[0]!)).find((c) => c.callId === term)?.status === 'FINISH', 5000, 'terminated through another node');
 
-  // kill -9 of node-1: its calls FAILED on the others within 5 s, one hook each; the rest keep publishing.
-  const lost = byNode.get('node-1')!;
-  const survivors = [...byNode.get('node-0')!, ...byNode.get('node-2')!].filter((c) => c !== term);
+  // kill -9 of the victim: its calls FAILED on the others within 5 s, one hook each; the rest keep publishing.
+  const lost = byNode.get(victimName)!.filter((c) => c !== term);
+  const survivors = all.map((c) => c.callId).filter((c) => c !== term && !lost.includes(c));
   const bytesBefore = await Promise.all(survivors.map((c) => bytesIn(streamOf(c))));
   const killedAt = Date.now();
-  await nodes[1]!.kill();
+  await nodes[victim]!.kill();
   await waitFor(async () => {
     const seen = await findAll(nodes[0]!);
     return lost.every((id) => seen.find((c) => c.callId === id)?.status === 'FAILED');
   }, 5000 + 1000, 'the lost node\'s calls FAILED');
   const reportedMs = Date.now() - killedAt;
-  const failed = (await findAll(nodes[2]!)).filter((c) => lost.includes(c.callId));
-  assert.ok(failed.every((c) => /node node-1 \(node-1#[0-9a-f]+\) lost/.test(c.info)), JSON.stringify(failed.map((c) => c.info)));
+  const failed = (await findAll(live[1]!)).filter((c) => lost.includes(c.callId));
+  assert.ok(failed.every((c) => new RegExp(`node ${victimName} \\(${victimName}#[0-9a-f]+\\) lost`).test(c.info)), JSON.stringify(failed.map((c) => c.info)));
   await waitFor(async () => lost.every((id) => hooks.some((h) => h.callId === id && h.status === 'FAILED')), 3000, 'the FAILED hooks');
   await new Promise((r) => setTimeout(r, 2000)); // a second report would have come by now
   for (const id of lost) {
@@ -149,16 +178,16 @@ test('a burst on one node spreads over three under the cluster MAX_CALLS; any no
 
   // New startups land on live nodes only (places freed by the lost node's calls and the terminated one).
   const more = [`${cluster}-new-a`, `${cluster}-new-b`];
-  for (const id of more) assert.equal((await nodes[2]!.post('/call/startup', startup(id))).status, 200);
+  for (const id of more) assert.equal((await live[1]!.post('/call/startup', startup(id))).status, 200);
   await waitFor(async () => {
     const seen = await findAll(nodes[0]!);
     return more.every((id) => seen.find((c) => c.callId === id)?.status === 'ESTABLISHED');
   }, 20_000, 'the new calls up');
-  assert.ok((await findAll(nodes[0]!)).filter((c) => more.includes(c.callId)).every((c) => c.nodeId !== 'node-1'));
+  assert.ok((await findAll(nodes[0]!)).filter((c) => more.includes(c.callId)).every((c) => c.nodeId !== victimName));
 
   // The killed node back (same ARI app): it reaps what its dead self left in Asterisk and joins as someone new.
-  nodes[1] = await startNode(1);
-  await waitFor(async () => (await findAll(nodes[1]!)).length > 0, 5000, 'the restarted node lists the cluster\'s calls');
+  nodes[victim] = await startNode(victim);
+  await waitFor(async () => (await findAll(nodes[victim]!)).length > 0, 5000, 'the restarted node lists the cluster\'s calls');
 
   // All three stop (SIGTERM): nothing of theirs stays in Asterisk, nor in Redis (no place, no record, no node).
   const codes = await Promise.all(nodes.map((n) => n.stop()));
