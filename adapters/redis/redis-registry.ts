@@ -111,21 +111,20 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
       const info: NodeInfo = { id: this.nodeId, name: this.o.name, atMs: sentAt, ...this.o.self() };
       const [verdict, epoch] = await this.script(HEARTBEAT,
         [this.k('nodes'), this.k(`lease:${this.nodeId}`), this.k('epoch')],
-        [this.nodeId, JSON.stringify(info), String(this.leaseMs), this.epoch, randomBytes(8).toString('hex')]) as [string, string];
+        [this.nodeId, JSON.stringify(info), String(this.leaseMs), this.epoch, randomBytes(8).toString('hex')]) as ['ok' | 'fenced' | 'reset', string];
       // Fenced in the meantime (the lease ran out while this was on its way): the answer is about the old id.
       if (info.id !== this.nodeId) return 'error';
-      const wasReset = verdict === 'reset';
       this.epoch = epoch;
       if (verdict === 'fenced') {
         this.fence('this node was reported lost by the cluster (its lease had run out)');
         return 'fenced';
       }
       this.leaseFromMs = sentAt;
-      if (wasReset) {
+      if (verdict === 'reset') {
         this.o.log.warn({ node: this.nodeId }, 'the cluster store lost its data (Redis restarted?): putting back this node\'s calls');
         this.emit('reset');
       }
-      return wasReset ? 'reset' : 'ok';
+      return verdict;
     } catch (err) {
       this.o.log.debug({ err: (err as Error).message }, 'cluster heartbeat failed');
       return 'error';
