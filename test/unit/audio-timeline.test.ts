@@ -208,11 +208,29 @@ test('after a pause in the stream (hold), a timestamp jump lands on arrival time
   const pushes = stream(50).concat(stream(50).map((p, k) => ({ ...p, at: START + 4000 + 20 * k, ts: (1000 + PKT * (50 + k)) >>> 0 })));
   const out = run(tl, pushes, every(0, 5100, 10));
   assert.equal(tl.stats.reanchors, 1);
-  // Why, for whoever reads the call's stats: a continuing packet behind the cursor, after 3 s of nothing.
-  assert.deepEqual({ ...tl.stats.lastReanchor, driftMs: undefined }, { cause: 'behind', packet: 51, driftMs: undefined, afterGapMs: 3020 });
+  // Why, for whoever reads the call's stats: continuing packets behind the cursor, after 3 s of nothing. The
+  // second one re-anchors: it came paced, not in a burst with the first (which could have been a stall's).
+  assert.deepEqual({ ...tl.stats.lastReanchor, driftMs: undefined }, { cause: 'behind', packet: 52, driftMs: undefined, afterGapMs: 3020 });
   const resume = DELAY_SAMPLES + 4000 * 8;
-  assert.deepEqual(out.subarray(resume, resume + PKT), packetSamples(0));
-  assert.equal(tl.stats.silenceSamples, out.length + LOOKAHEAD - 100 * PKT);
+  assert.deepEqual(out.subarray(resume + PKT, resume + 2 * PKT), packetSamples(1));
+  assert.equal(tl.stats.lateSamplesDropped, PKT, 'the first packet after the pause');
+  assert.equal(tl.stats.silenceSamples, out.length + LOOKAHEAD - 99 * PKT);
+});
+
+test('a burst after a long stall (300 ms, 1 s: the app, the far end or the network) plays in place without re-anchoring', () => {
+  for (const stallMs of [300, 1000]) {
+    const tl = new AudioTimeline({ sampleRate: RATE, delayMs: DELAY }, START);
+    const pushes = stream(150);
+    // Everything sent during the stall handed over at its end, within a millisecond, with the next packet.
+    const n = stallMs / 20;
+    for (let k = 30; k <= 30 + n; k++) pushes[k]!.at = START + 600 + stallMs + (k - 30) * 0.02;
+    const out = run(tl, pushes, every(0, 4100, 10));
+    assert.equal(tl.stats.reanchors, 0, `${stallMs} ms: ${JSON.stringify(tl.stats.lastReanchor)}`);
+    assert.equal(tl.jumps, 0, "the video is not moved either");
+    const from = DELAY_SAMPLES + (30 + n) * PKT;
+    assert.equal(firstDiff(out.subarray(from), expected(150, out.length).subarray(from)), 'same', `${stallMs} ms: the rest plays where it belongs`);
+    assert.ok(tl.stats.lateSamplesDropped <= (stallMs - DELAY + 20) * 8 + LOOKAHEAD, `${stallMs} ms: ${tl.stats.lateSamplesDropped} late samples`);
+  }
 });
 
 test('60 simulated seconds with irregular reads: samples out == 60 × rate, exactly', () => {

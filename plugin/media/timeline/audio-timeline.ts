@@ -25,11 +25,12 @@
  * where the queued audio ends, so a timestamp jump costs no silence at all.
  * Behind the target is not enough to re-anchor while the packet still plays in time: packets a jitter
  * buffer held for a gap arrive late by design. A newer packet landing behind the play cursor is
- * re-anchored when it is also over maxDriftMs behind (the sender paused, or a jump), or when newer packets
- * have kept landing behind it for UNDERRUN_MS of arrivals (the delay stepped up: an underrun). A burst
- * after a stall (the event loop, the network) is neither: its late samples are dropped and the rest plays
- * in place. Re-anchoring on it instead would keep the stall's lateness as a surplus, which the steering
- * then plays out sharp for seconds (2 % at most: a third of a semitone). An older packet (a straggler)
+ * re-anchored when newer packets have kept landing behind it for UNDERRUN_MS of arrivals (the delay
+ * stepped up: an underrun), or for BURST_MS when over maxDriftMs behind (the sender paused, or a jump). A
+ * burst after a stall (the event loop, the far end, the network) is neither, however long the stall: its
+ * late samples are dropped and the rest plays in place. Re-anchoring on its first packet would anchor the
+ * stall's lateness: the burst's newer packets would then be that far ahead (a second jump), or the
+ * surplus played out sharp for seconds (2 % at most: a third of a semitone). An older packet (a straggler)
  * never moves the anchor, unless it is further back than delay + maxDrift (a backward jump). Samples that
  * land behind the cursor are dropped (`lateSamplesDropped`): "late" means after its place was played.
  *
@@ -119,6 +120,11 @@ const DEADBAND_PPM = 20;
 const SETTLE_MS = 2000;
 /** Newer packets landing behind the cursor for this long (ms of arrivals) is an underrun: re-anchor. */
 const UNDERRUN_MS = 60;
+/**
+ * Packets far behind the cursor arriving within this long of the first are one burst: a stall handing over
+ * its backlog (read from the socket within a millisecond or two), not a sender that resumed (paced at 10-60 ms).
+ */
+const BURST_MS = 10;
 
 export class AudioTimeline {
   readonly stats: AudioTimelineStats = {
@@ -153,6 +159,8 @@ export class AudioTimeline {
   private anchorTs = 0;
   /** Arrival of the first of the newer packets landing behind the cursor in a row (undefined: none). */
   private behindSince: number | undefined;
+  /** The arrival gap before that first one (for lastReanchor: a pause shows as a long gap). */
+  private behindGapMs = 0;
   /** True once a packet's sample has been played: the start can no longer move unheard. */
   private heard = false;
   /** Re-anchors and start moves: each time the audio's placement jumped (the video follows). */
@@ -257,8 +265,17 @@ export class AudioTimeline {
       } else if (diff > 0) {
         // Moving forward but behind the cursor: a discontinuity, an underrun, or a burst after a stall.
         if (pos >= this.cursor) this.behindSince = undefined;
-        else if (drift < -this.maxDrift) pos = this.reanchor(pos, target, 'behind', drift, gapMs);
-        else if (arrivalMs - (this.behindSince ??= arrivalMs) >= UNDERRUN_MS) pos = this.reanchor(pos, target, 'behind', drift, gapMs);
+        else {
+          if (this.behindSince === undefined) {
+            this.behindSince = arrivalMs;
+            this.behindGapMs = gapMs;
+          }
+          // Far behind (the sender paused, its timestamps did not move on) re-anchors on the next packet that
+          // comes paced, not in the same burst: a stall (our event loop, the far end, the network) hands over
+          // what it held all at once, and the burst's newer packets are in place again.
+          const behindFor = arrivalMs - this.behindSince;
+          if (behindFor >= (drift < -this.maxDrift ? BURST_MS : UNDERRUN_MS)) pos = this.reanchor(pos, target, 'behind', drift, this.behindGapMs);
+        }
       } else if (-diff > this.stragglerWindow) {
         pos = this.reanchor(pos, target, 'backward', drift, gapMs); // far before the newest: a backward jump, not a late packet
       } else {
@@ -283,7 +300,9 @@ export class AudioTimeline {
     const driftMs = ((pos - target) * 1000) / this.rate;
     s.driftMs = driftMs;
     if (Math.abs(driftMs) > s.maxAbsDriftMs) s.maxAbsDriftMs = Math.abs(driftMs);
-    this.error.add(driftMs, arrivalMs);
+    // A packet wholly behind the cursor was not placed: its lateness (a stall's, a pause's) says nothing
+    // of where the audio plays, and would steer the next second for nothing.
+    if (pos + n > this.cursor) this.error.add(driftMs, arrivalMs);
     this.write(pos, samples);
     return pos + n;
   }
