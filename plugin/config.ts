@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseHookApps } from './hooks/routed.js';
+import { isLoopback } from './lib/forbidden-address.js';
 import { redactUrl } from './lib/redact.js';
 import { templateProblem } from './lib/file-template.js';
 import type { CodecPreference } from './sip/sdp.js';
@@ -342,7 +343,7 @@ function checkRest(config: Config): void {
   if (rest.apiToken && rest.apiToken.length < MIN_API_TOKEN_LENGTH) {
     throw new ConfigError(`API_TOKEN must be at least ${MIN_API_TOKEN_LENGTH} characters long (it has ${rest.apiToken.length})`);
   }
-  if (!rest.apiToken && !['127.0.0.1', '::1', 'localhost'].includes(rest.host)) {
+  if (!rest.apiToken && rest.host !== 'localhost' && !isLoopback(rest.host)) {
     throw new ConfigError(`API_TOKEN is required when REST_HOST (${rest.host}) is not loopback`);
   }
   // Any origin may then call the API from any visitor's browser: only a token stops it.
