@@ -54,7 +54,7 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
   private readonly k: (name: string) => string;
   private readonly sha = new Map<string, string>();
   private epoch = '';
-  /** When the last heartbeat that Redis accepted was sent (our clock): the lease runs from there. */
+  /** When the last heartbeat that Redis accepted was sent (performance.now()): the lease runs from there. */
   private leaseFromMs = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -83,7 +83,7 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     this.timers = [
       setInterval(() => void this.heartbeat(), tick),
       // The lease is checked more often than renewed: a node cut off stops its calls as its lease ends.
-      setInterval(() => this.checkLease(), Math.max(50, Math.floor(this.leaseMs / 10))),
+      setInterval(() => this.checkLease(), this.checkEveryMs),
       setInterval(() => void this.reapLost().catch((err: Error) => this.o.log.warn({ err: err.message }, 'cluster reaper failed')), tick),
       setInterval(() => void this.consume('>').catch(() => {}), 500),
       setInterval(() => void this.consume('claim').catch(() => {}), CLAIM_IDLE_MS / 3),
@@ -107,6 +107,8 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     if (this.beating || this.stopped) return 'error';
     this.beating = true;
     const sentAt = Date.now();
+    // The lease is timed on the monotonic clock: a wall-clock step must not stretch or cut it.
+    const sentAtMono = performance.now();
     try {
       const info: NodeInfo = { id: this.nodeId, name: this.o.name, atMs: sentAt, ...this.o.self() };
       const [verdict, epoch] = await this.script(HEARTBEAT,
@@ -119,7 +121,7 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
         this.fence('this node was reported lost by the cluster (its lease had run out)');
         return 'fenced';
       }
-      this.leaseFromMs = sentAt;
+      this.leaseFromMs = sentAtMono;
       if (verdict === 'reset') {
         this.o.log.warn({ node: this.nodeId }, 'the cluster store lost its data (Redis restarted?): putting back this node\'s calls');
         this.emit('reset');
@@ -133,10 +135,20 @@ export class RedisRegistry extends EventEmitter<RegistryEvents> implements Clust
     }
   }
 
+  /** How often the lease is checked: more often than renewed. */
+  private get checkEveryMs(): number {
+    return Math.max(50, Math.floor(this.leaseMs / 10));
+  }
+
+  /**
+   * A node cut off ends its calls before its lease can run out in Redis: it gives up one check interval
+   * early, so a check that fires late still comes before any reaper can report its calls (never live on
+   * two nodes). The lease runs from when the last accepted heartbeat was sent, before Redis saw it.
+   */
   private checkLease(): void {
     if (this.stopped || this.leaseFromMs === 0) return;
-    const age = Date.now() - this.leaseFromMs;
-    if (age >= this.leaseMs) this.fence(`lease ran out: Redis not reached for ${age} ms`);
+    const age = performance.now() - this.leaseFromMs;
+    if (age >= this.leaseMs - this.checkEveryMs) this.fence(`lease ran out: Redis not reached for ${Math.round(age)} ms`);
   }
 
   /** Our calls are (or will be) reported lost by another node: drop them all and join again as someone new. */
