@@ -153,6 +153,7 @@ export function createApp(
   const released = new WeakSet<object>();
   calls.changes.on('released', (call) => released.add(call));
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
+  metrics.watchCluster(registry, () => headroom.sample());
   const approval = config.hooks.approve
     ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId, checkTarget: checkHookUrl })
     : undefined;

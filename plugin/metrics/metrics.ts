@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Call } from '../calls/call.js';
 import type { CallService } from '../calls/call-service.js';
 import type { CallPush } from '../calls/pushes.js';
+import type { CallRecord, ClusterRegistry, NodeInfo } from '../cluster/registry.js';
 import { CALL_STATUSES, LIVE_PUSH_STATES, PUSH_STATES, type PushStatus } from '../calls/states.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { nativeEncoderTime } from '../media/encode/aac/audio-encoder.js';
@@ -32,6 +33,7 @@ export class AppMetrics {
   private readonly authFailures: Counter;
   /** The live calls and their health, read once at the start of a scrape. */
   private scraping: { calls: Call[]; health: Map<Call, MediaHealth | undefined> } | undefined;
+  private cluster: { registry: ClusterRegistry; view?: { nodes: NodeInfo[]; calls: CallRecord[] } } | undefined;
 
   constructor(private readonly calls: CallService, opts: { jitterDepthMs: number }) {
     const r = this.registry;
@@ -156,6 +158,12 @@ export class AppMetrics {
    * them, run one after another by the registry) all read this snapshot instead of asking every call again.
    */
   async scrape(): Promise<string> {
+    if (this.cluster) {
+      // The cluster's view, read once per scrape (two Redis round trips); unreachable: no cluster gauges.
+      const { registry } = this.cluster;
+      this.cluster.view = await Promise.all([registry.nodes(), registry.calls()])
+        .then(([nodes, calls]) => ({ nodes, calls }), () => undefined);
+    }
     const calls = this.liveCalls();
     this.scraping = { calls, health: new Map(calls.map((c) => [c, c.media?.health()])) };
     try {
@@ -171,6 +179,47 @@ export class AppMetrics {
 
   private healthOf(c: Call): MediaHealth | undefined {
     return this.scraping?.health.get(c) ?? c.media?.health();
+  }
+
+  /**
+   * This node's CPU headroom (what placement compares), and in a cluster the fleet as the registry sees
+   * it: live nodes, each one's calls and headroom, the calls by status, and how often nodes were lost or
+   * this one fenced itself.
+   */
+  watchCluster(registry: ClusterRegistry, headroom: () => number): void {
+    const r = this.registry;
+    gauge(r, 'node_cpu_headroom_cores', 'Spare CPU of this node in cores (its cgroup quota less its use, else the machine\'s idle cores), as placement compares nodes', [], (g) => g.set(headroom()));
+    if (!registry.shared) return;
+    this.cluster = { registry };
+    const view = () => this.cluster?.view;
+    gauge(r, 'cluster_nodes', 'Nodes with a live lease in the cluster', [], (g) => {
+      const v = view();
+      if (v) g.set(v.nodes.length);
+      else g.reset();
+    });
+    // Reset first: the labels of a node that left go with it.
+    gauge(r, 'cluster_node_calls', 'Live calls of each node, as it last reported them', ['node'], (g) => {
+      g.reset();
+      for (const n of view()?.nodes ?? []) g.set({ node: n.name }, n.calls);
+    });
+    gauge(r, 'cluster_node_headroom_cores', 'Spare CPU of each node in cores, as it last reported it', ['node'], (g) => {
+      g.reset();
+      for (const n of view()?.nodes ?? []) g.set({ node: n.name }, n.headroom);
+    });
+    gauge(r, 'cluster_calls', 'Calls recorded in the cluster (every node\'s), by status', ['status'], (g) => {
+      const v = view();
+      if (!v) return g.reset();
+      for (const st of CALL_STATUSES) g.set({ status: st }, 0);
+      for (const c of v.calls) g.inc({ status: c.status });
+    });
+    const lost = new Counter({ name: `${P}cluster_nodes_lost_total`, help: 'Nodes whose lease ran out, reaped by this node (their live calls reported FAILED)', registers: [r] });
+    const lostCalls = new Counter({ name: `${P}cluster_lost_calls_total`, help: 'Calls of lost nodes that this node reported FAILED', registers: [r] });
+    const fenced = new Counter({ name: `${P}cluster_fenced_total`, help: 'Times this node lost its lease (cut off from Redis), ended its calls and joined again', registers: [r] });
+    registry.on('lost', (l) => {
+      lost.inc();
+      lostCalls.inc(l.calls.length);
+    });
+    registry.on('fenced', () => fenced.inc());
   }
 
   observeRest(method: string, route: string, code: number, seconds: number): void {

@@ -116,6 +116,12 @@ test('30 startups on one node spread by CPU headroom; any node lists them all wi
   assert.ok(counts[0]! >= counts[2]! && counts[0]! === Math.max(...counts), `most calls on the node with the most headroom: ${counts}`);
   assert.ok(counts.filter((x) => x > 0).length >= 2, `spread over the nodes: ${counts}`);
 
+  // Each node's /metrics has the cluster's gauges.
+  const metrics = await (await fetch(`${new URL(c.nodes[1]!.rest).origin}/metrics`)).text();
+  assert.match(metrics, /^sip_as_rtmp_cluster_nodes 3$/m);
+  assert.match(metrics, /^sip_as_rtmp_cluster_calls\{status="ESTABLISHED"\} 30$/m);
+  assert.match(metrics, /^sip_as_rtmp_cluster_node_headroom_cores\{node="node-1"\} 0\.\d+$/m);
+
   // Controls sent to a node that does not own the call.
   const owner = (id: string) => all.find((x) => x.callId === id)!.nodeId;
   const notOwner = (id: string) => c.nodes.find((n) => n.name !== owner(id))!;
