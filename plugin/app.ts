@@ -113,7 +113,8 @@ export function createApp(
   // The cluster (CLUSTER_REDIS_URL), or this node alone. What it tells the others about itself:
   const headroom = new CpuHeadroom();
   const self = () => ({
-    url: config.cluster.nodeUrl || web.restUrl, headroom: headroom.sample(), max: config.cluster.nodeMaxCalls, calls: calls.activeCount,
+    url: config.cluster.nodeUrl || web.restUrl, headroom: headroom.sample(calls.activeCount), max: config.cluster.nodeMaxCalls,
+    calls: calls.activeCount, covered: headroom.coveredCalls(),
   });
   const registry: ClusterRegistry = config.cluster.redisUrl
     ? new RedisRegistry({
@@ -153,7 +154,7 @@ export function createApp(
   const released = new WeakSet<object>();
   calls.changes.on('released', (call) => released.add(call));
   const metrics = new AppMetrics(calls, { jitterDepthMs: config.media.jitterDepthMs });
-  metrics.watchCluster(registry, () => headroom.sample());
+  metrics.watchCluster(registry, () => headroom.sample(calls.activeCount));
   const approval = config.hooks.approve
     ? new HttpApproval({ appUrl: (key) => config.hooks.apps.get(key) ?? (config.hooks.url || undefined), timeoutMs: config.hooks.timeoutMs, nodeId: config.hooks.nodeId, checkTarget: checkHookUrl })
     : undefined;

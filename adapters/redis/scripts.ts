@@ -32,7 +32,7 @@ return 'ok'
 /**
  * Placement and reservation in one step, so a burst of startups spreads instead of all reading the same
  * stats. KEYS: nodes, live, owners, load. ARGV: callId, MAX_CALLS, cores per call, key prefix, nodes to skip...
- * Score: the node's reported headroom less what the calls placed since its report will cost.
+ * Score: the node's reported headroom less what its calls not yet in that measurement will cost.
  */
 export const PLACE = `
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'conflict'} end
@@ -47,7 +47,7 @@ for i = 1, #all, 2 do
     local n = cjson.decode(all[i + 1])
     local load = tonumber(redis.call('HGET', KEYS[4], id) or '0')
     if load < n.max then
-      local score = n.headroom - tonumber(ARGV[3]) * math.max(0, load - n.calls)
+      local score = n.headroom - tonumber(ARGV[3]) * math.max(0, load - (n.covered or n.calls))
       if best == nil or score > bestScore then best = id; bestScore = score end
     end
   end

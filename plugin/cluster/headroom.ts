@@ -89,14 +89,33 @@ export class CpuHeadroom {
     return this.src.cores;
   }
 
-  /** Spare cores over the time since the last sample (sampled at most once a second; ≥ 0). */
-  sample(): number {
+  /**
+   * Spare cores over the time since the last sample (sampled at most once a second; ≥ 0). `calls`: the
+   * node's live calls now, for covered().
+   */
+  sample(calls = 0): number {
     const at = this.now();
+    this.fewestCalls = Math.min(this.fewestCalls, calls);
     if (at - this.last.at < 1000) return this.value;
     const used = this.src.usedSeconds();
     const busy = (used - this.last.used) / ((at - this.last.at) / 1000);
     this.last = { at, used };
     this.value = Math.max(0, Math.round((this.src.cores - busy) * 1000) / 1000);
+    this.covered = this.fewestCalls;
+    this.fewestCalls = calls;
     return this.value;
   }
+
+  /**
+   * The calls whose cost the last value shows: those up through its whole window (the fewest seen in it).
+   * Placement counts the others as still to come (CALL_CORES each): a node that reported its new calls
+   * with a headroom measured before they started would otherwise look as free as before and take a whole
+   * burst alone.
+   */
+  coveredCalls(): number {
+    return this.covered;
+  }
+
+  private fewestCalls = 0;
+  private covered = 0;
 }

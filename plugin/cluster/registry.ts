@@ -25,6 +25,8 @@ export interface NodeInfo {
   max: number;
   /** Its live calls when it reported. */
   calls: number;
+  /** Of those, the ones whose cost its headroom shows (up through the whole measurement); default: calls. */
+  covered?: number;
   /** Places it holds now (reported and not yet), as the registry counts them. */
   load?: number;
   /** When it last reported (ms since the epoch, its clock). */

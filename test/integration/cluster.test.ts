@@ -102,6 +102,14 @@ let dialPort = 5300;
 const dial = (count: number, holdMs: number) => dialThroughKamailio(c, { exten: '7200', count, ratePerSec: 5, holdMs, localPort: dialPort++, mediaPort: 18000 + (dialPort % 20) * 100 });
 
 test('30 startups on one node spread by CPU headroom; any node lists them all with their owners and controls any of them', { timeout: 120_000 }, async () => {
+  /** Each node's CPU headroom, as the cluster sees it (node-1's /metrics). */
+  const headroom = async () => {
+    const text = await (await fetch(`${new URL(c.nodes[0]!.rest).origin}/metrics`)).text();
+    return c.nodes.map((n) => Number(new RegExp(`^sip_as_rtmp_cluster_node_headroom_cores\\{node="${n.name}"\\} (\\S+)$`, 'm').exec(text)?.[1]));
+  };
+  // Freshly started nodes are busy for a second or two (their own start-up shows as no headroom).
+  await waitFor(async () => (await headroom()).every((h, i) => h > c.nodes[i]!.quota / 2), 15_000, 'the nodes settled');
+  const before = await headroom();
   const ids = Array.from({ length: 30 }, (_, i) => `${run}-h${i}`);
   const answers = await Promise.all(ids.map((id) => c.nodes[0]!.post('/call/startup', startup(id))));
   assert.deepEqual(answers.map((a) => a.status), ids.map(() => 200), JSON.stringify(answers.filter((a) => a.status !== 200).map((a) => a.text)));
@@ -110,10 +118,12 @@ test('30 startups on one node spread by CPU headroom; any node lists them all wi
   assert.ok(lists.every((l) => JSON.stringify(l) === JSON.stringify(lists[0])), 'every node lists the same calls on the same owners');
   const all = mine(ids)(await findAll(c.nodes[1]!));
   const spread = countBy(all);
-  console.log(`  30 calls by headroom: ${c.nodes.map((n) => `${n.name} (quota ${n.quota} cores) ${spread.get(n.name)}`).join(', ')}`);
-  // The quotas differ (scripts/cluster: 0.42, 0.38, 0.34 cores): the node with the most room takes the most calls, and more than one node is used.
+  console.log(`  30 calls by headroom: ${c.nodes.map((n, i) => `${n.name} (quota ${n.quota}, headroom ${before[i]} cores) ${spread.get(n.name)}`).join(', ')}`);
+  // Placement follows the headroom each node measures (its quota less its use, call set-ups included), a
+  // second at a time: the exact split depends on those measurements, so what is sure is that it spreads.
+  // (Placement by score, deterministically: cluster-registry.test.ts.)
+  assert.ok(before.every((h, i) => h > 0 && h <= c.nodes[i]!.quota), `each node's headroom within its quota: ${before}`);
   const counts = c.nodes.map((n) => spread.get(n.name)!);
-  assert.ok(counts[0]! >= counts[2]! && counts[0]! === Math.max(...counts), `most calls on the node with the most headroom: ${counts}`);
   assert.ok(counts.filter((x) => x > 0).length >= 2, `spread over the nodes: ${counts}`);
 
   // Each node's /metrics has the cluster's gauges.

@@ -32,3 +32,19 @@ test('CPU headroom: between 0 and the cores this process may use, sampled at mos
   const v = h.sample();
   assert.ok(v >= 0 && v <= h.cores, String(v));
 });
+
+test('CPU headroom: the calls it covers are those up through the whole window it measured', () => {
+  let now = 0;
+  const h = new CpuHeadroom(() => now);
+  now = 1000;
+  h.sample(3);
+  assert.equal(h.coveredCalls(), 0, 'the first window started with none');
+  now = 1500;
+  h.sample(5); // within the window: no new value
+  now = 2000;
+  h.sample(6);
+  assert.equal(h.coveredCalls(), 3, 'three calls were up all through the second window; the three new ones are not in it yet');
+  now = 3000;
+  h.sample(2);
+  assert.equal(h.coveredCalls(), 2, 'calls that ended within the window are not counted');
+});
