@@ -272,7 +272,7 @@ function schemas(): Record<string, Json> {
     }, ['at', 'type']),
     Call: object({
       callId: str('As given in /call/startup (an inbound call\'s is the Asterisk channel id unless the dialplan names one).'),
-      status: str('TRYING → RING (180) / SESSION_PROGRESS (183) → ESTABLISHED (200) [↔ HOLD] → FINISH; or BUSY (486/600), or FAILED: the server-side statuses WCS documents (REST Hooks, Event statuses), each also sent as a CallStatusEvent. The WCS Web SDK\'s NEW and PENDING are its own client-side states (set before any request), never a server\'s; its RING_MEDIA is documented nowhere and not produced (a 183 with early media is SESSION_PROGRESS, as WCS says).', { enum: [...CALL_STATUSES] }),
+      status: str('TRYING → RING (180) / SESSION_PROGRESS (183) → ESTABLISHED (200) [↔ HOLD] → FINISH; or BUSY (486/600), or FAILED: the server-side statuses WCS documents (REST Hooks, Event statuses), each also sent as a CallStatusEvent. The WCS Web SDK\'s NEW and PENDING are its own client-side states (set before any request), never a server\'s; its RING_MEDIA (a constant of the SDK that no WCS document describes) is not produced: a 183 with early media is SESSION_PROGRESS, as WCS\'s docs say.', { enum: [...CALL_STATUSES] }),
       sipStatus: nullable(int('The last SIP response code.')),
       caller: str('sipLogin (inbound: the caller\'s number).'),
       callee: str('The SIP user called (inbound: the extension).'),

@@ -161,6 +161,14 @@ test('MAX_CALLS=25 across the cluster: 30 startups spread over the nodes, exactl
   assert.ok(answers.filter((a) => a.status !== 200).every((a) => a.status === 503 && /capacity/.test(a.text)), JSON.stringify(answers.filter((a) => a.status !== 200).map((a) => a.text)));
   await waitFor(() => allIn(c.nodes[2]!, accepted, 'ESTABLISHED'), 60_000, 'the 25 calls up');
   console.log(`  MAX_CALLS=25: ${[...countBy(mine(accepted)(await findAll(c.nodes[0]!)))].map(([n, k]) => `${n} ${k}`).join(', ')}`);
+  // The cluster is full: an INVITE through Kamailio is refused by each node in turn (503), and then the caller.
+  const kamailioLog = `${SANDBOX_RUN}/logs/cluster-kamailio.log`;
+  const logBefore = readFileSync(kamailioLog, 'utf8').length;
+  const refused = dial(1, 1000);
+  assert.notEqual(await refused.exit, 0, 'the caller was refused');
+  const tried = readFileSync(kamailioLog, 'utf8').slice(logBefore);
+  assert.equal(tried.match(/trying the next node/g)?.length, 2, tried);
+  assert.match(tried, /no node left to try/);
   await terminateAll(accepted);
   for (const n of c.nodes) await clusterCmd(['stop-app', String(n.n)]);
   for (const n of c.nodes) await clusterCmd(['start', String(n.n)], appEnv());

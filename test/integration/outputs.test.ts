@@ -1,8 +1,8 @@
 /**
  * One call, every kind of output at once, through the real sandbox: the sipp video far end (beep + flash
  * every second) relayed to nginx over RTMP (recorded there), to nginx's RTMPS front, to two SRT receivers
- * (ffmpeg with libsrt, a passphrase; one killed mid-call, one for the whole call, with a stream id), and
- * recorded by us. Each output is judged from its first byte; the
+ * (ffmpeg with libsrt, a passphrase; one killed mid-call, one for the whole call, with a stream id), to
+ * nginx through a proxy that is cut for 5 s (an RTMP receiver gone), and recorded by us. Each output is judged from its first byte; the
  * recording is also played by Chromium from its download link.
  * Then a recordings directory that cannot be written: the recording fails, the call does not.
  */
@@ -20,6 +20,7 @@ import { analyzeAvSync, type AvSyncReport } from '../helpers/av-sync.js';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
 import { isPublished } from '../helpers/audio-analysis.js';
 import { uniqueId } from '../helpers/sandbox.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
 
 const PASS = 'sandbox-srt-secret';
 const SRT_PORT = 9861;
@@ -114,6 +115,29 @@ async function oneCallEveryOutput(t: TestApp): Promise<void> {
   const srtFile2 = join(dir, 'srt-2.ts');
   receiver = await srtReceiver(srtFile2);
   await waitFor(async () => (await statusOf(stream, FIRST_SRT)) === 'PUBLISHING', 15_000, 'SRT back');
+
+  // An RTMP receiver goes away too: a fourth output, to nginx through a proxy that drops its connection and
+  // refuses new ones for 5 s. That output reconnects; the call's RTMP, RTMPS, SRT and the recording go on
+  // (each is checked whole below).
+  const proxy = await tcpProxy(Number(/:(\d+)\//.exec(t.env.RTMP_URL!)![1]));
+  try {
+    const PROXIED = new RegExp(`^rtmp://127\\.0\\.0\\.1:${proxy.port}/`);
+    const viaProxy = await t.post('/push/startup', { streamName: stream, rtmpUrl: `rtmp://127.0.0.1:${proxy.port}/live/${stream}-proxied`, rtmpTransponderFullUrl: 'true' });
+    assert.equal(viaProxy.status, 200, viaProxy.text);
+    await waitFor(async () => (await statusOf(stream, PROXIED)) === 'PUBLISHING', 10_000, 'the proxied RTMP output publishing');
+    proxy.cut(true);
+    await waitFor(async () => (await statusOf(stream, PROXIED)) === 'RECONNECTING', 10_000, 'the proxied RTMP output reconnecting');
+    const meanwhile = (await t.find(callId))!;
+    assert.deepEqual([meanwhile.status, meanwhile.rtmpStreamStatus, await statusOf(stream, /^rtmps:/), await statusOf(stream, FIRST_SRT), meanwhile.recordings[0]?.status],
+      ['ESTABLISHED', 'PUBLISHING', 'PUBLISHING', 'PUBLISHING', 'RECORDING'], 'the other outputs while an RTMP receiver is gone');
+    await new Promise((res) => setTimeout(res, 5000));
+    proxy.cut(false);
+    await waitFor(async () => (await statusOf(stream, PROXIED)) === 'PUBLISHING', 15_000, 'the proxied RTMP output back');
+    const mediaSessionId = (viaProxy.json as PushView).mediaSessionId;
+    assert.equal((await t.post('/push/terminate', { mediaSessionId })).status, 200);
+  } finally {
+    await proxy.close();
+  }
 
   await new Promise((res) => setTimeout(res, 60_000 - (Date.now() - Date.parse(est.establishedAt!))));
   const metrics = await (await fetch(t.app.restUrl.replace(/\/rest-api$/, '') + '/metrics')).text();

@@ -59,6 +59,15 @@ test('toStream + two pushes (rtmp and rtmps): one encoder, each with its own mut
   assert.deepEqual(ffmpegChildren().length, 0, 'no ffmpeg child for the call');
   const all = (await t.post('/push/find_all')).json as PushView[];
   assert.ok(all.some((p) => p.mediaSessionId === pa.mediaSessionId) && all.some((p) => p.mediaSessionId === pb.mediaSessionId));
+  // WCS's page polls by the transponder name (RTMP_STREAM_PREFIX + the stream) and reads the picture's size:
+  // the audio call's generated video, GENERATED_VIDEO_SIZE (640x360).
+  // (B was started as the page starts it: the application URL, the name made by the prefix rule.)
+  const byTransponder = await t.post('/push/find', { streamName: `rtmp_${stream}`, rtmpUrl: rtmpsRecordUrl() });
+  assert.equal(byTransponder.status, 200, byTransponder.text);
+  const [found] = byTransponder.json as (PushView & { width?: number; height?: number })[];
+  assert.equal(found?.mediaSessionId, pb.mediaSessionId);
+  assert.equal(found?.streamName, `rtmp_${stream}`, 'answered under the transponder name');
+  assert.deepEqual([found?.width, found?.height], [640, 360], 'WCS\'s width and height, once a picture was sent');
 
   // A: the call's tone for 3 s, then muted. B: the 440 Hz sound from the start, then the call's tone.
   await new Promise((r) => setTimeout(r, 3000));
