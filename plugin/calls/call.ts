@@ -110,7 +110,8 @@ export class Call extends EventEmitter<CallEvents> {
     this.status = status;
     this.info = info;
     if (sipStatus !== undefined) this.sipStatus = sipStatus;
-    if (status === 'ESTABLISHED') this.establishedAt = new Date();
+    // The answer's time: back from HOLD is ESTABLISHED again, not a new start.
+    if (status === 'ESTABLISHED') this.establishedAt ??= new Date();
     this.note(status, info);
     this.emit('status', { call: this, status, info });
   }

@@ -1,32 +1,37 @@
 /**
  * /call/hold and /call/unhold against the real sandbox: baresip (sending a 1 kHz tone) is put on hold by
  * a re-INVITE; the call shows HOLD; the RTMP stream goes on, silent while held, and the tone is back
- * after unhold.
+ * after unhold. The call is also recorded by us: the recording keeps the stream's timeline through the hold.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodePcm, dominantFrequency, rms } from '../helpers/audio-analysis.js';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
+import type { CallView, RecordingView } from '../../plugin/calls/types.js';
 import { SANDBOX_RUN, uniqueId } from '../helpers/sandbox.js';
 
 let t: TestApp;
+let recordings: string;
 before(async () => {
-  t = await startTestApp();
+  recordings = mkdtempSync(join(tmpdir(), 'sar-hold-rec-'));
+  t = await startTestApp({ RECORDINGS_DIR: recordings });
 });
 after(async () => {
   await t?.stop();
+  rmSync(recordings, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('hold: re-INVITE to the far end, status HOLD, the stream goes on silent; unhold brings the caller back', { timeout: 60_000 }, async () => {
+test('hold: re-INVITE to the far end, status HOLD, the stream and its recording go on silent; unhold brings the caller back', { timeout: 60_000 }, async () => {
   const logFile = join(SANDBOX_RUN, 'logs', 'baresip.log');
   const from = statSync(logFile).size;
   const callId = uniqueId('hold');
   const stream = uniqueId('held');
-  const r = await t.post('/call/startup', { callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: t.env.BARESIP_PORT, hasAudio: 'true', rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream });
+  const r = await t.post('/call/startup', { callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: t.env.BARESIP_PORT, hasAudio: 'true', rtmpUrl: t.env.RTMP_RECORD_URL, rtmpStream: stream, record: 'true' });
   assert.equal(r.status, 200, r.text);
   assert.equal((await t.waitStatus(callId, ['ESTABLISHED', 'FAILED'])).status, 'ESTABLISHED');
   const key = t.app.calls.get(callId)!.key;
@@ -61,6 +66,24 @@ test('hold: re-INVITE to the far end, status HOLD, the stream goes on silent; un
   assert.ok(Math.abs(before1.freq - 1000) < 15 && before1.share > 0.9, JSON.stringify(before1));
   assert.ok(heldRms < 0.001, `silent while held (rms ${heldRms})`);
   assert.ok(Math.abs(after1.freq - 1000) < 20 && after1.share > 0.9, JSON.stringify(after1));
+
+  // Our recording of the call: as long as the call, the tone, the held silence and the tone again at the
+  // same places as on the live stream (its timeline went on through the hold).
+  let rec: RecordingView | undefined;
+  await waitFor(async () => {
+    rec = ((await t.post('/recorder/find_all', { callId })).json as RecordingView[])[0];
+    return rec?.status === 'DONE' || rec?.status === 'FAILED';
+  }, 15_000, 'recording DONE');
+  assert.equal(rec!.status, 'DONE', rec!.reason ?? '');
+  const ended = (await t.find(callId)) as CallView;
+  const callSeconds = (Date.parse(ended.endedAt!) - Date.parse(ended.establishedAt!)) / 1000;
+  const recPcm = await decodePcm(rec!.path, 48000);
+  const r1 = dominantFrequency(recPcm, sec, { start: 1 * sec, seconds: 1 });
+  const rHeld = rms(recPcm, Math.round(3.5 * sec), 1.5 * sec);
+  const r2 = dominantFrequency(recPcm, sec, { start: Math.round(6.5 * sec), seconds: 1 });
+  console.log(`# recording: ${(recPcm.length / sec).toFixed(2)} s for a ${callSeconds.toFixed(2)} s call; ${r1.freq.toFixed(0)} Hz, held rms ${rHeld.toExponential(1)}, ${r2.freq.toFixed(0)} Hz`);
+  assert.ok(Math.abs(recPcm.length / sec - callSeconds) < 0.5, 'the recording as long as the call');
+  assert.ok(Math.abs(r1.freq - 1000) < 15 && r1.share > 0.9 && rHeld < 0.001 && Math.abs(r2.freq - 1000) < 20 && r2.share > 0.9, JSON.stringify({ r1, rHeld, r2 }));
 });
 
 test('hold errors: 400 without callId, 404 for an unknown call', async () => {
