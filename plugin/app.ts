@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { AmiClient } from '../adapters/ami/client.js';
 import { AriClient } from '../adapters/ari/client.js';
 import type { AriEventSocket } from '../adapters/ari/events.js';
-import { AsteriskPbx } from '../adapters/asterisk/pbx.js';
+import { AsteriskPbx, DEFAULT_ENDPOINTS } from '../adapters/asterisk/pbx.js';
 import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
 import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
 import { ffmpegFillVideo } from '../adapters/ffmpeg/fill-video.js';
@@ -76,7 +76,7 @@ export function createApp(
   const ami = config.ami.url
     ? new AmiClient({ host: new URL(config.ami.url).hostname, port: Number(new URL(config.ami.url).port), user: config.ami.user, password: config.ami.password })
     : undefined;
-  const pbx = new AsteriskPbx(ari, events, log.child({ component: 'pbx' }), undefined, ami);
+  const pbx = new AsteriskPbx(ari, events, log.child({ component: 'pbx' }), { ...DEFAULT_ENDPOINTS, nativeBridge: config.ari.bridge === 'native' }, ami);
   const uas = new LoopbackSipUas({ host: config.sipUas.host, port: config.sipUas.port });
   const ports = new RtpPortPool({ host: config.sipUas.host, portMin: config.rtp.portMin, portMax: config.rtp.portMax });
   const ca = config.rtmp.tlsCaFile ? readFileSync(config.rtmp.tlsCaFile) : undefined;

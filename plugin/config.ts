@@ -29,6 +29,11 @@ export interface Config {
      * and any other ARI/AMI-over-HTTP user count against that limit too, hence well below it.
      */
     maxConnections: number;
+    /**
+     * MEDIA_BRIDGE: `native` lets Asterisk relay a call whose legs share a codec without its core
+     * (native_rtp; DTMF then goes over the media leg), `core` passes every frame through it (dtmf_events).
+     */
+    bridge: 'native' | 'core';
   };
   /** AMI, only for registration results (sipRegisterRequired). Empty url: not used. */
   ami: { url: string; user: string; password: string };
@@ -201,6 +206,7 @@ const SPEC = {
   // 32: four apps sharing one Asterisk (32 + 1 event WebSocket each) still fit under the shipped
   // sessionlimit of 200 with room for other HTTP users; requests beyond 32 wait in line, they do not fail.
   ARI_MAX_CONNECTIONS: { path: ['ari', 'maxConnections'], kind: 'int:1:1000', def: '32' },
+  MEDIA_BRIDGE: { path: ['ari', 'bridge'], kind: 'enum:native:core', def: 'native' },
   AMI_URL: { path: ['ami', 'url'], kind: 'any', def: '' },
   AMI_USER: { path: ['ami', 'user'], kind: 'string', def: 'sip-as-rtmp' },
   AMI_PASSWORD: { path: ['ami', 'password'], kind: 'any', def: '' },

@@ -18,6 +18,10 @@
  * --fill slate,none runs the app once per VIDEO_FILL (what an audio-only call's stream shows as video: the
  * slate, black, or none = no video track) at each N: the fill's cost. Default: the app's own (VIDEO_FILL, else
  * slate). The video runs and the profile use the first one.
+ * --bridge native,core runs the app once per MEDIA_BRIDGE at each N (Asterisk's native_rtp relay against every
+ * frame through its core): Asterisk's cost per call. Default: MEDIA_BRIDGE, else native. The naive pipeline's
+ * controller bridges as the first one. --naive-n 10,50 runs the naive pipeline at those Ns only (default: --n),
+ * so it can stop where it breaks.
  * --transcode 352x288,640x360 adds transcode runs: --transcode-n (5) video calls to the sipp-stubborn far end
  * (352x288 H.264, an IDR every 10 s, deaf to keyframe requests), the app with VIDEO_TRANSCODE=auto and every
  * stream at that size (GENERATED_VIDEO_SIZE, VIDEO_SIZE_WAIT_MS=0): one ffmpeg transcoder per call, its CPU
@@ -42,7 +46,7 @@ import { AriClient } from '../adapters/ari/client.js';
 import { MsHistogram } from '../plugin/media/timeline/latency.js';
 import type { CallView } from '../plugin/calls/types.js';
 import {
-  writeReport, type BenchReport, type BenchRun, type FillKind, type MachineInfo, type ProfileSummary, type Quantiles, type StreamsInfo, type TranscodeInfo,
+  writeReport, type BenchReport, type BridgeKind, type BenchRun, type FillKind, type MachineInfo, type ProfileSummary, type Quantiles, type StreamsInfo, type TranscodeInfo,
 } from './lib/bench-report.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
@@ -75,6 +79,10 @@ const S = {
   settleSec: Number(arg('settle', '3')),
   /** VIDEO_FILL per plugin run (each N runs once per fill). */
   fills: list(arg('fill', process.env.VIDEO_FILL ?? 'slate')) as FillKind[],
+  /** MEDIA_BRIDGE per plugin run (each N runs once per bridge and fill). */
+  bridges: list(arg('bridge', process.env.MEDIA_BRIDGE ?? 'native')) as BridgeKind[],
+  /** The Ns the naive pipeline runs at (default: --n). */
+  naiveNs: [] as number[],
   /** Stream sizes of the transcode runs (none: no transcode runs). */
   transcodeSizes: list(arg('transcode', '')),
   transcodeN: Number(arg('transcode-n', '5')),
@@ -85,7 +93,9 @@ const S = {
   /** Run again once if processes not counted took more than this share of the machine (%); 100: never. */
   otherLimitPct: Number(arg('other-limit', '20')),
 };
-for (const n of S.ns) if (!Number.isInteger(n) || n < 1) throw new Error(`--n: "${n}" is not a call count`);
+S.naiveNs = list(arg('naive-n', S.ns.join(','))).map(Number);
+for (const n of [...S.ns, ...S.naiveNs]) if (!Number.isInteger(n) || n < 1) throw new Error(`--n / --naive-n: "${n}" is not a call count`);
+if (!S.bridges.length || !S.bridges.every((b) => b === 'native' || b === 'core')) throw new Error('--bridge: native and/or core');
 if (!S.pipelines.every((p) => p === 'plugin' || p === 'naive')) throw new Error('--pipelines: plugin and/or naive');
 if (!S.fills.length || !S.fills.every((f) => f === 'slate' || f === 'black' || f === 'none')) throw new Error('--fill: slate, black and/or none');
 for (const size of S.transcodeSizes) if (!/^\d+x\d+$/.test(size)) throw new Error(`--transcode: "${size}" is not a size like 640x360`);
@@ -267,9 +277,9 @@ async function startPlugin(extraEnv: Record<string, string>, profileDir?: string
   };
 }
 
-async function startNaive(): Promise<Pipeline> {
+async function startNaive(bridge: BridgeKind): Promise<Pipeline> {
   const child = track(fork(join(root, 'dist/scripts/lib/naive-relay.js'), [], {
-    env: { ...process.env, ...appEnv, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...appEnv, LOG_LEVEL: 'warn', MEDIA_BRIDGE: bridge },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   }));
   const pending = new Map<string, (r: NaiveReply) => void>();
@@ -377,6 +387,8 @@ interface RunSpec {
   seconds: number;
   /** plugin: VIDEO_FILL. */
   fill?: FillKind;
+  /** MEDIA_BRIDGE (the naive controller's too). */
+  bridge?: BridgeKind;
   /** plugin: every call to the stubborn far end, the app with this VIDEO_TRANSCODE and stream size. */
   transcode?: TranscodeInfo;
   profileDir?: string;
@@ -386,6 +398,7 @@ interface RunSpec {
 function pluginEnv(spec: RunSpec): Record<string, string> {
   const e: Record<string, string> = {};
   if (spec.fill) e.VIDEO_FILL = spec.fill;
+  if (spec.bridge) e.MEDIA_BRIDGE = spec.bridge;
   if (spec.transcode) {
     e.VIDEO_TRANSCODE = spec.transcode.mode;
     // Every stream at this size from its start (no waiting for the caller's first SPS).
@@ -415,8 +428,8 @@ async function run(spec: RunSpec): Promise<BenchRun> {
   const { kind, n, videoCalls, seconds, fill, transcode, profileDir } = spec;
   const what = transcode ? `stubborn ${transcode.callerSize}, VIDEO_TRANSCODE=${transcode.mode}, stream ${transcode.streamSize}` : `${videoCalls} with video${fill ? `, fill ${fill}` : ''}`;
   log(`${kind}: ${n} calls (${what}), ${seconds} s`);
-  const tag = `${kind[0]}${n}v${videoCalls}${fill ? fill[0] : ''}${transcode ? `t${transcode.mode[0]}${transcode.streamSize.split('x')[1]}` : ''}-${Date.now().toString(36)}`;
-  const pipe = kind === 'plugin' ? await startPlugin(pluginEnv(spec), profileDir) : await startNaive();
+  const tag = `${kind[0]}${n}v${videoCalls}${fill ? fill[0] : ''}${spec.bridge === 'core' ? 'c' : ''}${transcode ? `t${transcode.mode[0]}${transcode.streamSize.split('x')[1]}` : ''}-${Date.now().toString(36)}`;
+  const pipe = kind === 'plugin' ? await startPlugin(pluginEnv(spec), profileDir) : await startNaive(spec.bridge ?? S.bridges[0]!);
   const p = parties(pipe.pid);
   await sleep(1000);
   const idle = { main: rssMb(pipe.pid), asterisk: rssMb(p.asterisk), reaped: reapedChildCpu(pipe.pid) };
@@ -559,6 +572,7 @@ async function run(spec: RunSpec): Promise<BenchRun> {
   const r: BenchRun = {
     pipeline: kind, n, videoCalls, seconds: Math.round(windowSec * 10) / 10,
     ...(kind === 'plugin' && fill ? { fill } : {}),
+    ...(spec.bridge ? { bridge: spec.bridge } : {}),
     ...(transcode ? { transcode } : {}),
     cpuPerCallMinute: {
       plugin: per(b.main - a.main),
@@ -602,6 +616,7 @@ const report: BenchReport = {
     encoder: process.env.AAC_ENCODER ?? 'native',
     jitterDepthMs: Number(process.env.JITTER_DEPTH_MS ?? 60),
     fills: S.fills.join(','),
+    bridges: S.bridges.join(','),
     fillVideo: `${process.env.GENERATED_VIDEO_SIZE ?? '640x360'}, ${process.env.FILL_FPS ?? 25} fps, a keyframe every 2 s${process.env.SLATE_IMAGE ? `, slate image ${process.env.SLATE_IMAGE}` : ', slate: text only'}`,
     ...(S.transcodeSizes.length
       ? {
@@ -622,15 +637,22 @@ const report: BenchReport = {
   ],
 };
 
-for (const n of S.ns) {
+for (const n of [...new Set([...S.ns, ...S.naiveNs])].sort((a, b) => a - b)) {
   for (const kind of S.pipelines) {
-    if (kind === 'naive') report.runs.push(await measured({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds }));
-    else for (const fill of S.fills) report.runs.push(await measured({ kind, n, videoCalls: Math.round(n * S.videoShare), seconds: S.seconds, fill }));
+    const videoCalls = Math.round(n * S.videoShare);
+    if (kind === 'naive') {
+      if (S.naiveNs.includes(n)) report.runs.push(await measured({ kind, n, videoCalls, seconds: S.seconds, bridge: S.bridges[0]! }));
+    } else if (S.ns.includes(n)) {
+      for (const bridge of S.bridges) for (const fill of S.fills) report.runs.push(await measured({ kind, n, videoCalls, seconds: S.seconds, fill, bridge }));
+    }
   }
 }
 if (S.videoN > 0) {
   // Video calls cost: the same N, every call with H.264 (the far end's pcap lasts 60 s: a shorter window).
-  for (const kind of S.pipelines) report.runs.push(await measured({ kind, n: S.videoN, videoCalls: S.videoN, seconds: Math.min(S.seconds, 45), ...(kind === 'plugin' ? { fill: S.fills[0]! } : {}) }));
+  for (const kind of S.pipelines) {
+    if (kind === 'naive' && !S.naiveNs.includes(S.videoN)) continue;
+    report.runs.push(await measured({ kind, n: S.videoN, videoCalls: S.videoN, seconds: Math.min(S.seconds, 45), bridge: S.bridges[0]!, ...(kind === 'plugin' ? { fill: S.fills[0]! } : {}) }));
+  }
 }
 if (S.transcodeSizes.length) {
   // Transcode cost: the stubborn far end's calls re-encoded at each size, and the same calls passed through.

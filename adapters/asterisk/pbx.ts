@@ -28,11 +28,21 @@ export interface AsteriskPbxOptions {
   /** The media-leg endpoint (pjsip.conf). */
   mediaEndpoint: string;
   /**
+   * MEDIA_BRIDGE=native (default): bridges without dtmf_events, so Asterisk relays a call whose two legs
+   * share a codec natively (native_rtp: packets passed on as they are, no frame through its core), and
+   * DTMF travels the media leg as RFC 4733 (`dtmfOnLeg`). `core`: every frame through the core, DTMF
+   * through ARI.
+   */
+  nativeBridge?: boolean;
+  /**
    * releaseLeftovers: how long an inbound channel found in the app may still be announced to this run
    * (its StasisStart on the way) before it counts as left over. Default 500 ms.
    */
   inboundGraceMs?: number;
 }
+
+/** The endpoints asterisk-conf/pjsip.conf defines. */
+export const DEFAULT_ENDPOINTS = { baseEndpoint: 'sip-as-rtmp-outbound', mediaEndpoint: 'sip-as-rtmp-media' } as const;
 
 /** Attributes we set per call; never copied from the base endpoint. */
 const PER_CALL = new Set(['aors', 'auth', 'outbound_auth', 'from_user', 'from_domain', 'outbound_proxy', 'allow', 'disallow']);
@@ -71,16 +81,18 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   private readonly dialled = new Set<string>();
   /** Inbound channels in the app, with the cause of a hangup request once one came. */
   private readonly inbound = new Map<string, { cause?: number }>();
+  readonly dtmfOnLeg: boolean;
   readonly waitRegistered?: (id: string, timeoutMs: number) => Promise<void>;
 
   constructor(
     private readonly ari: AriClient,
     private readonly socket: AriEventSocket,
     private readonly log: Logger,
-    private readonly opts: AsteriskPbxOptions = { baseEndpoint: 'sip-as-rtmp-outbound', mediaEndpoint: 'sip-as-rtmp-media' },
+    private readonly opts: AsteriskPbxOptions = DEFAULT_ENDPOINTS,
     private readonly ami?: AmiClient,
   ) {
     super();
+    this.dtmfOnLeg = opts.nativeBridge !== false;
     if (ami) {
       ami.on('event', (m) => this.onAmi(m));
       this.waitRegistered = (id, timeoutMs) => this.awaitRegistration(id, timeoutMs);
@@ -349,10 +361,11 @@ export class AsteriskPbx extends EventEmitter<PbxEvents> implements Pbx {
   }
 
   async createBridge(bridgeId: string): Promise<void> {
-    // dtmf_events: without it, two legs in the same codec are bridged natively (packets passed through
-    // undecoded), and Asterisk then neither reports the callee's DTMF nor sends ours (measured: no
-    // ChannelDtmfReceived). Still no transcoding: the frames only pass through the core.
-    await this.ari.bridges.create({ bridgeId, type: 'mixing,dtmf_events', name: bridgeId });
+    // Without dtmf_events two legs in the same codec are bridged natively (packets passed on undecoded):
+    // Asterisk then reports no RFC 4733 digit of the callee (no ChannelDtmfReceived) and does not end the
+    // last digit it sends over RTP (measured), so DTMF goes over the media leg instead (dtmfOnLeg).
+    // With it every frame passes the core: 0.16 CPU-s per call-minute instead of 0.05-0.07.
+    await this.ari.bridges.create({ bridgeId, type: this.dtmfOnLeg ? 'mixing' : 'mixing,dtmf_events', name: bridgeId });
   }
 
   async addToBridge(bridgeId: string, channelIds: string[]): Promise<void> {

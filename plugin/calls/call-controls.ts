@@ -12,8 +12,9 @@ import { liveCallByStream, soundError } from './push-desk.js';
 import { streamNameIsKey } from './types.js';
 import type { OutboundTargets } from './targets.js';
 
-/** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms). */
+/** Each digit's tone plus the gap after it, as sent (pbx.sendDtmf: 120 + 80 ms; the same on the leg). */
 const DTMF_DIGIT_MS = 200;
+const DTMF_TONE_MS = 120;
 /** Margin after the last digit, before the next DTMF request of the same call (ms). */
 const DTMF_SETTLE_MS = 300;
 /** How long a request right after the answer waits for the media to come up. */
@@ -31,10 +32,14 @@ export class CallControls {
     const { pbx } = this.ctx;
     if (!pbx.sendDtmf) throw new UnsupportedError('this PBX adapter cannot send DTMF');
     const send = call.serial(async () => {
-      // Asterisk ends a digit only as frames pass toward the channel: keep audio flowing meanwhile. Right
-      // after the answer the media leg may not be up yet: wait for it (measured: a digit sent before it
-      // began but never ended).
+      // Right after the answer the media leg may not be up yet: wait for it (measured: a digit sent before
+      // it began but never ended).
       const media = await this.mediaOf(call);
+      if (mode === 'rfc4733' && pbx.dtmfOnLeg && media.canSendDtmf) {
+        await media.sendDtmf(digits, DTMF_TONE_MS, DTMF_DIGIT_MS - DTMF_TONE_MS);
+        return;
+      }
+      // Asterisk ends a digit only as frames pass toward the channel: keep audio flowing meanwhile.
       media.keepAudioToCaller(digits.length * DTMF_DIGIT_MS + 1000);
       await pbx.sendDtmf!(call.channelId, digits, mode);
       // ARI answers once the digits are queued, not sent; switching the mode for a next request before

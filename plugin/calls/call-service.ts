@@ -98,6 +98,8 @@ export class CallService {
   private readonly startups: TokenBucket;
   private readonly ctx: CallContext;
   private readonly media: MediaSetup;
+  /** The output clock every call's media leaves on (its timing is in /metrics). */
+  readonly ticker: MediaTicker;
   private readonly desk: PushDesk;
   private readonly recorder: RecorderDesk;
   private readonly controls: CallControls;
@@ -129,9 +131,15 @@ export class CallService {
       calls: () => this.calls.values(),
       get: (id) => this.calls.get(id),
       watchChannel: (id, call, leg) => this.byChannel.set(id, { call, leg }),
+      dtmf: (call, digit, from) => {
+        if (!call.dtmfIn.add(from, digit, monotonicNow())) return;
+        call.note('DTMF', digit);
+        this.ctx.hook('DtmfEvent', { callId: call.req.callId, dtmf: digit, appKey: call.req.appKey });
+      },
     };
     // Default period: one AAC frame (1024 samples), so frames leave as soon as they are complete.
     const ticker = new MediaTicker(config.media.tickMs || (1024 * 1000) / config.media.aacSampleRate);
+    this.ticker = ticker;
     this.media = new MediaSetup(this.ctx, { ...d, ticker });
     this.desk = new PushDesk(this.ctx, { ...d, pushClosed: (cp) => this.changes.emit('pushClosed', cp) });
     this.recorder = new RecorderDesk(this.ctx, {
@@ -343,8 +351,7 @@ export class CallService {
         break;
       }
       case 'dtmf':
-        call.note('DTMF', e.digit);
-        this.ctx.hook('DtmfEvent', { callId: call.req.callId, dtmf: e.digit, appKey: call.req.appKey });
+        this.ctx.dtmf(call, e.digit, 'pbx');
         break;
       case 'hold':
         call.setStatus('HOLD', 'On hold');

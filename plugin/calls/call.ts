@@ -7,6 +7,7 @@ import { isoOrNull } from '../lib/clock.js';
 import { Disposer } from '../lib/disposer.js';
 import { maskSecret, redactUrl } from '../lib/redact.js';
 import type { CallMedia } from '../media/call-media.js';
+import { DtmfMerge } from '../media/dtmf.js';
 import type { Outcome } from './causes.js';
 import type { CallPush } from './pushes.js';
 import type { CallRecording } from './recordings.js';
@@ -35,6 +36,8 @@ export class Call extends EventEmitter<CallEvents> {
   maxDurationSec = 0;
   endedAt: Date | null = null;
   readonly events: CallEvent[] = [];
+  /** The SIP party's digits as reported so far (by the PBX and the media leg: calls/context.ts dtmf). */
+  readonly dtmfIn = new DtmfMerge();
   /** /call/inject_stream: what is played toward the SIP party now, and how to stop it. */
   injection: { streamName: string; startedAt: Date; stop: () => Promise<void> } | undefined;
   readonly resources = new Disposer();

@@ -23,6 +23,8 @@ export interface CallContext {
   calls(): Iterable<Call>;
   /** A call by the client's callId. */
   get(callId: string): Call | undefined;
+  /** A digit from the SIP party, reported by the PBX or read on the media leg (one digit reported by both counts once). */
+  dtmf(call: Call, digit: string, from: 'pbx' | 'leg'): void;
   /** Route the PBX's events for `channelId` to this call (`leg`: its media leg). */
   watchChannel(channelId: string, call: Call, leg: boolean): void;
 }

@@ -92,6 +92,7 @@ export class MediaSetup {
       audio: negotiated.audio,
       feedCaller,
       ...(negotiated.dtmf ? { dtmfPayloadType: negotiated.dtmf.payloadType } : {}),
+      ...(this.ctx.pbx.dtmfOnLeg ? { onDtmf: (digit: string) => this.ctx.dtmf(call, digit, 'leg') } : {}),
       expectedSource: viaRelay(negotiated.source, audioRelay),
       jitterDepthMs: config.media.jitterDepthMs,
       ticker,

@@ -66,6 +66,12 @@ export interface Pbx extends EventEmitter<PbxEvents> {
   addToBridge(bridgeId: string, channelIds: string[]): Promise<void>;
   /** Idempotent. */
   destroyBridge(bridgeId: string): Promise<void>;
+  /**
+   * Digits travel the media leg as RFC 4733 events, relayed by the PBX without a report (Asterisk's native
+   * bridge): the app reads the SIP party's digits there (beside any the PBX reports) and sends its
+   * RFC 4733 digits there. Otherwise the PBX reports and sends them.
+   */
+  readonly dtmfOnLeg?: boolean;
   /** Send digits to the channel's far end, as RFC 4733 events or SIP INFO (application/dtmf-relay). */
   sendDtmf?(channelId: string, digits: string, mode: 'rfc4733' | 'info'): Promise<void>;
   /** Does the channel still exist? (After a lost connection: events may have been missed.) */

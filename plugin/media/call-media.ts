@@ -9,6 +9,7 @@ import type { AudioEncoder, AudioEncoderFactory, InjectedStream, RtpSocketPair }
 import { monotonicNow } from '../lib/clock.js';
 import type { SdpFormat } from '../sip/sdp.js';
 import { AudioTimeline } from './timeline/audio-timeline.js';
+import { DtmfDetector } from './dtmf.js';
 import { CallerFeed } from './to-caller/caller-feed.js';
 
 /** Video made toward the SIP party (an injected stream), frames a second: what phones expect. */
@@ -31,8 +32,13 @@ import type { GeneratedVideo } from './timeline/generated-video.js';
 export interface CallMediaOptions {
   /** The negotiated audio codec (from the SDP answer). */
   audio: SdpFormat;
-  /** telephone-event payload type, if negotiated (DTMF arrives through ARI; these packets are skipped). */
+  /** telephone-event payload type, if negotiated. */
   dtmfPayloadType?: number;
+  /**
+   * The caller's digits as they reach the leg (RFC 4733), for a PBX that relays them there (Asterisk's
+   * native bridge); without it these packets are only counted (the PBX reports DTMF itself).
+   */
+  onDtmf?: (digit: string, durationMs: number) => void;
   /** Where Asterisk sends from (its offer's address and port); RTP from elsewhere is counted and ignored. */
   expectedSource?: { address: string; port: number };
   jitterDepthMs: number;
@@ -101,6 +107,7 @@ export class CallMedia {
   private readonly arrivalJitter: InterarrivalJitter;
   private readonly feed: CallerFeed | undefined;
   private latency: AudioLatency | undefined;
+  private readonly dtmf: DtmfDetector | undefined;
 
   constructor(private readonly sockets: RtpSocketPair, private readonly opts: CallMediaOptions) {
     const decode = DECODERS[opts.audio.encoding];
@@ -117,6 +124,7 @@ export class CallMedia {
     this.activeSince = this.now();
     this.timeline = new AudioTimeline({ sampleRate: opts.audio.clockRate, delayMs: opts.jitterDepthMs }, this.startMs);
     this.senderReports = new SenderReportCheck(opts.audio.clockRate);
+    if (opts.onDtmf && opts.dtmfPayloadType !== undefined) this.dtmf = new DtmfDetector(opts.audio.clockRate, opts.onDtmf);
     this.arrivalJitter = new InterarrivalJitter(opts.audio.clockRate);
     const v = opts.video;
     // One SSRC for the video we send (feedCaller) and our keyframe requests about the caller's.
@@ -166,6 +174,18 @@ export class CallMedia {
   /** Keep audio flowing toward the SIP party for `ms` (DTMF needs it, see caller-feed.ts). */
   keepAudioToCaller(ms: number): void {
     this.feed?.keepAudioUntil(this.now() + ms);
+  }
+
+  /** Can digits go toward the SIP party as RFC 4733 events from here (a telephone-event on the leg)? */
+  get canSendDtmf(): boolean {
+    return this.opts.dtmfPayloadType !== undefined && this.feed?.canSendAudio === true;
+  }
+
+  /** Digits toward the SIP party as RFC 4733 events on the leg (canSendDtmf); resolves once sent. */
+  sendDtmf(digits: string, toneMs: number, gapMs: number): Promise<void> {
+    const pt = this.opts.dtmfPayloadType;
+    if (pt === undefined || !this.feed) return Promise.reject(new Error('no telephone-event on the media leg'));
+    return this.feed.sendDigits(digits, pt, toneMs, gapMs);
   }
 
   /** Play PCM (mono, at the leg's rate: `legClockRate`) toward the SIP party; resolves when it has been sent. */
@@ -254,6 +274,7 @@ export class CallMedia {
     for (const p of this.jitter.pop(now, this.overdue)) {
       if (p.payloadType !== this.opts.audio.payloadType) {
         this.counters.dtmfPackets++;
+        this.dtmf?.push(p.timestamp, p.payload);
         continue;
       }
       if (this.opts.publishAudio === false) continue;
@@ -372,6 +393,7 @@ export class CallMedia {
 
   private detach(): void {
     this.feed?.stopSound();
+    this.feed?.cancelDigits();
     this.video?.close();
     this.unsubscribe?.();
     this.unsubscribe = undefined;

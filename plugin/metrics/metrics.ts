@@ -136,13 +136,16 @@ export class AppMetrics {
     gauge(r, 'audio_delay_error_max_abs_seconds', 'Largest |playout delay - its target| over live calls (held within a few ms)', [], (g) => {
       g.set(live().reduce((x, c) => Math.max(x, Math.abs(this.healthOf(c)?.clock.delayErrorMs ?? 0)), 0) / 1000);
     });
-    registerLatencyHistogram(r, () => {
+    registerMsHistogram(r, `${P}audio_latency_seconds`, 'Added audio latency: RTP arrival to the FLV tag carrying its first sample, all calls since start', LATENCY_BUCKETS_MS, () => {
       const h = new MsHistogram();
       const add = (x: MsHistogram | undefined) => x && h.merge(x.sparse(), x.max);
       add(this.retired.latency);
       for (const c of live()) add(c.media?.latencyHistogram);
       return h;
     });
+    // The one output clock every call's audio leaves on (media/timeline/ticker.ts): late ticks are late media.
+    registerMsHistogram(r, `${P}media_tick_late_seconds`, 'How late each output clock tick ran after its grid point (a loaded event loop shows here first)', TICK_BUCKETS_MS, () => calls.ticker.late);
+    registerMsHistogram(r, `${P}media_tick_work_seconds`, 'How long each output clock tick took: every live call\'s audio and video for one AAC frame', TICK_BUCKETS_MS, () => calls.ticker.work);
     this.restLatency = new Histogram({
       name: `${P}rest_request_duration_seconds`,
       help: 'REST requests, from arrival to the answer sent',
@@ -278,22 +281,22 @@ function counter<L extends string>(r: Registry, name: string, help: string, labe
 
 /** Bucket bounds (s) for the audio latency: around the jitter depth + one AAC frame, where it lives. */
 const LATENCY_BUCKETS_MS = [20, 40, 60, 70, 80, 90, 100, 120, 150, 200, 300, 500, 1000];
+/** Bucket bounds for the output clock's ticks: on time is a few ms, a stall is a hundred. */
+const TICK_BUCKETS_MS = [1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 500, 1000];
 
 /**
- * sip_as_rtmp_audio_latency_seconds as a Prometheus histogram, built at scrape from the calls' own 1 ms
- * histograms (CallMedia keeps them for /call/find anyway): no per-frame observe() on the media path.
- * prom-client's Histogram can only be fed observations, so this registers a collector of its own shape.
+ * A Prometheus histogram (seconds) built at scrape from a 1 ms MsHistogram that the media path keeps anyway
+ * (the calls' latency, the ticker's): no observe() per frame. prom-client's Histogram can only be fed
+ * observations, so this registers a collector of its own shape.
  */
-function registerLatencyHistogram(r: Registry, read: () => MsHistogram): void {
-  const name = `${P}audio_latency_seconds`;
-  const help = 'Added audio latency: RTP arrival to the FLV tag carrying its first sample, all calls since start';
+function registerMsHistogram(r: Registry, name: string, help: string, bucketsMs: readonly number[], read: () => MsHistogram): void {
   const metric = {
     name, help, type: 'histogram', aggregator: 'sum',
     reset() {},
     async get() {
       const h = read();
       const bins = h.sparse();
-      const values = LATENCY_BUCKETS_MS.map((le) => ({
+      const values = bucketsMs.map((le) => ({
         metricName: `${name}_bucket`,
         labels: { le: le / 1000 },
         value: bins.reduce((n, [ms, c]) => (ms <= le ? n + c : n), 0),

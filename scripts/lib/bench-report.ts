@@ -28,6 +28,10 @@ export interface Quantiles {
   max: number;
   count: number;
 }
+export type BridgeKind = 'native' | 'core';
+/** Reports before MEDIA_BRIDGE bridged through the core. */
+const bridgeOf = (r: BenchRun): BridgeKind => r.bridge ?? 'core';
+
 export interface BenchRun {
   pipeline: 'plugin' | 'naive';
   n: number; // concurrent calls asked for
@@ -54,6 +58,8 @@ export interface BenchRun {
    * network work, anything else on the machine. High: the run was disturbed.
    */
   otherCpuPct?: number;
+  /** MEDIA_BRIDGE: how Asterisk bridged the calls (absent in older reports: core). */
+  bridge?: BridgeKind;
   /** plugin: the app's VIDEO_FILL (what an audio-only call's stream shows as video; none = no video track). Absent in older reports. */
   fill?: FillKind;
   /** A transcode run: video calls to a far end whose video the app re-encodes (or, VIDEO_TRANSCODE=never, passes through). */
@@ -172,7 +178,7 @@ const pixels = (size: string): number => {
  */
 export function sortRuns(runs: readonly BenchRun[]): BenchRun[] {
   return [...runs].sort((a, b) =>
-    a.n - b.n || PIPELINE_ORDER[a.pipeline] - PIPELINE_ORDER[b.pipeline] || Number(!!a.transcode) - Number(!!b.transcode) ||
+    a.n - b.n || PIPELINE_ORDER[a.pipeline] - PIPELINE_ORDER[b.pipeline] || Number(bridgeOf(a) === 'core') - Number(bridgeOf(b) === 'core') || Number(!!a.transcode) - Number(!!b.transcode) ||
     a.videoCalls - b.videoCalls || fillOrder(a) - fillOrder(b) ||
     (a.transcode && b.transcode ? TRANSCODE_ORDER[a.transcode.mode] - TRANSCODE_ORDER[b.transcode.mode] || pixels(a.transcode.streamSize) - pixels(b.transcode.streamSize) : 0));
 }
@@ -186,7 +192,7 @@ export function costRatios(runs: readonly BenchRun[]): { n: number; videoCalls: 
   for (const p of sortRuns(runs)) {
     if (p.pipeline !== 'plugin' || p.transcode) continue;
     if (out.some((r) => r.n === p.n && r.videoCalls === p.videoCalls && r.fill === p.fill)) continue;
-    const q = runs.find((r) => r.pipeline === 'naive' && !r.transcode && r.n === p.n && r.videoCalls === p.videoCalls);
+    const q = runs.find((r) => r.pipeline === 'naive' && !r.transcode && r.n === p.n && r.videoCalls === p.videoCalls && bridgeOf(r) === bridgeOf(p));
     if (!q) continue;
     out.push({ n: p.n, videoCalls: p.videoCalls, ...(p.fill ? { fill: p.fill } : {}), plugin: p, naive: q, relay: ratio(pipelineCost(p), pipelineCost(q)), total: ratio(totalCost(p), totalCost(q)) });
   }
@@ -542,7 +548,7 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
         ],
         runs.map((r) => [
           String(r.n),
-          r.pipeline,
+          r.bridge ? `${r.pipeline} (${r.bridge} bridge)` : r.pipeline,
           String(r.videoCalls),
           cell(videoCell(r)),
           relayCell(r),

@@ -15,7 +15,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AriClient } from '../../adapters/ari/client.js';
-import { AsteriskPbx } from '../../adapters/asterisk/pbx.js';
+import { AsteriskPbx, DEFAULT_ENDPOINTS } from '../../adapters/asterisk/pbx.js';
 import { LoopbackSipUas } from '../../adapters/sip/uas.js';
 import type { PbxEvent } from '../../plugin/calls/ports.js';
 import { loadConfig } from '../../plugin/config.js';
@@ -48,7 +48,8 @@ const config = loadConfig(process.env);
 const log = createLogger({ level: 'warn' });
 const ari = new AriClient({ ...config.ari });
 const events = ari.eventSocket();
-const pbx = new AsteriskPbx(ari, events, log, undefined, undefined);
+// Bridged as the app is in the same run (MEDIA_BRIDGE), so Asterisk's share compares like for like.
+const pbx = new AsteriskPbx(ari, events, log, { ...DEFAULT_ENDPOINTS, nativeBridge: process.env.MEDIA_BRIDGE !== 'core' }, undefined);
 const uas = new LoopbackSipUas({ host: config.sipUas.host, port: config.sipUas.port });
 const calls = new Map<string, NaiveCall>();
 const waiters = new Map<string, (e: PbxEvent) => void>();

@@ -53,6 +53,9 @@ export async function startTestApp(
     REST_PORT: '0', RTP_PORT_MIN: '21000', RTP_PORT_MAX: '21999', ENDED_CALL_TTL_SEC: '60', LOG_LEVEL: 'debug',
     RECORDINGS_DIR: `${SANDBOX_RUN}/app-recordings`,
     ...overrides,
+    // TEST_APP_OVERRIDES (JSON): run a test file beside another app on the sandbox (its own ARI_APP,
+    // SIP_UAS_PORT and RTP ports; an app reaps what carries its own ARI_APP's tag when it starts).
+    ...(process.env.TEST_APP_OVERRIDES ? (JSON.parse(process.env.TEST_APP_OVERRIDES) as Record<string, string>) : {}),
   });
   // Logs go to a file per run (kept as a test artifact), not into the test output.
   const log = createLogger({ level: 'debug', destination: createWriteStream(`${SANDBOX_RUN}/logs/app-test.log`, { flags: 'a' }) });

@@ -4,8 +4,12 @@
  * channel, bridge or PJSIP endpoint of ours, checked over ARI (and the CLI for PJSIP, which ARI can't list).
  * The app runs as a child (`node dist/plugin/main.js`) with an ARI app name of its own, so what is "ours"
  * is exactly what carries its key prefix. The far end is the benchmark's sipp (answers every call, sends audio).
+ * MASS_HOLD_MINUTES (`npm run soak:200`: 10) holds the calls that long before the terminates: the app's memory
+ * and CPU are sampled every minute, memory must be flat after the first two, and every call must stay up and
+ * on time (no re-anchor; the worst drift and late audio are reported).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, afterEach, test } from 'node:test';
 import { callKeyPrefix } from '../../plugin/calls/call-service.js';
 import type { CallView } from '../../plugin/calls/types.js';
@@ -19,6 +23,7 @@ const APP = 'sip-as-rtmp-mass';
 const PREFIX = callKeyPrefix(APP);
 const CALLS = Number(process.env.MASS_CALLS ?? 200);
 const KILLED_CALLS = Number(process.env.MASS_KILLED_CALLS ?? 100);
+const HOLD_MINUTES = Number(process.env.MASS_HOLD_MINUTES ?? 0);
 /** The bound the issue sets for a mass release (ms). */
 const RELEASE_MS = 10_000;
 
@@ -110,12 +115,44 @@ async function placeCalls(app: ChildApp, n: number, tag: string): Promise<string
   return ids;
 }
 
-test(`${CALLS} calls ended by /call/terminate at once: nothing of ours left in Asterisk within 10 s`, { timeout: 180_000 }, async () => {
+/** The child's RSS (MB) and CPU seconds so far, from /proc. */
+function usage(app: ChildApp): { rssMb: number; cpuS: number } {
+  const status = readFileSync(`/proc/${app.child.pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
+  const stat = readFileSync(`/proc/${app.child.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rssMb: rssKb / 1024, cpuS: (Number(f[11]) + Number(f[12])) / 100 }; // utime, stime (fields 14, 15) in clock ticks
+}
+
+/** Holds the calls `minutes`, sampling the app every minute; then checks memory and every call's timeline. */
+async function hold(app: ChildApp, n: number, minutes: number): Promise<void> {
+  const samples: { minute: number; rssMb: number; cpuS: number }[] = [];
+  const u0 = usage(app);
+  for (let m = 1; m <= minutes; m++) {
+    await new Promise((r) => setTimeout(r, 60_000));
+    const u = usage(app);
+    samples.push({ minute: m, rssMb: u.rssMb, cpuS: u.cpuS - u0.cpuS });
+    console.log(`# minute ${m}: RSS ${u.rssMb.toFixed(0)} MB (${(u.rssMb / n).toFixed(2)} MB/call), app CPU ${((u.cpuS - u0.cpuS) / (n * m)).toFixed(3)} s per call-minute so far`);
+  }
+  const vs = await views(app);
+  const up = vs.filter((v) => v.status === 'ESTABLISHED').length;
+  const tls = vs.map((v) => (v.media as { timeline: { reanchors: number; maxAbsDriftMs: number; lateSamplesDropped: number; silenceSamples: number } }).timeline);
+  const worst = (k: keyof (typeof tls)[number]) => Math.max(...tls.map((t) => t[k]));
+  console.log(`# after ${minutes} min: ${up}/${n} up; re-anchors ${tls.reduce((a, t) => a + t.reanchors, 0)}, worst drift ${worst('maxAbsDriftMs').toFixed(1)} ms, worst late samples ${worst('lateSamplesDropped')}, worst silence filled ${worst('silenceSamples')} samples`);
+  assert.equal(up, n, 'every call is still up');
+  const warm = samples[Math.min(1, samples.length - 1)]!;
+  const end = samples.at(-1)!;
+  console.log(`# RSS from minute ${warm.minute} to ${end.minute}: ${warm.rssMb.toFixed(1)} → ${end.rssMb.toFixed(1)} MB`);
+  if (end.minute > warm.minute) assert.ok(end.rssMb <= warm.rssMb * 1.05, `RSS grew ${(end.rssMb - warm.rssMb).toFixed(1)} MB after warm-up`);
+}
+
+test(`${CALLS} calls${HOLD_MINUTES ? ` held ${HOLD_MINUTES} min,` : ''} ended by /call/terminate at once: nothing of ours left in Asterisk within 10 s`, { timeout: 180_000 + HOLD_MINUTES * 70_000 }, async () => {
   assert.ok(none(await ours()), `nothing of ours before: ${JSON.stringify(await ours())}`);
   const app = await start();
   running = app;
   const ids = await placeCalls(app, CALLS, uniqueId('mass'));
   console.log(`# ${CALLS} calls up: ${JSON.stringify(await bridged(CALLS))} of ours in Asterisk`);
+  if (HOLD_MINUTES > 0) await hold(app, CALLS, HOLD_MINUTES);
 
   const t0 = performance.now();
   const answers = await Promise.all(ids.map((callId) => app.post('/call/terminate', { callId })));

@@ -10,7 +10,7 @@ test('defaults: WCS port 8081 and /rest-api, ARI on loopback', () => {
   assert.deepEqual(c.rest, { host: '127.0.0.1', port: 8081, prefix: '/rest-api', hostnames: [], corsOrigins: [], apiToken: '', httpsPort: null, tlsCertFile: '', tlsKeyFile: '' });
   assert.deepEqual(c.http, { headersTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000, maxConnections: 1000 });
   assert.deepEqual(c.hooks, { url: '', timeoutMs: 5000, queueMax: 1000, apps: new Map(), nodeId: hostname(), approve: false });
-  assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp', maxConnections: 32 });
+  assert.deepEqual(c.ari, { url: 'http://127.0.0.1:8088', user: 'sip-as-rtmp', password: 's', app: 'sip-as-rtmp', maxConnections: 32, bridge: 'native' });
   assert.equal(c.shutdownTimeoutMs, 10_000);
   assert.deepEqual(c.sipUas, { host: '127.0.0.1', port: 5090 });
   assert.deepEqual(c.rtp, { portMin: 20000, portMax: 20999 });

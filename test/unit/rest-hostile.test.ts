@@ -19,6 +19,7 @@ import { createWebFront, type WebFront } from '../../plugin/app.js';
 import { loadConfig } from '../../plugin/config.js';
 import { LiveFeed, type FeedClient } from '../../plugin/console/live-feed.js';
 import { createLogger } from '../../plugin/lib/log.js';
+import { MediaTicker } from '../../plugin/media/timeline/ticker.js';
 import { AppMetrics } from '../../plugin/metrics/metrics.js';
 
 const TOKEN = 'hostile-test-token-0123456789';
@@ -46,6 +47,7 @@ function fakeCalls() {
     unreserve: async () => undefined,
     startup: (r: { callId: string }) => started.push(r.callId),
     recordingStats: () => ({ byState: {}, started: 0, failed: 0, writtenBytes: 0, seconds: 0 }),
+    ticker: new MediaTicker(20),
   };
   return { calls, started, sinks };
 }

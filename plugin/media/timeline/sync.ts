@@ -102,7 +102,8 @@ export class SenderReportCheck {
   /** A sender report: its NTP time as Unix ms, and its RTP timestamp. */
   senderReport(ntpUnixMs: number, rtpTs: number): void {
     this.stats.senderReports++;
-    if (this.lastWallMs === undefined) return;
+    // Asterisk's native RTP bridge sends SRs with an RTP timestamp of 0 (asterisk-facts.md): no mapping.
+    if (this.lastWallMs === undefined || rtpTs === 0) return;
     const predicted = this.lastWallMs + (tsDiff(rtpTs, this.lastTs) * 1000) / this.clockRate;
     const err = ntpUnixMs - predicted;
     this.stats.lastErrorMs = Math.round(err * 10) / 10;

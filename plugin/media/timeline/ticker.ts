@@ -9,6 +9,7 @@
  * whole extra period for the next tick.
  */
 import { monotonicNow } from '../../lib/clock.js';
+import { MsHistogram } from './latency.js';
 
 /**
  * How long after a grid point the tick runs: the samples up to the grid point must all be due by then
@@ -25,6 +26,9 @@ export class MediaTicker {
   private readonly origin: number;
   private next = 0;
   private ticking = false;
+  /** How late each tick ran after its grid point (ms), and how long its work took: for /metrics. */
+  readonly late = new MsHistogram();
+  readonly work = new MsHistogram();
 
   constructor(readonly periodMs: number, private readonly now: () => number = monotonicNow) {
     this.origin = now();
@@ -65,6 +69,7 @@ export class MediaTicker {
     this.timer = undefined;
     this.ticking = true;
     const now = this.now();
+    this.late.add(now - this.next - LATE_MS);
     this.next = Math.max(this.next + this.periodMs, this.alignUp(now - LATE_MS + 0.001));
     for (const fn of this.subscribers) {
       try {
@@ -73,6 +78,7 @@ export class MediaTicker {
         // One call's failure must not stop the clock for the others; the call reports its own errors.
       }
     }
+    this.work.add(this.now() - now);
     this.ticking = false;
     if (this.subscribers.size > 0) this.schedule();
   }

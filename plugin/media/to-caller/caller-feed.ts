@@ -14,6 +14,7 @@
 import type { Socket } from 'node:dgram';
 import { packetizeH264, splitAvcc, type H264Payload } from '../encode/h264/index.js';
 import { pcmToAlaw, pcmToUlaw } from '../encode/g711.js';
+import { dtmfEventCode, telephoneEventPayload } from '../dtmf.js';
 import { serializeRtp } from '../ingest/rtp.js';
 import type { GeneratedVideo } from '../timeline/generated-video.js';
 
@@ -91,9 +92,9 @@ class RtpStream {
   private readonly tsBase = random32();
   packets = 0;
   constructor(private readonly socket: Socket, private readonly target: FeedTarget, private readonly payloadType: number, private readonly ssrc: number) {}
-  send(payload: Buffer, ticks: number, marker: boolean): void {
+  send(payload: Buffer, ticks: number, marker: boolean, payloadType = this.payloadType): void {
     const buf = serializeRtp({
-      payloadType: this.payloadType, sequenceNumber: this.seq, timestamp: (this.tsBase + ticks) >>> 0,
+      payloadType, sequenceNumber: this.seq, timestamp: (this.tsBase + ticks) >>> 0,
       ssrc: this.ssrc, marker, csrcs: [], payload,
     });
     this.seq = (this.seq + 1) & 0xffff;
@@ -102,6 +103,22 @@ class RtpStream {
     this.socket.send(buf, this.target.port, this.target.address, () => {});
   }
 }
+
+/** Digits being sent as RFC 4733 events, in packet slots (20 ms each) of the audio stream. */
+interface DigitQueue {
+  codes: number[];
+  payloadType: number;
+  toneSlots: number;
+  gapSlots: number;
+  /** The digit on the wire: its first slot. */
+  current: { code: number; startSlot: number } | undefined;
+  /** No new digit before this slot (the gap after the last one). */
+  nextSlot: number;
+  done: () => void;
+}
+
+/** The end packet of an event goes out this many times (RFC 4733 §2.5.1.4). */
+const END_REPEATS = 3;
 
 export class CallerFeed {
   private readonly audio: RtpStream | undefined;
@@ -119,6 +136,7 @@ export class CallerFeed {
   /** Where the generated GOP is read from (framesSent - gopStart): it restarts at its keyframe after an injected stream. */
   private gopStart = 0;
   private injected: Injected | undefined;
+  private digits: DigitQueue | undefined;
   private lastTick = -Infinity;
 
   constructor(private readonly opts: CallerFeedOptions) {
@@ -148,6 +166,39 @@ export class CallerFeed {
   /** Keep audio (silence, or a sound) flowing until `untilMs` at least. */
   keepAudioUntil(untilMs: number): void {
     this.keepUntil = Math.max(this.keepUntil, untilMs);
+  }
+
+  /**
+   * Send `digits` as RFC 4733 events with `payloadType` (the leg's telephone-event): each `toneMs`, then
+   * `gapMs` of audio, in the audio stream's own sequence and timestamps; resolves once the last is sent.
+   * A request during another waits for it (call-controls sends one request at a time anyway).
+   */
+  sendDigits(digits: string, payloadType: number, toneMs: number, gapMs: number): Promise<void> {
+    if (!this.audio) return Promise.reject(new Error(`cannot send DTMF beside ${this.opts.audio.encoding}`));
+    const codes = [...digits].map((d) => dtmfEventCode(d));
+    if (codes.some((c) => c === undefined)) return Promise.reject(new Error(`not DTMF digits: ${digits}`));
+    const previous = this.digits;
+    return new Promise((resolve) => {
+      const start = (): void => {
+        this.digits = {
+          codes: codes as number[], payloadType, toneSlots: Math.max(1, Math.round(toneMs / PTIME_MS)), gapSlots: Math.max(1, Math.round(gapMs / PTIME_MS)),
+          current: undefined, nextSlot: 0, done: () => { this.digits = undefined; resolve(); },
+        };
+      };
+      if (previous) {
+        const done = previous.done;
+        previous.done = () => { done(); start(); };
+      } else start();
+    });
+  }
+
+  /** Drops the digits not sent yet (the call ends): every sendDigits() resolves. */
+  cancelDigits(): void {
+    for (let q = this.digits; q; q = this.digits) {
+      q.codes.length = 0;
+      q.current = undefined;
+      q.done();
+    }
   }
 
   /** Play PCM (mono, at the leg's clock rate) instead of silence; `done` when it has all been sent or is stopped. */
@@ -225,9 +276,10 @@ export class CallerFeed {
     if (elapsed < 0) return;
     if (this.audio) {
       const due = Math.floor(elapsed / PTIME_MS);
-      const on = this.opts.alwaysOn || now < this.keepUntil || this.sound !== undefined || this.injected !== undefined;
+      const on = this.opts.alwaysOn || now < this.keepUntil || this.sound !== undefined || this.injected !== undefined || this.digits !== undefined;
       if (!on || (due - this.audioSent) * PTIME_MS > MAX_CATCH_UP_MS) this.audioSent = Math.max(this.audioSent, due - (on ? 1 : 0));
       for (; this.audioSent < due; this.audioSent++) {
+        if (this.digits && this.sendDigitSlot(this.audio, this.digits, this.audioSent)) continue;
         // The first packet after a pause starts a talkspurt: marker bit.
         this.audio.send(this.nextAudio(), this.audioSent * this.samplesPerPacket, !this.audioOn);
         this.audioOn = true;
@@ -256,6 +308,34 @@ export class CallerFeed {
         for (const p of this.frames[(this.framesSent - this.gopStart) % this.frames.length]!) this.video.send(p.payload, ticks, p.marker);
       }
     }
+  }
+
+  /**
+   * Packet slot `slot` while digits are queued: an event packet (true), or audio (false: in the gap after a
+   * digit). Each event's packets carry its first slot's timestamp and a growing duration; its end packet
+   * goes out END_REPEATS times.
+   */
+  private sendDigitSlot(audio: RtpStream, q: DigitQueue, slot: number): boolean {
+    if (!q.current) {
+      if (slot < q.nextSlot) return false;
+      const code = q.codes.shift();
+      if (code === undefined) {
+        q.done();
+        return false;
+      }
+      q.current = { code, startSlot: slot };
+    }
+    const { code, startSlot } = q.current;
+    const k = slot - startSlot;
+    const ticks = startSlot * this.samplesPerPacket;
+    const end = k >= q.toneSlots - 1;
+    const duration = (k + 1) * this.samplesPerPacket;
+    for (let i = 0; i < (end ? END_REPEATS : 1); i++) audio.send(telephoneEventPayload(code, end, duration), ticks, k === 0 && i === 0, q.payloadType);
+    if (end) {
+      q.current = undefined;
+      q.nextSlot = slot + 1 + q.gapSlots;
+    }
+    return true;
   }
 
   /** The next packet's worth of the injected audio, or silence while it is buffering. */
