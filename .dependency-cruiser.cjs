@@ -65,7 +65,7 @@ module.exports = {
       from: { path: '^plugin/', pathNot: COMPOSITION_ROOT },
       to: {
         dependencyTypes: ['core'],
-        path: '^(node:)?(net|tls|dgram|child_process|http|https)$',
+        path: '^(node:)?(net|tls|dgram|child_process|http|https|worker_threads)$',
         dependencyTypesNot: ['type-only', 'type-import'],
       },
     },

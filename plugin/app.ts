@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { AmiClient } from '../adapters/ami/client.js';
 import { AriClient } from '../adapters/ari/client.js';
 import type { AriEventSocket } from '../adapters/ari/events.js';
+import { AacEncoderPool } from '../adapters/encoder-threads/aac-pool.js';
 import { AsteriskPbx, DEFAULT_ENDPOINTS } from '../adapters/asterisk/pbx.js';
 import { FfmpegAacEncoder } from '../adapters/ffmpeg/aac-encoder.js';
 import { encodeAacClip } from '../adapters/ffmpeg/aac-clip.js';
@@ -124,6 +125,8 @@ export function createApp(
     : new InMemoryRegistry(config.hooks.nodeId, { maxCalls: config.calls.maxCalls, self: () => ({ name: config.hooks.nodeId, ...self() }) });
   let recoverTimer: NodeJS.Timeout | undefined;
   const outputAddress = (host: string, port: number) => targets.connectAddress('rtmpUrl', host, port);
+  // AAC_ENCODER_THREADS ≥ 1: our encoder in worker threads, off the event loop that times the media.
+  const encoderPool = config.media.aacEncoder === 'native' && config.media.aacEncoderThreads > 0 ? new AacEncoderPool(config.media.aacEncoderThreads) : undefined;
   const calls = new CallService({
     config,
     sounds,
@@ -132,7 +135,7 @@ export function createApp(
     pbx,
     uas,
     ports,
-    encoderFactory: config.media.aacEncoder === 'ffmpeg' ? (o) => new FfmpegAacEncoder(o) : (o) => new NativeAacEncoder(o),
+    encoderFactory: config.media.aacEncoder === 'ffmpeg' ? (o) => new FfmpegAacEncoder(o) : encoderPool?.factory ?? ((o) => new NativeAacEncoder(o)),
     fills,
     transcoder: ffmpegVideoTranscoder,
     injector: streamInjector(),
@@ -208,6 +211,7 @@ export function createApp(
     async stop() {
       clearTimeout(recoverTimer);
       await calls.close();
+      await encoderPool?.close();
       member?.stop();
       await registry.stop();
       await web.close();

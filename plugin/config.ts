@@ -123,6 +123,8 @@ export interface Config {
     aacSampleRate: number;
     /** native: the in-process AAC-LC encoder (plugin/media/aac); ffmpeg: one ffmpeg child per call. */
     aacEncoder: 'native' | 'ffmpeg';
+    /** AAC_ENCODER_THREADS: worker threads for the native encoder; 0 encodes on the main thread. */
+    aacEncoderThreads: number;
     /**
      * WCS generate_av_for_ua: send silence and black video toward callees whose User-Agent (or Server)
      * header in the 200 OK contains one of these (lower case); "all" for every callee; empty: none.
@@ -248,6 +250,7 @@ const SPEC = {
   AAC_CHANNELS: { path: ['media', 'aacChannels'], kind: 'int:1:2', def: '1' },
   AAC_SAMPLE_RATE: { path: ['media', 'aacSampleRate'], kind: 'aacrate', def: '48000' },
   AAC_ENCODER: { path: ['media', 'aacEncoder'], kind: 'enum:native:ffmpeg', def: 'native' },
+  AAC_ENCODER_THREADS: { path: ['media', 'aacEncoderThreads'], kind: 'int:0:16', def: '0' },
   GENERATE_AV_FOR_UA: { path: ['media', 'generateAvForUa'], kind: 'list', def: '' },
   SOUNDS_DIR: { path: ['media', 'soundsDir'], kind: 'any', def: '/var/lib/sip-as-rtmp/sounds' },
   RTMP_STREAM_PREFIX: { path: ['calls', 'streamPrefix'], kind: 'any', def: 'rtmp_' },

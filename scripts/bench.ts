@@ -613,7 +613,7 @@ const report: BenchReport = {
     farEnd: 'sipp, PCMU, speech-like audio (looped); video calls add H.264 from a pcap (sipp play_pcap_video: 640x360, an IDR every 1 s)',
     legCodecs: process.env.MEDIA_LEG_CODECS ?? 'slin16,ulaw,alaw',
     aac: `${process.env.AAC_SAMPLE_RATE ?? 48000} Hz, ${process.env.AAC_CHANNELS ?? 1} ch, ${process.env.AAC_BITRATE ?? 64000} b/s`,
-    encoder: process.env.AAC_ENCODER ?? 'native',
+    encoder: `${process.env.AAC_ENCODER ?? 'native'}${Number(process.env.AAC_ENCODER_THREADS ?? 0) > 0 ? `, ${process.env.AAC_ENCODER_THREADS} encoder thread(s)` : ''}`,
     jitterDepthMs: Number(process.env.JITTER_DEPTH_MS ?? 60),
     fills: S.fills.join(','),
     bridges: S.bridges.join(','),
