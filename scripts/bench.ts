@@ -650,7 +650,6 @@ for (const n of [...new Set([...S.ns, ...S.naiveNs])].sort((a, b) => a - b)) {
 if (S.videoN > 0) {
   // Video calls cost: the same N, every call with H.264 (the far end's pcap lasts 60 s: a shorter window).
   for (const kind of S.pipelines) {
-    if (kind === 'naive' && !S.naiveNs.includes(S.videoN)) continue;
     report.runs.push(await measured({ kind, n: S.videoN, videoCalls: S.videoN, seconds: Math.min(S.seconds, 45), bridge: S.bridges[0]!, ...(kind === 'plugin' ? { fill: S.fills[0]! } : {}) }));
   }
 }

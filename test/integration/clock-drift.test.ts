@@ -62,7 +62,7 @@ after(async () => {
 });
 
 interface TimelineStats {
-  reanchors: number; silenceSamples: number; lateSamplesDropped: number; senderClockPpm: number | null;
+  reanchors: number; silenceSamples: number; lateSamplesDropped: number; maxLateRunSamples: number; senderClockPpm: number | null;
   ratioPpm: number; delayErrorMs: number; maxAbsDelayErrorMs: number; samplesOut: number;
 }
 const timelineOf = (v: CallView) => (v.media as { timeline: TimelineStats }).timeline;
@@ -92,10 +92,13 @@ test(`far ends ${PPM} ppm fast and slow for ${SECONDS} s: no skip, no gap, delay
     // The app's own view: never re-anchored (no skip, no inserted gap), the delay held.
     assert.equal(tl.reanchors, 0, `${name}: re-anchored (last: ${JSON.stringify((tl as { lastReanchor?: unknown }).lastReanchor)})`);
     // Late samples: none from the drift itself. An event-loop stall of the app under CI's load (the relay kept
-    // its pace) can still make a packet land a millisecond or two behind the cursor (once: 16 samples, 2 ms,
-    // after a 64 ms stall); the issue's bound is no skip or gap over 10 ms.
-    const lateMs = (1000 * tl.lateSamplesDropped * (SECONDS - i * 3)) / tl.samplesOut;
-    assert.ok(lateMs <= 10, `${name}: ${tl.lateSamplesDropped} late samples dropped (${lateMs.toFixed(1)} ms)`);
+    // its pace) can still make a packet land a little behind the cursor (16 samples after a 64 ms stall; with
+    // 22 other calls on the box, 108-125 samples in a few holes over 120 s). The issue's bound is per event:
+    // no skip or gap over 10 ms; the recording's checks below are what a listener hears.
+    const rate = tl.samplesOut / (SECONDS - i * 3);
+    const runMs = (1000 * tl.maxLateRunSamples) / rate;
+    console.log(`# ${name}: late samples dropped ${tl.lateSamplesDropped} (${((1000 * tl.lateSamplesDropped) / rate).toFixed(1)} ms in all), the longest hole ${runMs.toFixed(1)} ms`);
+    assert.ok(runMs <= 10, `${name}: ${tl.maxLateRunSamples} late samples dropped at once (${runMs.toFixed(1)} ms)`);
     // At ±1000 ppm the error stays under 5 ms; at CI's ±5000 ppm it reached 10-20 ms (once 20.1), and once
     // 35.4 on the video call (2026-12-05, idle machine). 45 ms is still well inside the re-anchor threshold
     // (120) and lip-sync limits; the skip/gap and A/V checks below are what the user would notice.

@@ -148,6 +148,7 @@ test('a burst after a 100 ms stall plays in place: only what was due during the 
   assert.equal(tl.stats.reanchors, 0);
   // 30 played (as silence) at 660 ms before it came, and the first 10 ms of 31 (plus the look-ahead) by the read at 690.
   assert.equal(tl.stats.lateSamplesDropped, PKT + 80 + LOOKAHEAD);
+  assert.equal(tl.stats.maxLateRunSamples, PKT + 80 + LOOKAHEAD, 'one hole: 30 whole and the start of 31');
   const from = DELAY_SAMPLES + 32 * PKT;
   assert.equal(firstDiff(out.subarray(from), expected(150, out.length).subarray(from)), 'same', 'the rest plays where it belongs');
   assert.equal(tl.stats.ratioPpm, 0, 'no surplus to steer off');
@@ -179,6 +180,7 @@ test('a delay that steps up and stays (+100 ms) re-anchors once, after 60 ms of 
   const at = DELAY_SAMPLES + 100 * 8 + 53 * PKT;
   assert.deepEqual(out.subarray(at, at + PKT), packetSamples(53));
   assert.equal(tl.stats.lateSamplesDropped, 3 * PKT);
+  assert.equal(tl.stats.maxLateRunSamples, 3 * PKT, 'one hole of three packets (50-52, back to back)');
 });
 
 test('RTP timestamp wrap (starting near 2^32) is seamless', () => {

@@ -66,6 +66,8 @@ export interface AudioTimelineStats {
   silenceSamples: number;
   /** Samples of packets that landed behind the play cursor. */
   lateSamplesDropped: number;
+  /** The longest run of them with no audio between (one stall's hole in the output), in samples. */
+  maxLateRunSamples: number;
   /** Samples that landed beyond the ring (only when read() stalls for over a second). */
   overflowSamples: number;
   reanchors: number;
@@ -127,8 +129,10 @@ const UNDERRUN_MS = 60;
 const BURST_MS = 10;
 
 export class AudioTimeline {
+  private lateRun = 0;
+  private lateRunEnd = -1;
   readonly stats: AudioTimelineStats = {
-    samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, overflowSamples: 0,
+    samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, maxLateRunSamples: 0, overflowSamples: 0,
     reanchors: 0, lastJumpMs: 0, lastReanchor: null, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
     senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0, startSkippedMs: 0,
   };
@@ -406,6 +410,10 @@ export class AudioTimeline {
     if (pos < this.cursor) {
       from = Math.min(to, this.cursor - pos);
       s.lateSamplesDropped += from;
+      // A run goes on while each dropped part starts where the last one ended (whole packets after a stall).
+      this.lateRun = pos === this.lateRunEnd ? this.lateRun + from : from;
+      this.lateRunEnd = pos + from;
+      if (this.lateRun > s.maxLateRunSamples) s.maxLateRunSamples = this.lateRun;
     }
     const limit = this.cursor + this.size;
     if (pos + to > limit) {
