@@ -53,8 +53,9 @@ test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeli
     assert.ok(t.cpuPerCallMinute.encoders > 0, 'the transcoder was found and measured');
     assert.ok(report.profile && report.profile.stages.length > 0, 'the profile was summarized by stage');
     const md = readFileSync(join(out, 'bench.md'), 'utf8');
-    assert.match(md, /\| 2 \| plugin \|/);
-    assert.match(md, /\| 2 \| naive \|/);
+    // The pipeline cell names the bridge (MEDIA_BRIDGE) the run used: "plugin (native bridge)".
+    assert.match(md, /\| 2 \| plugin( \(\w+ bridge\))? \|/);
+    assert.match(md, /\| 2 \| naive( \(\w+ bridge\))? \|/);
     assert.match(md, /## Plugin vs naive/);
     assert.match(md, /## Fill video cost: slate vs no video track/);
     assert.match(md, /## Transcoded video calls/);
