@@ -46,7 +46,7 @@ import { AriClient } from '../adapters/ari/client.js';
 import { MsHistogram } from '../plugin/media/timeline/latency.js';
 import type { CallView } from '../plugin/calls/types.js';
 import {
-  writeReport, type BenchReport, type BridgeKind, type BenchRun, type FillKind, type MachineInfo, type ProfileSummary, type Quantiles, type StreamsInfo, type TranscodeInfo,
+  writeReport, type AsteriskLeftovers, type BenchReport, type BridgeKind, type BenchRun, type FillKind, type MachineInfo, type ProfileSummary, type Quantiles, type StreamsInfo, type TranscodeInfo,
 } from './lib/bench-report.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
@@ -134,9 +134,31 @@ function firstLine(cmd: string, args: string[]): string {
   }
 }
 
+const ari = new AriClient({ url: env.ARI_URL!, user: env.ARI_USER!, password: env.ARI_PASSWORD!, app: 'bench' });
+
+/** Asterisk's channels, bridges and PJSIP endpoints (ids), to tell what a run leaves from what was there. */
+async function asteriskObjects(): Promise<Set<string>> {
+  const [channels, bridges, endpoints] = await Promise.all([ari.channels.list(), ari.bridges.list(), ari.endpoints.list('PJSIP')]);
+  return new Set([...channels.map((c) => `channel ${c.id}`), ...bridges.map((b) => `bridge ${b.id}`), ...endpoints.map((e) => `endpoint ${e.resource}`)]);
+}
+
+/** What a run left in Asterisk: polled until nothing new is there, for up to 10 s after its pipeline stopped. */
+async function leftovers(before: Set<string>, stoppedAt: number): Promise<AsteriskLeftovers> {
+  for (;;) {
+    const left = [...(await asteriskObjects())].filter((o) => !before.has(o));
+    const afterMs = Math.round(performance.now() - stoppedAt);
+    if (!left.length || afterMs >= 10_000) {
+      if (left.length) log(`left in Asterisk 10 s after the run: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
+      const count = (kind: string) => left.filter((o) => o.startsWith(`${kind} `)).length;
+      return { channels: count('channel'), bridges: count('bridge'), endpoints: count('endpoint'), afterMs };
+    }
+    await sleep(200);
+  }
+}
+
 async function machineInfo(): Promise<MachineInfo> {
   const osRelease = readFileSync('/etc/os-release', 'utf8');
-  const asterisk = await new AriClient({ url: env.ARI_URL!, user: env.ARI_USER!, password: env.ARI_PASSWORD!, app: 'bench' }).asterisk.info()
+  const asterisk = await ari.asterisk.info()
     .then((i) => `Asterisk ${i.system?.version ?? '?'}`, () => 'unknown');
   return {
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -399,6 +421,8 @@ function pluginEnv(spec: RunSpec): Record<string, string> {
   const e: Record<string, string> = {};
   if (spec.fill) e.VIDEO_FILL = spec.fill;
   if (spec.bridge) e.MEDIA_BRIDGE = spec.bridge;
+  // The cap (MAX_CALLS, 200 by default) would answer the calls past it 503: the run measures all N.
+  if (spec.n > 200) e.MAX_CALLS = String(spec.n);
   if (spec.transcode) {
     e.VIDEO_TRANSCODE = spec.transcode.mode;
     // Every stream at this size from its start (no waiting for the caller's first SPS).
@@ -429,6 +453,7 @@ async function run(spec: RunSpec): Promise<BenchRun> {
   const what = transcode ? `stubborn ${transcode.callerSize}, VIDEO_TRANSCODE=${transcode.mode}, stream ${transcode.streamSize}` : `${videoCalls} with video${fill ? `, fill ${fill}` : ''}`;
   log(`${kind}: ${n} calls (${what}), ${seconds} s`);
   const tag = `${kind[0]}${n}v${videoCalls}${fill ? fill[0] : ''}${spec.bridge === 'core' ? 'c' : ''}${transcode ? `t${transcode.mode[0]}${transcode.streamSize.split('x')[1]}` : ''}-${Date.now().toString(36)}`;
+  const before = await asteriskObjects();
   const pipe = kind === 'plugin' ? await startPlugin(pluginEnv(spec), profileDir) : await startNaive(spec.bridge ?? S.bridges[0]!);
   const p = parties(pipe.pid);
   await sleep(1000);
@@ -535,8 +560,10 @@ async function run(spec: RunSpec): Promise<BenchRun> {
     if (rt.ok && !ended.some((e) => e.startsWith(`${c.id}:`))) realtime++;
     else if (!rt.ok) failures.push(`${c.id}: ${rt.why}`);
   }
+  const stoppedAt = performance.now();
   await pipe.stop();
   for (const w of watchers.values()) w.close();
+  const leftInAsterisk = await leftovers(before, stoppedAt);
 
   const windowSec = (b.at - a.at) / 1000;
   const callMin = (n * windowSec) / 60;
@@ -596,6 +623,7 @@ async function run(spec: RunSpec): Promise<BenchRun> {
     ...(streams ? { streams } : {}),
     ...(kind === 'plugin' ? { oneOffChildCpuPerCall: Math.round(((reaped - idle.reaped) / n) * 1000) / 1000 } : {}),
     ...(oneOffChildrenSec !== undefined ? { oneOffChildrenSec } : {}),
+    leftInAsterisk,
   };
   log(JSON.stringify(r));
   // Let the far ends and Asterisk finish the hang-ups before the next run.
@@ -682,3 +710,4 @@ if (S.profile && S.pipelines.includes('plugin')) {
 }
 const files = await writeReport(report, S.out, S.base);
 log('wrote', Object.values(files).filter(Boolean).join(', '));
+await ari.close();

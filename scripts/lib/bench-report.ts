@@ -77,6 +77,19 @@ export interface BenchRun {
    * still running, in s; the window starts after them (0: none left by then).
    */
   oneOffChildrenSec?: number;
+  /**
+   * What the run's calls left in Asterisk once its pipeline had stopped (SIGTERM: the app hangs up and
+   * releases everything), polled over ARI for up to 10 s: channels, bridges and PJSIP endpoints that were not
+   * there before the run, and how long they took to go. Absent in older reports.
+   */
+  leftInAsterisk?: AsteriskLeftovers;
+}
+export interface AsteriskLeftovers {
+  channels: number;
+  bridges: number;
+  endpoints: number;
+  /** From the pipeline's stop to the last poll (the first clear one, or the 10 s limit). */
+  afterMs: number;
 }
 export type FillKind = 'slate' | 'black' | 'none';
 export interface TranscodeInfo {
@@ -306,6 +319,23 @@ const fmtBps = (x: number | undefined): string => (ok(x) ? String(Math.round(x))
 const pair = (a: string, b: string): string => `${a} vs ${b}`;
 const slim = (q: Quantiles | undefined): string => (q && q.count > 0 ? `${fmtMs(q.p50)}/${fmtMs(q.p99)}` : DASH);
 const signed = (x: number): string => (x >= 0 ? `+${Math.round(x)}` : String(Math.round(x)));
+
+/** After each run: what its calls left in Asterisk (a release that failed would show here). */
+function leftoversLines(runs: BenchRun[]): string[] {
+  const checked = runs.filter((r) => r.leftInAsterisk);
+  if (!checked.length) return [];
+  const total = (l: AsteriskLeftovers) => l.channels + l.bridges + l.endpoints;
+  const dirty = checked.filter((r) => total(r.leftInAsterisk!) > 0);
+  const slowest = Math.max(...checked.map((r) => r.leftInAsterisk!.afterMs));
+  if (!dirty.length) {
+    return [`**Left in Asterisk after each run** (channels, bridges, PJSIP endpoints, polled over ARI once the pipeline stopped): nothing, in every run; clear within ${(slowest / 1000).toFixed(1)} s at most.`, ''];
+  }
+  return [
+    '**Left in Asterisk after the run** (10 s after the pipeline stopped) ⚠:',
+    ...dirty.map((r) => `- ${r.n} ${r.pipeline}${r.bridge ? ` (${r.bridge} bridge)` : ''}: ${r.leftInAsterisk!.channels} channels, ${r.leftInAsterisk!.bridges} bridges, ${r.leftInAsterisk!.endpoints} endpoints`),
+    '',
+  ];
+}
 
 /** The fill's cost: audio-only plugin runs with a fill against the same N without a video track. */
 function fillSection(runs: readonly BenchRun[]): string[] {
@@ -577,6 +607,7 @@ export function renderMarkdown(report: BenchReport, opts: { plot?: string } = {}
       '- **machine CPU %**: the whole machine, as % of all cores (100 % = every core busy); **not ours**: the part no process above used (the idle far ends, the kernel\'s network work, anything else on the machine).',
       '',
     );
+    out.push(...leftoversLines(runs));
   }
 
   out.push(...fillSection(runs));

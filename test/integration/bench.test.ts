@@ -16,7 +16,7 @@ import { descendants } from '../../plugin/lib/proc.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 
-test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeline, a video run, a transcoded call, a profile, the report files', { timeout: 300_000 }, () => {
+test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeline, a video run, a transcoded call, a profile, the report files; nothing left in Asterisk after any run', { timeout: 300_000 }, () => {
   const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
   try {
     const r = spawnSync(process.execPath, [
@@ -37,6 +37,8 @@ test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeli
       assert.equal(run.calls.established, run.n, `${run.pipeline} ${run.n}: every call answered (${run.calls.failures.join('; ')})`);
       assert.equal(run.firstMediaMs?.count, run.n, `${run.pipeline}: every stream seen at the server`);
       assert.ok(run.cpuPerCallMinute.asterisk > 0 && run.cpuPerCallMinute.loadGenerators > 0, 'CPU read from /proc');
+      // Every run released everything in Asterisk once its pipeline stopped (checked over ARI, within 10 s).
+      assert.deepEqual({ ...run.leftInAsterisk, afterMs: 0 }, { channels: 0, bridges: 0, endpoints: 0, afterMs: 0 }, `${run.pipeline} ${run.n}: left in Asterisk`);
       if (run.pipeline === 'plugin') assert.ok((run.latencyMs?.count ?? 0) > 0, 'the app measured its latency');
       else assert.ok(run.cpuPerCallMinute.encoders > 0, 'the naive ffmpegs were found and measured');
     }
@@ -56,6 +58,7 @@ test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeli
     // The pipeline cell names the bridge (MEDIA_BRIDGE) the run used: "plugin (native bridge)".
     assert.match(md, /\| 2 \| plugin( \(\w+ bridge\))? \|/);
     assert.match(md, /\| 2 \| naive( \(\w+ bridge\))? \|/);
+    assert.match(md, /Left in Asterisk after each run.*nothing, in every run/);
     assert.match(md, /## Plugin vs naive/);
     assert.match(md, /## Fill video cost: slate vs no video track/);
     assert.match(md, /## Transcoded video calls/);

@@ -140,10 +140,16 @@ async function hold(app: ChildApp, n: number, minutes: number): Promise<void> {
   const worst = (k: keyof (typeof tls)[number]) => Math.max(...tls.map((t) => t[k]));
   console.log(`# after ${minutes} min: ${up}/${n} up; re-anchors ${tls.reduce((a, t) => a + t.reanchors, 0)}, worst drift ${worst('maxAbsDriftMs').toFixed(1)} ms, worst late samples ${worst('lateSamplesDropped')}, worst silence filled ${worst('silenceSamples')} samples`);
   assert.equal(up, n, 'every call is still up');
-  const warm = samples[Math.min(1, samples.length - 1)]!;
+  // Flat after warm-up: the end against the highest sample of the first half (minute 2 on). One sample is
+  // not a baseline: RSS saws with V8's collections (once 183, 162, 176 MB at minutes 1-3, then 180 to the
+  // end); a leak keeps climbing through the second half and ends above the first half's peak.
   const end = samples.at(-1)!;
-  console.log(`# RSS from minute ${warm.minute} to ${end.minute}: ${warm.rssMb.toFixed(1)} → ${end.rssMb.toFixed(1)} MB`);
-  if (end.minute > warm.minute) assert.ok(end.rssMb <= warm.rssMb * 1.05, `RSS grew ${(end.rssMb - warm.rssMb).toFixed(1)} MB after warm-up`);
+  const firstHalf = samples.filter((x) => x.minute >= 2 && x.minute <= Math.ceil(minutes / 2));
+  if (firstHalf.length > 0 && end.minute > firstHalf.at(-1)!.minute) {
+    const peak = Math.max(...firstHalf.map((x) => x.rssMb));
+    console.log(`# RSS: peak ${peak.toFixed(1)} MB over minutes ${firstHalf[0]!.minute}-${firstHalf.at(-1)!.minute}, ${end.rssMb.toFixed(1)} MB at minute ${end.minute}`);
+    assert.ok(end.rssMb <= peak * 1.05, `RSS grew ${(end.rssMb - peak).toFixed(1)} MB past the first half's peak`);
+  }
 }
 
 test(`${CALLS} calls${HOLD_MINUTES ? ` held ${HOLD_MINUTES} min,` : ''} ended by /call/terminate at once: nothing of ours left in Asterisk within 10 s`, { timeout: 180_000 + HOLD_MINUTES * 70_000 }, async () => {
