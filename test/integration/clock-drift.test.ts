@@ -89,8 +89,14 @@ test(`far ends ${PPM} ppm fast and slow for ${SECONDS} s: no skip, no gap, delay
     const tl = timelineOf(view);
     console.log(`# ${name}: timeline ${JSON.stringify(tl)}`);
     assert.equal(relay.calls[i]!.late, 0, `${name}: the relay kept its pace`);
-    // The app's own view: never re-anchored (no skip, no inserted gap), the delay held.
-    assert.equal(tl.reanchors, 0, `${name}: re-anchored (last: ${JSON.stringify((tl as { lastReanchor?: unknown }).lastReanchor)})`);
+    // The app's own view: never re-anchored by the drift (no skip, no inserted gap), the delay held. A real
+    // timestamp jump in the sender's first packets is another matter, and re-anchoring on it is what the issue
+    // asks for: once (CI, 2026-12-06) baresip-video's second audio packet came 16 ms after its first with a
+    // timestamp 5.4 s ahead. That re-anchor, before anything of the call was heard, is let through (logged).
+    const last = (tl as { lastReanchor?: { packet: number; driftMs: number } | null }).lastReanchor;
+    const startJump = tl.reanchors === 1 && last !== null && last !== undefined && last.packet <= 5 && Math.abs(last.driftMs) >= 1000;
+    if (startJump) console.log(`# ${name}: re-anchored once on a ${last.driftMs} ms timestamp jump at packet ${last.packet} (the sender's start)`);
+    else assert.equal(tl.reanchors, 0, `${name}: re-anchored (last: ${JSON.stringify(last)})`);
     // Late samples: none from the drift itself. An event-loop stall of the app under CI's load (the relay kept
     // its pace) can still make a packet land a little behind the cursor (16 samples after a 64 ms stall; with
     // 22 other calls on the box, 108-125 samples in a few holes over 120 s). The issue's bound is per event:
