@@ -43,6 +43,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AriClient } from '../adapters/ari/client.js';
+import { loadConfig } from '../plugin/config.js';
 import { MsHistogram } from '../plugin/media/timeline/latency.js';
 import type { CallView } from '../plugin/calls/types.js';
 import {
@@ -107,6 +108,8 @@ const TRANSCODE_MAX_SECONDS = 40;
 
 const env = readSandboxEnv();
 const appEnv = appEnvForSandbox(env);
+/** The app's call cap in this environment (MAX_CALLS, else the app's default). */
+const appMaxCalls = loadConfig({ ...process.env, ...appEnv }).calls.maxCalls;
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const REST_PORT = 18181;
 const prefix = process.env.RTMP_STREAM_PREFIX ?? 'rtmp_';
@@ -421,8 +424,8 @@ function pluginEnv(spec: RunSpec): Record<string, string> {
   const e: Record<string, string> = {};
   if (spec.fill) e.VIDEO_FILL = spec.fill;
   if (spec.bridge) e.MEDIA_BRIDGE = spec.bridge;
-  // The cap (MAX_CALLS, 200 by default) would answer the calls past it 503: the run measures all N.
-  if (spec.n > 200) e.MAX_CALLS = String(spec.n);
+  // The app's cap would answer the calls past it 503: the run measures all N.
+  if (spec.n > appMaxCalls) e.MAX_CALLS = String(spec.n);
   if (spec.transcode) {
     e.VIDEO_TRANSCODE = spec.transcode.mode;
     // Every stream at this size from its start (no waiting for the caller's first SPS).
