@@ -132,7 +132,7 @@ const CALL_EXAMPLE: Json = {
     codec: 'PCMU/8000',
     rtp: { accepted: 2500, bytes: 430000, rejected: 0, rejectedSource: 0, wrongPayloadType: 0, rejectReasons: {}, dtmfPackets: 0, heldPackets: 0, interarrivalJitterMs: 0.4 },
     jitter: { received: 2500, released: 2498, duplicates: 0, late: 0, lost: 0, reordered: 0, resyncs: 0, strays: 0, overflow: 0, depth: 2, maxDepth: 4, depthMs: 60 },
-    timeline: { samplesOut: 2400000, silenceSamples: 960, lateSamplesDropped: 0, overflowSamples: 0, reanchors: 0, lastJumpMs: 0, startSkippedMs: 0, lastReanchor: null, packets: 2498, driftMs: 0.2, maxAbsDriftMs: 1.1 },
+    timeline: { samplesOut: 2400000, silenceSamples: 960, lateSamplesDropped: 0, overflowSamples: 0, reanchors: 0, startRebases: 0, lastJumpMs: 0, startSkippedMs: 0, lastReanchor: null, packets: 2498, driftMs: 0.2, maxAbsDriftMs: 1.1 },
     stream: { audioFrames: 2343, audioBytes: 390000, videoFrames: 0, videoBytes: 0, keyframes: 0, videoConfigs: 0, keyframeIntervalMs: 0 },
   },
 };

@@ -39,7 +39,8 @@
  * that much late, and steering would play that surplus out sharp for its first seconds (measured: 1020 Hz
  * for a 1 kHz tone over 3-4 s). Until the first audio sample is played, a packet that lands later than its
  * target moves the start instead: the cursor skips ahead by the surplus, through silence and the
- * backlog's oldest audio, which nobody has heard yet (`startSkippedMs`).
+ * backlog's oldest audio, which nobody has heard yet (`startSkippedMs`). A jump in those first packets
+ * re-anchors as any other, but unheard: it counts as a start re-base (`startRebases`), not a re-anchor.
  *
  * Storage: a ring of Int16 samples (plus one "written" byte per sample, for the silence count) covering
  * delay + maxDrift + 1 s ahead of the cursor; samples beyond it are dropped (`overflowSamples`).
@@ -70,11 +71,17 @@ export interface AudioTimelineStats {
   maxLateRunSamples: number;
   /** Samples that landed beyond the ring (only when read() stalls for over a second). */
   overflowSamples: number;
+  /** Re-anchors once audio has been heard: each one an audible skip or gap. */
   reanchors: number;
+  /**
+   * Re-anchors before any audio was played (a timestamp jump in the sender's first packets: Asterisk's own
+   * first packet, then bridged frames on the caller's timing): the stream re-bases on its arrival, unheard.
+   */
+  startRebases: number;
   /** How far the last re-anchor or start move moved the audio (ms; + = later): what the video must follow. */
   lastJumpMs: number;
   /**
-   * Why the last re-anchor happened, for whoever reads a call's stats after a glitch: `ahead` (a packet
+   * Why the last re-anchor (not a start re-base) happened, for whoever reads a call's stats after a glitch: `ahead` (a packet
    * past maxDrift after its target: a forward jump, or a fast sender not absorbed), `behind` (a continuing
    * packet behind the cursor: an underrun, or a slow sender), `backward` (a timestamp far before the newest).
    * With the packet count and its drift when it happened.
@@ -133,7 +140,7 @@ export class AudioTimeline {
   private lateRunEnd = -1;
   readonly stats: AudioTimelineStats = {
     samplesOut: 0, silenceSamples: 0, lateSamplesDropped: 0, maxLateRunSamples: 0, overflowSamples: 0,
-    reanchors: 0, lastJumpMs: 0, lastReanchor: null, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
+    reanchors: 0, startRebases: 0, lastJumpMs: 0, lastReanchor: null, packets: 0, driftMs: 0, maxAbsDriftMs: 0,
     senderClockPpm: null, ratioPpm: 0, delayErrorMs: 0, maxAbsDelayErrorMs: 0, startSkippedMs: 0,
   };
 
@@ -262,7 +269,7 @@ export class AudioTimeline {
       const diff = tsDiff(rtpTimestamp, this.anchorTs);
       pos = this.anchorPos + diff;
       const drift = pos - target;
-      const before = s.reanchors;
+      const before = this.jumpCount;
       const gapMs = arrivalMs - this.lastArrivalMs;
       if (drift > this.maxDrift) {
         pos = this.reanchor(pos, target, 'ahead', drift, gapMs);
@@ -285,7 +292,7 @@ export class AudioTimeline {
       } else {
         advance = false; // a straggler: placed (or dropped if late) without moving the anchor
       }
-      reanchored = s.reanchors !== before;
+      reanchored = this.jumpCount !== before;
       // Before anything was heard, a packet closer to on time than the first shows the start was late.
       if (advance && !reanchored && !this.heard && pos - target > this.deadzone) target += this.moveStart(pos - target);
     }
@@ -387,10 +394,13 @@ export class AudioTimeline {
 
   /** `predicted`: where the RTP timestamp alone would have put the packet. */
   private reanchor(predicted: number, target: number, cause: 'ahead' | 'behind' | 'backward', drift: number, afterGapMs: number): number {
-    this.stats.reanchors++;
     this.jumpCount++;
     this.behindSince = undefined;
-    this.stats.lastReanchor = { cause, packet: this.stats.packets, driftMs: Math.round((drift * 1000) / this.rate), afterGapMs: Math.round(afterGapMs) };
+    if (!this.heard) this.stats.startRebases++;
+    else {
+      this.stats.reanchors++;
+      this.stats.lastReanchor = { cause, packet: this.stats.packets, driftMs: Math.round((drift * 1000) / this.rate), afterGapMs: Math.round(afterGapMs) };
+    }
     let pos = target;
     // A jump whose target is near the end of the queued audio is a splice: continue seamlessly.
     if (this.writeEnd >= this.cursor && Math.abs(target - this.writeEnd) <= this.maxDrift / 2) pos = this.writeEnd;
