@@ -49,6 +49,7 @@ import type { CallView } from '../plugin/calls/types.js';
 import {
   writeReport, type AsteriskLeftovers, type BenchReport, type BridgeKind, type BenchRun, type FillKind, type MachineInfo, type ProfileSummary, type Quantiles, type StreamsInfo, type TranscodeInfo,
 } from './lib/bench-report.js';
+import { asteriskObjects, countObjects, objectsSince, type AsteriskObjects } from './lib/asterisk-objects.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
 import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
 import { cpuSeconds, descendants, machineJiffies, procStat, pssMb, rssMb } from '../plugin/lib/proc.js';
@@ -139,21 +140,15 @@ function firstLine(cmd: string, args: string[]): string {
 
 const ari = new AriClient({ url: env.ARI_URL!, user: env.ARI_USER!, password: env.ARI_PASSWORD!, app: 'bench' });
 
-/** Asterisk's channels, bridges and PJSIP endpoints (ids), to tell what a run leaves from what was there. */
-async function asteriskObjects(): Promise<Set<string>> {
-  const [channels, bridges, endpoints] = await Promise.all([ari.channels.list(), ari.bridges.list(), ari.endpoints.list('PJSIP')]);
-  return new Set([...channels.map((c) => `channel ${c.id}`), ...bridges.map((b) => `bridge ${b.id}`), ...endpoints.map((e) => `endpoint ${e.resource}`)]);
-}
-
 /** What a run left in Asterisk: polled until nothing new is there, for up to 10 s after its pipeline stopped. */
-async function leftovers(before: Set<string>, stoppedAt: number): Promise<AsteriskLeftovers> {
+async function leftovers(before: AsteriskObjects, stoppedAt: number): Promise<AsteriskLeftovers> {
   for (;;) {
-    const left = [...(await asteriskObjects())].filter((o) => !before.has(o));
+    const left = objectsSince(before, await asteriskObjects(ari));
+    const names = [...left.channels.map((id) => `channel ${id}`), ...left.bridges.map((id) => `bridge ${id}`), ...left.endpoints.map((id) => `endpoint ${id}`)];
     const afterMs = Math.round(performance.now() - stoppedAt);
-    if (!left.length || afterMs >= 10_000) {
-      if (left.length) log(`left in Asterisk 10 s after the run: ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
-      const count = (kind: string) => left.filter((o) => o.startsWith(`${kind} `)).length;
-      return { channels: count('channel'), bridges: count('bridge'), endpoints: count('endpoint'), afterMs };
+    if (!names.length || afterMs >= 10_000) {
+      if (names.length) log(`left in Asterisk 10 s after the run: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}`);
+      return { ...countObjects(left, () => true), afterMs };
     }
     await sleep(200);
   }
@@ -456,7 +451,7 @@ async function run(spec: RunSpec): Promise<BenchRun> {
   const what = transcode ? `stubborn ${transcode.callerSize}, VIDEO_TRANSCODE=${transcode.mode}, stream ${transcode.streamSize}` : `${videoCalls} with video${fill ? `, fill ${fill}` : ''}`;
   log(`${kind}: ${n} calls (${what}), ${seconds} s`);
   const tag = `${kind[0]}${n}v${videoCalls}${fill ? fill[0] : ''}${spec.bridge === 'core' ? 'c' : ''}${transcode ? `t${transcode.mode[0]}${transcode.streamSize.split('x')[1]}` : ''}-${Date.now().toString(36)}`;
-  const before = await asteriskObjects();
+  const before = await asteriskObjects(ari);
   const pipe = kind === 'plugin' ? await startPlugin(pluginEnv(spec), profileDir) : await startNaive(spec.bridge ?? S.bridges[0]!);
   const p = parties(pipe.pid);
   await sleep(1000);

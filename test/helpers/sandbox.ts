@@ -27,6 +27,7 @@ export const REPO_ROOT = (() => {
   throw new Error('repository root not found');
 })();
 
+export { asteriskCli } from '../../scripts/lib/asterisk-objects.js';
 export { SANDBOX_RUN, readSandboxEnv as sandboxEnv, type SandboxEnv } from '../../scripts/lib/sandbox-env.js';
 
 export function sandboxAri(app = 'sip-as-rtmp-test'): AriClient {
@@ -39,14 +40,6 @@ const run = promisify(execFile);
 /** Run scripts/sandbox with a subcommand. */
 export async function sandboxCmd(sub: 'up' | 'down' | 'status' | 'env'): Promise<{ stdout: string; stderr: string }> {
   return run('bash', [join(REPO_ROOT, 'scripts/sandbox'), sub], { env: process.env, timeout: 300_000 });
-}
-
-/** Run a command in the Asterisk CLI (asterisk -rx). */
-export async function asteriskCli(command: string): Promise<string> {
-  const env = readSandboxEnv();
-  const chroot = join(env.SANDBOX_CACHE!, 'asterisk-sid');
-  const { stdout } = await run('chroot', [chroot, '/usr/sbin/asterisk', '-rx', command], { timeout: 10_000 });
-  return stdout;
 }
 
 /**

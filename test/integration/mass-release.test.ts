@@ -15,7 +15,8 @@ import { callKeyPrefix } from '../../plugin/calls/call-service.js';
 import type { CallView } from '../../plugin/calls/types.js';
 import { waitFor } from '../helpers/app.js';
 import { killChildApps, startChildApp, type ChildApp } from '../helpers/child-app.js';
-import { asteriskCli, sandboxAri, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
+import { asteriskObjects, countObjects } from '../../scripts/lib/asterisk-objects.js';
+import { sandboxAri, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
 
 const env = sandboxEnv();
 const ari = sandboxAri();
@@ -53,14 +54,7 @@ after(async () => {
 });
 
 /** Ours in Asterisk now: channels and bridges by id, PJSIP endpoints by name. */
-async function ours(): Promise<{ channels: number; bridges: number; endpoints: number }> {
-  const [channels, bridges, endpoints] = await Promise.all([ari.channels.list(), ari.bridges.list(), asteriskCli('pjsip show endpoints')]);
-  return {
-    channels: channels.filter((c) => c.id.startsWith(PREFIX)).length,
-    bridges: bridges.filter((b) => b.id.startsWith(PREFIX)).length,
-    endpoints: endpoints.split('\n').filter((l) => l.includes(PREFIX)).length,
-  };
-}
+const ours = async () => countObjects(await asteriskObjects(ari), (id) => id.startsWith(PREFIX));
 const none = (o: Awaited<ReturnType<typeof ours>>) => o.channels + o.bridges + o.endpoints === 0;
 
 /** Waits until each of `n` calls has its two channels (call, media leg) and its bridge in Asterisk. */
