@@ -41,7 +41,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { AriClient } from '../adapters/ari/client.js';
 import { loadConfig } from '../plugin/config.js';
 import { MsHistogram } from '../plugin/media/timeline/latency.js';
@@ -55,6 +54,7 @@ import type { NaiveReply, NaiveRequest } from './lib/naive-relay.js';
 import { cpuSeconds, descendants, machineJiffies, procStat, pssMb, rssMb } from '../plugin/lib/proc.js';
 import { postRest } from './lib/rest.js';
 import { RtmpWatcher } from './lib/rtmp-watch.js';
+import { REPO_ROOT } from './lib/repo-root.js';
 import { appEnvForSandbox, readSandboxEnv, SANDBOX_RUN } from './lib/sandbox-env.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -111,7 +111,6 @@ const env = readSandboxEnv();
 const appEnv = appEnvForSandbox(env);
 /** The app's call cap in this environment (MAX_CALLS, else the app's default). */
 const appMaxCalls = loadConfig({ ...process.env, ...appEnv }).calls.maxCalls;
-const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const REST_PORT = 18181;
 const prefix = process.env.RTMP_STREAM_PREFIX ?? 'rtmp_';
 const log = (...a: unknown[]) => console.error('[bench]', ...a);
@@ -243,7 +242,7 @@ const farEnd = (kind: FarEndKind) => {
 };
 
 async function startPlugin(extraEnv: Record<string, string>, profileDir?: string): Promise<Pipeline> {
-  const child = track(spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(root, 'dist/plugin/main.js')], {
+  const child = track(spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(REPO_ROOT, 'dist/plugin/main.js')], {
     env: { ...process.env, ...appEnv, REST_PORT: String(REST_PORT), LOG_LEVEL: 'warn', STARTUP_RATE_PER_SEC: '1000', RTMP_STREAM_PREFIX: prefix, ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   }));
@@ -298,7 +297,7 @@ async function startPlugin(extraEnv: Record<string, string>, profileDir?: string
 }
 
 async function startNaive(bridge: BridgeKind): Promise<Pipeline> {
-  const child = track(fork(join(root, 'dist/scripts/lib/naive-relay.js'), [], {
+  const child = track(fork(join(REPO_ROOT, 'dist/scripts/lib/naive-relay.js'), [], {
     env: { ...process.env, ...appEnv, LOG_LEVEL: 'warn', MEDIA_BRIDGE: bridge },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   }));

@@ -4,15 +4,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { CallView } from '../../plugin/calls/types.js';
 import { postRest } from './rest.js';
+import { REPO_ROOT } from './repo-root.js';
 import { readSandboxEnv, SANDBOX_RUN } from './sandbox-env.js';
 
 /** dist/scripts/lib → the repository. */
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export interface ClusterNode {
   /** 1-based, as `scripts/cluster kill N` takes it. */
@@ -60,7 +59,7 @@ const run = promisify(execFile);
 
 /** `scripts/cluster ARGS…`, with `env` added to this process's environment (app settings pass through). */
 export async function clusterCmd(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const { stdout } = await run('bash', [join(ROOT, 'scripts/cluster'), ...args], { env: { ...process.env, ...env }, timeout: 300_000 });
+  const { stdout } = await run('bash', [join(REPO_ROOT, 'scripts/cluster'), ...args], { env: { ...process.env, ...env }, timeout: 300_000 });
   return stdout;
 }
 
@@ -80,7 +79,7 @@ export async function findAll(node: ClusterNode): Promise<ClusterCall[]> {
 export function dialThroughKamailio(c: ClusterEnv, o: { exten: string; count: number; ratePerSec: number; holdMs: number; localPort: number; mediaPort: number }): { child: ChildProcess; exit: Promise<number | null> } {
   const media = join(readSandboxEnv().SANDBOX_CACHE!, 'media');
   const child = spawn('sipp', [
-    '-sf', join(ROOT, 'test/sipp/uac-inbound-hangup.xml'), '-s', o.exten, '-d', String(o.holdMs), `${c.sipHost}:${c.sipPort}`,
+    '-sf', join(REPO_ROOT, 'test/sipp/uac-inbound-hangup.xml'), '-s', o.exten, '-d', String(o.holdMs), `${c.sipHost}:${c.sipPort}`,
     '-i', '127.0.0.1', '-p', String(o.localPort), '-mi', '127.0.0.1', '-mp', String(o.mediaPort),
     '-m', String(o.count), '-r', String(o.ratePerSec), '-l', String(o.count), '-nostdin',
     '-timeout', `${Math.ceil(o.holdMs / 1000) + 30}s`, '-timeout_error',

@@ -3,30 +3,15 @@
  * for it, and small waiting helpers for event-driven tests.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AriClient } from '../../adapters/ari/client.js';
 import type { AriEventSocket } from '../../adapters/ari/events.js';
 import type { AriEvent } from '../../adapters/ari/types.js';
+import { REPO_ROOT } from '../../scripts/lib/repo-root.js';
 import { readSandboxEnv } from '../../scripts/lib/sandbox-env.js';
 
-/** Repository root (tests run from dist/test/..., so walk up to where package.json is). */
-export const REPO_ROOT = (() => {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      readFileSync(join(d, 'package.json'));
-      return d;
-    } catch {
-      /* keep walking */
-    }
-    d = dirname(d);
-  }
-  throw new Error('repository root not found');
-})();
-
+export { REPO_ROOT } from '../../scripts/lib/repo-root.js';
 export { asteriskCli } from '../../scripts/lib/asterisk-objects.js';
 export { SANDBOX_RUN, readSandboxEnv as sandboxEnv, type SandboxEnv } from '../../scripts/lib/sandbox-env.js';
 

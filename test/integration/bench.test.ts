@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../../scripts/lib/bench-report.js';
 import { descendants } from '../../plugin/lib/proc.js';
+import { REPO_ROOT } from '../../scripts/lib/repo-root.js';
 
-const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeline, a video run, a transcoded call, a profile, the report files; nothing left in Asterisk after any run', { timeout: 300_000 }, () => {
   const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
@@ -24,7 +23,7 @@ test('bench smoke: 2 calls through the app (slate, no fill) and the naive pipeli
       '--transcode', '352x288', '--transcode-n', '1', '--transcode-passthrough', 'false', '--profile', '--out', out,
       // CI runs other tests alongside: no waiting for a quiet machine, no second runs; 1 s to settle.
       '--quiet-pct', '100', '--other-limit', '100', '--settle', '1',
-    ], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+    ], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 280_000 });
     assert.equal(r.status, 0, `bench failed:\n${r.stderr.slice(-3000)}`);
     for (const ext of ['json', 'md', 'svg']) assert.ok(existsSync(join(out, `bench.${ext}`)), `bench.${ext} written`);
 
