@@ -74,16 +74,17 @@ export interface AudioTimelineStats {
   /** Re-anchors once audio has been heard: each one an audible skip or gap. */
   reanchors: number;
   /**
-   * Re-anchors before any audio was played (a timestamp jump in the sender's first packets: Asterisk's own
-   * first packet, then bridged frames on the caller's timing): the stream re-bases on its arrival, unheard.
+   * Re-anchors before any audio was played (a timestamp jump in the sender's first packets: seen once on a
+   * bridged softphone's leg, 5.4 s at its second packet): the stream re-bases on its arrival, unheard.
    */
   startRebases: number;
   /** How far the last re-anchor or start move moved the audio (ms; + = later): what the video must follow. */
   lastJumpMs: number;
   /**
-   * Why the last re-anchor (not a start re-base) happened, for whoever reads a call's stats after a glitch: `ahead` (a packet
-   * past maxDrift after its target: a forward jump, or a fast sender not absorbed), `behind` (a continuing
-   * packet behind the cursor: an underrun, or a slow sender), `backward` (a timestamp far before the newest).
+   * Why the last re-anchor (not a start re-base) happened, for whoever reads a call's stats after a glitch:
+   * `ahead` (a packet past maxDrift after its target: a forward jump, or a fast sender not absorbed), `behind`
+   * (a continuing packet behind the cursor: an underrun, or a slow sender), `backward` (a timestamp far
+   * before the newest).
    * With the packet count and its drift when it happened.
    */
   lastReanchor: { cause: 'ahead' | 'behind' | 'backward'; packet: number; driftMs: number; afterGapMs: number } | null;
