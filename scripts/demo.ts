@@ -7,11 +7,15 @@
  *
  *   DEMO_SECONDS=30 npm run demo     end by itself after 30 s (default: run until Ctrl-C)
  *   DEMO_RTMP=rtmps npm run demo     publish over RTMPS (the sandbox's TLS front)
+ *   DEMO_RTMP_URL=rtmp://a.rtmp.youtube.com/live2 DEMO_STREAM=<key> RTMP_STREAM_PREFIX= npm run demo
+ *                                    publish the sandbox call to a server of your own or a platform; the
+ *                                    key is a secret: shown masked, never printed or logged whole
  */
 import { createWriteStream } from 'node:fs';
 import { createApp } from '../plugin/app.js';
 import { loadConfig } from '../plugin/config.js';
 import { createLogger } from '../plugin/lib/log.js';
+import { maskSecret, redactUrl } from '../plugin/lib/redact.js';
 import type { CallView } from '../plugin/calls/types.js';
 import { CallStatsSampler, type CallStats } from '../plugin/console/call-stats.js';
 import { consoleView } from '../plugin/console/live-feed.js';
@@ -36,23 +40,25 @@ const rest = (method: string, body: unknown) => postRest(app.restUrl, method, bo
 await app.start();
 say(`sip-as-rtmp is up: REST ${app.restUrl} (log: ${logFile})`);
 
-const stream = `demo-${Date.now().toString(36)}`;
+// Your own server or a platform (DEMO_RTMP_URL, DEMO_STREAM: its stream key), else the sandbox's.
+const own = process.env.DEMO_RTMP_URL;
+const stream = own ? process.env.DEMO_STREAM ?? '' : `demo-${Date.now().toString(36)}`;
 const callId = `demo-call-${Date.now().toString(36)}`;
-const rtmpUrl = process.env.DEMO_RTMP === 'rtmps' ? env.RTMPS_URL! : env.RTMP_URL!;
+const rtmpUrl = own ?? (process.env.DEMO_RTMP === 'rtmps' ? env.RTMPS_URL! : env.RTMP_URL!);
 const startup = {
   callId, callee: 'softphone', sipDomain: '127.0.0.1', sipPort: env.BARESIP_PORT,
   hasAudio: 'true', hasVideo: 'false', rtmpUrl, rtmpStream: stream, visibleName: 'sip-as-rtmp demo',
 };
-say(`POST /call/startup ${JSON.stringify(startup)}`);
+say(`POST /call/startup ${JSON.stringify(own ? { ...startup, rtmpUrl: redactUrl(rtmpUrl), rtmpStream: maskSecret(stream) } : startup)}`);
 const r = await rest('/call/startup', startup);
 if (r.status !== 200) {
   say(`startup refused: ${r.status} ${r.text}`);
   await app.stop();
   process.exit(1);
 }
-const watch = `${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`;
+const watch = own ? `your server's player (published to ${redactUrl(rtmpUrl)}/${maskSecret(config.calls.streamPrefix + stream)})` : `ffplay ${env.RTMP_URL}/${config.calls.streamPrefix}${stream}`;
 const origin = new URL(app.restUrl).origin;
-const consoleUrl = `${origin}/console/?${new URLSearchParams({ callee: 'softphone', sipDomain: '127.0.0.1', sipPort: env.BARESIP_PORT!, rtmpUrl })}`;
+const consoleUrl = `${origin}/console/?${new URLSearchParams({ callee: 'softphone', sipDomain: '127.0.0.1', sipPort: env.BARESIP_PORT!, rtmpUrl: own ? redactUrl(rtmpUrl) : rtmpUrl })}`;
 
 // The view follows the call in-process: status changes as they happen, stats once a second.
 let lastStatus = '';
@@ -68,13 +74,13 @@ const render = () => {
   const call = app.calls.get(callId);
   const view = call ? consoleView(call, config.rest.prefix) : undefined;
   if (tty) {
-    block.draw(renderProgress({ elapsedS: (Date.now() - t0) / 1000, call: view, stats, watchUrl: watch, consoleUrl }, true));
+    block.draw(renderProgress({ elapsedS: (Date.now() - t0) / 1000, call: view, stats, watch, consoleUrl }, true));
   } else if (view) {
     // A log file or a pipe: one line per change, no redraws.
     const line = `call ${view.status} (SIP ${view.sipStatus ?? '-'}): ${view.info}; stream ${view.rtmpStreamStatus}`;
     if (line !== lastStatus) {
       say(line);
-      if (view.rtmpStreamStatus === 'PUBLISHING' && !lastStatus.includes('PUBLISHING')) say(`watch it:  ffplay ${watch}    console: ${consoleUrl}`);
+      if (view.rtmpStreamStatus === 'PUBLISHING' && !lastStatus.includes('PUBLISHING')) say(`watch it:  ${watch}    console: ${consoleUrl}`);
       lastStatus = line;
     }
   }

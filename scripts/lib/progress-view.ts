@@ -10,7 +10,8 @@ export interface ProgressState {
   elapsedS: number;
   call: ConsoleCall | undefined;
   stats: CallStats | undefined;
-  watchUrl: string;
+  /** How to watch the stream: a player command, or where it was published. */
+  watch: string;
   consoleUrl: string;
 }
 
@@ -39,7 +40,7 @@ export function renderProgress(s: ProgressState, color: boolean): string[] {
     const a = st.audio;
     lines.push(`  media     in ${a ? `${a.received} pkts, lost ${a.lost} (${num(a.lossPct, 1)} %), jitter ${num(a.jitterMs, 1)} ms` : '—'} · out ${num(st.bitrateKbps, 1)} kb/s · latency p50 ${num(st.latencyMs?.p50)} ms`);
   }
-  lines.push(`  watch     ffplay ${s.watchUrl}`);
+  lines.push(`  watch     ${s.watch}`);
   lines.push(`  console   ${s.consoleUrl}`);
   if (!['FINISH', 'FAILED', 'BUSY'].includes(c.status)) lines.push('  Ctrl-C hangs up and exits');
   return lines;

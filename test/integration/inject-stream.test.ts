@@ -2,10 +2,16 @@
  * /call/inject_stream against the real sandbox: another stream played toward the SIP party, checked at
  * the far end (baresip's sndfile module records what it hears), while the call's own published stream
  * (recorded by nginx) stays the caller's: baresip sends a 1 kHz tone, the injected stream is 660 Hz.
- * Then another call's stream by its name (the sipp video far end's beeps), and the errors.
+ * Then a file from a web server (http://), another call's stream by its name (the sipp video far end's
+ * beeps), and the errors.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTestApp, waitFor, type TestApp } from '../helpers/app.js';
@@ -89,6 +95,43 @@ test('an RTMP stream injected: the far end hears it; the published stream stays 
   // ~100 ms over at once, and that backlog used to play 1-2 % sharp for 3-4 s while the timeline drained it (issue 16);
   // within 1.5 %: an early packet's offset is still steered off (~1 % at worst).
   assert.ok(freqs.length >= 4 && freqs.every((f) => Math.abs(f - 1000) < 15), freqs.join(' '));
+});
+
+test('a file on a web server (http://) injected: played at its own pace to its end, the far end hears it', { timeout: 60_000 }, async () => {
+  // A 3 s 660 Hz tone in FLV, served by a plain HTTP server, as a backend's media server would.
+  const dir = mkdtempSync(join(tmpdir(), 'inject-http-'));
+  const file = join(dir, 'tone660.flv');
+  execFileSync('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=44100:duration=3', '-c:a', 'aac', '-f', 'flv', file]);
+  const body = readFileSync(file);
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.writeHead(200, { 'content-type': 'video/x-flv', 'content-length': body.length }).end(body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const c = await callBaresip();
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/media/tone660.flv?token=s3cret`;
+    const started = performance.now();
+    const r = await t.post('/call/inject_stream/startup', { callId: c.callId, streamName: url });
+    assert.equal(r.status, 200, r.text);
+    await waitFor(async () => (await t.find(c.callId))?.events?.some((e: { type?: string }) => e.type === 'INJECT_END') ?? false, 15_000, 'INJECT_END');
+    const tookMs = performance.now() - started;
+    const view = (await t.find(c.callId))!;
+    const events = view.events.filter((e) => e.type.startsWith('INJECT'));
+    console.log(`# ${requests.join(', ')}; the file ended after ${tookMs.toFixed(0)} ms; events ${JSON.stringify(events)}`);
+    assert.ok(tookMs >= 2500, `played at its own pace (3 s), not at once: ${tookMs.toFixed(0)} ms`);
+    assert.ok(!JSON.stringify(view).includes('s3cret'), 'the URL\'s query is not shown');
+    assert.equal(view.status, 'ESTABLISHED', 'the call goes on');
+    await hangUp(c);
+    const heard = await loudestHeardByBaresip();
+    console.log(`# baresip heard ${heard.seconds.toFixed(1)} s; its loudest second: ${heard.freq.toFixed(0)} Hz (${(heard.share * 100).toFixed(1)} %), rms ${heard.rms.toFixed(3)}`);
+    assert.ok(Math.abs(heard.freq - 660) < 10 && heard.share > 0.9 && heard.rms > 0.05, JSON.stringify(heard));
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('another call\'s stream by its name: the far end hears that call\'s beeps; the injected call ending ends the injection', { timeout: 60_000 }, async () => {

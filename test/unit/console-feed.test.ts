@@ -130,14 +130,14 @@ test('the demo view shows status, timeline, stream and where to watch; colours o
     events: [{ at: '2026-01-01T00:00:00.010Z', type: 'RING' }, { at: '2026-01-01T00:00:00.250Z', type: 'ESTABLISHED' }, { at: '2026-01-01T00:00:00.300Z', type: 'STREAM_PUBLISHING' }],
     pushes: [{ status: 'PUBLISHING' }],
   } as never;
-  const lines = renderProgress({ elapsedS: 3, call, stats: undefined, watchUrl: 'rtmp://h/live/s', consoleUrl: 'http://h/console/' }, false);
+  const lines = renderProgress({ elapsedS: 3, call, stats: undefined, watch: 'ffplay rtmp://h/live/s', consoleUrl: 'http://h/console/' }, false);
   const text = lines.join('\n');
   assert.match(text, /status {4}ESTABLISHED \(SIP 200\) Answered/);
   assert.match(text, /RING \+0\.01s → ESTABLISHED \+0\.25s/);
   assert.match(text, /1\/1 outputs publishing/);
   assert.match(text, /ffplay rtmp:\/\/h\/live\/s/);
   assert.doesNotMatch(text, /\x1b/);
-  assert.match(renderProgress({ elapsedS: 3, call, stats: undefined, watchUrl: '', consoleUrl: '' }, true).join(''), /\x1b\[32mESTABLISHED/);
+  assert.match(renderProgress({ elapsedS: 3, call, stats: undefined, watch: '', consoleUrl: '' }, true).join(''), /\x1b\[32mESTABLISHED/);
 });
 
 /** The relative specifiers a served ES module imports (`import … from '…'`, `export … from '…'`, `import '…'`). */
