@@ -79,8 +79,8 @@ export interface BenchRun {
   oneOffChildrenSec?: number;
   /**
    * What the run's calls left in Asterisk once its pipeline had stopped (SIGTERM: the app hangs up and
-   * releases everything), polled over ARI for up to 10 s: channels, bridges and PJSIP endpoints that were not
-   * there before the run, and how long they took to go. Absent in older reports.
+   * releases everything), polled for up to 10 s (channels and bridges over ARI, PJSIP endpoints from the
+   * CLI): what was not there before the run, and how long it took to go. Absent in older reports.
    */
   leftInAsterisk?: AsteriskLeftovers;
 }
@@ -328,7 +328,7 @@ function leftoversLines(runs: BenchRun[]): string[] {
   const dirty = checked.filter((r) => total(r.leftInAsterisk!) > 0);
   const slowest = Math.max(...checked.map((r) => r.leftInAsterisk!.afterMs));
   if (!dirty.length) {
-    return [`**Left in Asterisk after each run** (channels, bridges, PJSIP endpoints, polled over ARI once the pipeline stopped): nothing, in every run; clear within ${(slowest / 1000).toFixed(1)} s at most.`, ''];
+    return [`**Left in Asterisk after each run** (channels, bridges, PJSIP endpoints, listed over ARI and, for PJSIP, the Asterisk CLI once the pipeline stopped): nothing, in every run; clear within ${(slowest / 1000).toFixed(1)} s at most.`, ''];
   }
   return [
     '**Left in Asterisk after the run** (10 s after the pipeline stopped) ⚠:',
