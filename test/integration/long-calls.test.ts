@@ -22,6 +22,7 @@ import { analyzeAvSync } from '../helpers/av-sync.js';
 import { audioInfo, maxTimestampGapMs } from '../helpers/audio-analysis.js';
 import { relayRecordedCall, startTestApp, type TestApp } from '../helpers/app.js';
 import { SANDBOX_RUN, uniqueId } from '../helpers/sandbox.js';
+import type { AudioTimelineStats } from '../../plugin/media/timeline/audio-timeline.js';
 
 const CALLS = Number(process.env.LONG_CALLS ?? 3);
 const VIDEO_CALLS = Number(process.env.LONG_VIDEO_CALLS ?? 1);
@@ -111,8 +112,8 @@ test(`${CALLS} calls (${VIDEO_CALLS} video) for ${MINUTES} min: steady memory an
       if (!ok) failures.push(what);
     };
     for (const [i, r] of results.entries()) {
-      const tl = (r.view.media as { timeline: { reanchors: number; maxAbsDelayErrorMs: number; senderClockPpm: number | null } }).timeline;
-      check(tl.reanchors === 0, `call ${i} re-anchored ${tl.reanchors} time(s), the last: ${JSON.stringify((tl as { lastReanchor?: unknown }).lastReanchor)}`);
+      const tl = (r.view.media as { timeline: AudioTimelineStats }).timeline;
+      check(tl.reanchors === 0, `call ${i} re-anchored ${tl.reanchors} time(s), the last: ${JSON.stringify(tl.lastReanchor)}`);
       const info = await audioInfo(r.recording);
       const gap = maxTimestampGapMs(info.pts, (1024 / 48000) * 1000);
       worstGap = Math.max(worstGap, gap);

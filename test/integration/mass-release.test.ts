@@ -17,6 +17,7 @@ import { waitFor } from '../helpers/app.js';
 import { killChildApps, startChildApp, type ChildApp } from '../helpers/child-app.js';
 import { asteriskObjects, countObjects } from '../../scripts/lib/asterisk-objects.js';
 import { sandboxAri, sandboxEnv, uniqueId } from '../helpers/sandbox.js';
+import type { AudioTimelineStats } from '../../plugin/media/timeline/audio-timeline.js';
 
 const env = sandboxEnv();
 const ari = sandboxAri();
@@ -130,8 +131,8 @@ async function hold(app: ChildApp, n: number, minutes: number): Promise<void> {
   }
   const vs = await views(app);
   const up = vs.filter((v) => v.status === 'ESTABLISHED').length;
-  const tls = vs.map((v) => (v.media as { timeline: { reanchors: number; maxAbsDriftMs: number; lateSamplesDropped: number; silenceSamples: number } }).timeline);
-  const worst = (k: keyof (typeof tls)[number]) => Math.max(...tls.map((t) => t[k]));
+  const tls = vs.map((v) => (v.media as { timeline: AudioTimelineStats }).timeline);
+  const worst = (k: 'maxAbsDriftMs' | 'lateSamplesDropped' | 'silenceSamples') => Math.max(...tls.map((t) => t[k]));
   console.log(`# after ${minutes} min: ${up}/${n} up; re-anchors ${tls.reduce((a, t) => a + t.reanchors, 0)}, worst drift ${worst('maxAbsDriftMs').toFixed(1)} ms, worst late samples ${worst('lateSamplesDropped')}, worst silence filled ${worst('silenceSamples')} samples`);
   assert.equal(up, n, 'every call is still up');
   // Flat after warm-up: the end against the highest sample of the first half (minute 2 on). One sample is
